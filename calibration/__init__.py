@@ -1,0 +1,1 @@
+"""SNR estimation, calibration procedures and per-device profiles."""

@@ -1,0 +1,1 @@
+"""Thin command-line layer (`jscec`) and benchmark scripts."""
