@@ -1,0 +1,50 @@
+"""Image quality: PSNR (eq. 6), SSIM (eq. 7) and MS-SSIM (eq. 8) via pytorch-msssim, and the losses."""
+from __future__ import annotations
+
+import torch
+from pytorch_msssim import ms_ssim as _ms_ssim
+from pytorch_msssim import ssim as _ssim
+
+#: The standard five MS-SSIM scale weights (Wang et al. 2003).
+_MS_WEIGHTS = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
+
+
+def psnr(x_hat: torch.Tensor, x: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
+    """Per-image PSNR in dB (eq. 6) for images in [0, peak], shape (B,)."""
+    mse = ((x_hat.float() - x.float()) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(peak ** 2 / mse)
+
+
+def ssim(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM (eq. 7), shape (B,). The window shrinks for images smaller than 11 pixels."""
+    win = min(11, min(x.shape[-2:]) // 2 * 2 - 1)
+    return _ssim(x_hat.float(), x.float(), data_range=1.0, size_average=False, win_size=win)
+
+
+def ms_ssim_levels(size: int, win: int = 11) -> int:
+    """How many MS-SSIM scales fit an image side (pytorch-msssim needs side > (win−1)·2^(levels−1))."""
+    levels = 5
+    while levels > 1 and size <= (win - 1) * 2 ** (levels - 1):
+        levels -= 1
+    return levels
+
+
+def ms_ssim(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-image MS-SSIM (eq. 8), shape (B,); for ≥ 64×64 images (fewer scales below 161 pixels)."""
+    side = min(x.shape[-2:])
+    if side < 64:
+        raise ValueError("MS-SSIM is reported for images of at least 64×64 only")
+    levels = ms_ssim_levels(side)
+    w = torch.tensor(_MS_WEIGHTS[:levels])
+    return _ms_ssim(x_hat.float(), x.float(), data_range=1.0, size_average=False, weights=(w / w.sum()).tolist())
+
+
+def image_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Training loss: ``mse``, ``ssim`` (1 − SSIM) or ``msssim`` (1 − MS-SSIM, ≥ 64×64 only)."""
+    if kind == "mse":
+        return torch.mean((x_hat - x) ** 2)
+    if kind == "ssim":
+        return 1 - ssim(x_hat, x).mean()
+    if kind == "msssim":
+        return 1 - ms_ssim(x_hat, x).mean()
+    raise ValueError(f"unknown loss {kind!r}")

@@ -1,0 +1,93 @@
+"""`jscec train`: train a DeepJSCEC model end to end through the cipher (resumable)."""
+from __future__ import annotations
+
+import shlex
+import sys
+
+NAME = "train"
+HELP = "train a DeepJSCEC encoder/decoder through the cipher and channel"
+DESCRIPTION = ("Train f_θ/g_φ end to end: encoder → quantiser → LWE/mask cipher → 4096-QAM → AWGN → soft demap → "
+               "decrypt → decoder (gradient skip, eq. 28). Writes the best weights to --out with a JSON card beside "
+               "it and a resumable <out>.last.pt after every epoch.")
+
+
+def add_arguments(p):
+    from models.networks import WIDTH_PRESETS
+
+    p.add_argument("--data", default=None, help="dataset path (CIFAR-10 batches, image folder/.tar.gz, Tiny ImageNet, "
+                   "IDX); default $JSCEC_DATA or ../shared/datasets/cifar10-jpeg.tar.gz")
+    p.add_argument("--out", default="runs/model.pt", help="where the best checkpoint goes")
+    p.add_argument("--width", default="small", help=f"channel width: a number or a preset {sorted(WIDTH_PRESETS)}")
+    p.add_argument("--layout", choices=["cifar", "tiny", "auto"], default="auto",
+                   help="network layout (Table II): cifar (×4) for 32×32, tiny (×16) for 64×64; auto picks by size")
+    p.add_argument("--rho", default="1/6", help="bandwidth ratio k/(H·W·C)")
+    p.add_argument("--snr-train", type=float, default=10.0, help="training SNR in dB")
+    p.add_argument("--mode", choices=["lwe", "lwe-pk", "mask"], default="lwe", help="cipher mode")
+    p.add_argument("--params", choices=["lp-192", "lp-256"], default="lp-192", help="LWE preset")
+    p.add_argument("--decoder-input", choices=["circular", "eq16"], default="circular",
+                   help="decoder input: (cos, sin) on the circle, or the paper's scalar eq. 16")
+    p.add_argument("--sigma-l", type=float, default=1.0, help="soft-demapper weighting σ_l (1 = posterior mean)")
+    p.add_argument("--loss", choices=["mse", "ssim", "msssim"], default="mse", help="training loss")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=1000, help="upper bound; early stopping usually ends first")
+    p.add_argument("--epoch-size", type=int, default=0, help="training images per epoch (0 = whole training split)")
+    p.add_argument("--val-size", type=int, default=1000, help="validation images used after each epoch")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many updates (0 = no limit)")
+    p.add_argument("--time-budget", type=float, default=0.0, help="stop after this many minutes (0 = no limit)")
+    p.add_argument("--noise-ramp", type=int, default=1000, help="ramp the link noise up over this many steps")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the 0.8/0.1/0.1 split")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, batches, keys and channel noise")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>.last.pt")
+
+
+def parse_rho(text: str) -> float:
+    from fractions import Fraction
+
+    from radio.errors import UserError
+
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"--rho must be a number or a fraction such as 1/6, not {text!r}") from None
+
+
+def run(args) -> int:
+    import torch
+
+    from models.codec import CodecConfig
+    from models.datasets import load_dataset, split_indices
+    from models.networks import WIDTH_PRESETS
+    from models.train import TrainConfig, train
+    from radio.errors import UserError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    width = WIDTH_PRESETS.get(args.width) or (int(args.width) if args.width.isdigit() else None)
+    if not width:
+        raise UserError(f"--width must be a positive number or one of {sorted(WIDTH_PRESETS)}")
+    data = load_dataset(args.data)
+    h = data.images.shape[1]
+    layout = args.layout if args.layout != "auto" else ("cifar" if h <= 32 else "tiny")
+    model_cfg = CodecConfig(layout=layout, width=width, rho=parse_rho(args.rho), image_channels=data.images.shape[3],
+                            snr_train_db=args.snr_train, cipher_mode=args.mode, cipher_params=args.params,
+                            decoder_input=args.decoder_input, sigma_l=args.sigma_l)
+    try:
+        model_cfg.latent_ch
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    cfg = TrainConfig(data=args.data or data.source, out=args.out, split_seed=args.split_seed, seed=args.seed,
+                      batch_size=args.batch_size, epochs=args.epochs, epoch_size=args.epoch_size,
+                      val_size=args.val_size, max_steps=args.max_steps, time_budget_min=args.time_budget,
+                      lr=args.lr, loss=args.loss, noise_ramp_steps=args.noise_ramp, device=args.device,
+                      resume=args.resume, command="jscec " + shlex.join(sys.argv[1:]))
+    split = split_indices(len(data.images), seed=args.split_seed)
+    print(f"training on {data.name}: {len(split['train'])} train / {len(split['val'])} val images, "
+          f"layout {layout}, width {width}, k = {model_cfg.latent_ch * (h // model_cfg.downsampling) ** 2} "
+          f"symbols/image, cipher {args.mode}/{args.params}, SNR_train {args.snr_train} dB")
+    card = train(model_cfg, cfg, data.images, split, data.name, log=lambda m: print(m, flush=True))
+    if card:
+        print(f"best: val PSNR {card['validation']['psnr']:.2f} dB → {args.out}")
+    return 0
