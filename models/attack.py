@@ -76,7 +76,7 @@ def train_eve(checkpoint: Path, images: np.ndarray, split: dict, *, epochs: int 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            running += float(loss)
+            running += float(loss.detach())
         val = evaluate_eve(model, eve, oracle, images[val_idx], device)
         history.append({"epoch": epoch + 1, "train_loss": running / steps, "val_psnr": val["psnr"],
                         "val_ssim": val["ssim"], "minutes": (time.time() - t0) / 60})

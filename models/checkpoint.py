@@ -45,6 +45,8 @@ def save_checkpoint(path, payload: dict, card: dict | None = None) -> None:
     """Save ``payload`` (must hold ``config`` and ``state_dict``) and write the card beside it."""
     payload = dict(payload, format=FORMAT)
     if card is not None:
+        # Through JSON and back: the card holds only plain values, so the file loads with weights_only.
+        card = json.loads(json.dumps(card, default=str))
         payload["card"] = card
     atomic_write_bytes(Path(path), lambda f: torch.save(payload, f))
     if card is not None:

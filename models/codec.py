@@ -81,6 +81,15 @@ def decoder_features(received_spacing: torch.Tensor, z_bar: torch.Tensor | None,
     raise ValueError(f"unknown decoder input {decoder_input!r}")
 
 
+def _erase(feats: torch.Tensor, erased: torch.Tensor | None, latent_shape) -> torch.Tensor:
+    """Zero the features of erased latent symbols (each symbol owns feats.shape[1] // C channels)."""
+    if erased is None:
+        return feats
+    keep = (~erased.bool()).to(feats.dtype).reshape(erased.shape[0], *latent_shape)
+    per = feats.shape[1] // latent_shape[0]
+    return feats * keep.repeat_interleave(per, dim=1)
+
+
 class DeepJscec(nn.Module):
     """Bob's model: encoder f_θ, quantiser, and decoder g_φ (the cipher and channel sit outside)."""
 
@@ -101,10 +110,17 @@ class DeepJscec(nn.Module):
         plaintext = index_to_zp(index).reshape(index.shape[0], -1)
         return z_bar, plaintext, tuple(z.shape[1:])
 
-    def decode(self, received_zp: torch.Tensor, latent_shape, out_size=None, z_bar=None) -> torch.Tensor:
-        """Received plaintext z' (B, k) real-valued in [0, p) → image (B, C, H, W)."""
+    def decode(self, received_zp: torch.Tensor, latent_shape, out_size=None, z_bar=None,
+               erased: torch.Tensor | None = None) -> torch.Tensor:
+        """Received plaintext z' (B, k) real-valued in [0, p) → image (B, C, H, W).
+
+        ``erased`` (B, k) bool marks symbols of lost frames: their decoder features are set to 0, the
+        centre of the circle (no information) for the circular input.
+        """
         spacing = zp_to_spacing(received_zp.float().reshape(received_zp.shape[0], *latent_shape))
-        x_hat = self.decoder(decoder_features(spacing, z_bar, self.config.decoder_input))
+        feats = decoder_features(spacing, z_bar, self.config.decoder_input)
+        feats = _erase(feats, erased, latent_shape)
+        x_hat = self.decoder(feats)
         if out_size is not None:
             x_hat = x_hat[..., : out_size[0], : out_size[1]]
         return x_hat
@@ -119,11 +135,11 @@ class EveDecoder(nn.Module):
         in_ch = 2 * config.latent_ch
         self.decoder = Decoder(config.layout, config.width, in_ch, config.image_channels)
 
-    def forward(self, c_hat: torch.Tensor, latent_shape, out_size=None) -> torch.Tensor:
+    def forward(self, c_hat: torch.Tensor, latent_shape, out_size=None, erased: torch.Tensor | None = None) -> torch.Tensor:
         angle = c_hat.float().reshape(c_hat.shape[0], *latent_shape) * (2 * math.pi / P)
         feats = torch.stack([torch.cos(angle), torch.sin(angle)], dim=2)
         b, c, two, h, w = feats.shape
-        x_hat = self.decoder(feats.reshape(b, c * two, h, w))
+        x_hat = self.decoder(_erase(feats.reshape(b, c * two, h, w), erased, latent_shape))
         if out_size is not None:
             x_hat = x_hat[..., : out_size[0], : out_size[1]]
         return x_hat

@@ -70,7 +70,7 @@ def to_tensor(images_u8: np.ndarray, device) -> torch.Tensor:
 def library_versions() -> dict:
     import pytorch_msssim
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+    return {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": str(np.__version__),
             "pytorch_msssim": getattr(pytorch_msssim, "__version__", "unknown")}
 
 
@@ -157,7 +157,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
             loss.backward()
             opt.step()
             state["step"] += 1
-            running += float(loss)
+            running += float(loss.detach())
             bar.set_postfix(loss=f"{running / (b + 1):.4f}")
             if cfg.max_steps and state["step"] >= cfg.max_steps:
                 break

@@ -161,8 +161,16 @@ class LdpcCode:
         vstart = np.concatenate([[0], np.cumsum(deg_v)[:-1]])
         vc = cols[by_var]
         self._var[vc, np.arange(e) - vstart[vc]] = by_var
-        # Edge position in the check-view array, to scatter c→v messages back to edge order.
-        self._edge_pos = np.argsort(self._chk.ravel(), kind="stable")[:e]
+        # Flattened check view used by the decoder: slot → variable (pad → n), variable → its slots.
+        # Slots are ordered (edge rank within its check, check), so that the reductions over a check's
+        # edges run along a short outer axis with the checks contiguous (much faster in numpy).
+        chk_t, pad_t = self._chk.T.ravel(), self._chk_pad.T.ravel()
+        self._chk_var_flat = self._chk_var.T.ravel()
+        self._pad_flat = np.nonzero(pad_t)[0]
+        slot_of_edge = np.empty(e + 1, dtype=np.int64)
+        slot_of_edge[chk_t[~pad_t]] = np.nonzero(~pad_t)[0]
+        slot_of_edge[e] = self._chk.size   # the always-zero column
+        self._var_pos = np.ascontiguousarray(slot_of_edge[self._var].T).ravel()   # (dv·n,): rank-major
 
     @property
     def rate(self) -> float:
@@ -192,8 +200,9 @@ class LdpcCode:
         """H·c (mod 2) for codewords (…, n): (…, m) uint8."""
         c = np.asarray(c, dtype=np.uint8)
         flat = c.reshape(-1, self.n)
+        m = self._chk.shape[0]
         padded = np.concatenate([flat, np.zeros((flat.shape[0], 1), np.uint8)], axis=1)
-        s = np.bitwise_xor.reduce(padded[:, self._chk_var], axis=2)
+        s = np.bitwise_xor.reduce(np.take(padded, self._chk_var_flat, axis=1).reshape(flat.shape[0], -1, m), axis=1)
         return s.reshape(c.shape[:-1] + (-1,))
 
     # ------------------------------------------------------------------ decoding
@@ -218,57 +227,66 @@ class LdpcCode:
         hard = (ch < 0).astype(np.uint8)
         ok = np.zeros(b, dtype=bool)
         iters = np.zeros(b, dtype=np.int64)
-        e = self.n_edges
-        active = np.arange(b)
-        c2v = np.zeros((b, e + 1), dtype=np.float32)  # last column: the zero pad
-        total = ch.copy()
+        m, dc = self._chk.shape
+        slots = m * dc
+        out_llr = ch.copy()
+        # Working set: the codewords still decoding, compacted whenever some finish. Messages live
+        # in the flattened check view (B, m·dc) plus one always-zero column (the variables' pad);
+        # pad slots of the check view are never read by a variable, so they may hold anything.
+        idx = np.arange(b)
+        w_ch = ch
         if early_stop:
             done = ~self.syndrome(hard).any(axis=1)
             ok[done] = True
-            active = active[~done]
+            idx, w_ch = idx[~done], ch[~done]
+        w_c2v = np.zeros((idx.size, slots + 1), dtype=np.float32)
+        w_tot = np.concatenate([w_ch, np.full((idx.size, 1), _BIG, np.float32)], axis=1)  # column n: pad
         for it in range(max_iter):
-            if active.size == 0:
+            if idx.size == 0:
                 break
-            a_ch, a_c2v, a_tot = ch[active], c2v[active], total[active]
-            # variable → check on edges: total of the variable minus this edge's incoming message
-            v2c = np.empty((active.size, e + 1), dtype=np.float32)
-            np.subtract(a_tot[:, self.edge_var], a_c2v[:, :e], out=v2c[:, :e])
-            v2c[:, e] = _BIG
-            new = self._check_update(v2c[:, self._chk], method, alpha)   # (B, m, dc)
-            a_c2v = np.zeros_like(a_c2v)
-            a_c2v[:, :e] = new.reshape(active.size, -1)[:, self._edge_pos]
-            a_tot = a_ch + a_c2v[:, self._var].sum(axis=2)
-            c2v[active], total[active] = a_c2v, a_tot
-            h_a = (a_tot < 0).astype(np.uint8)
-            hard[active] = h_a
-            iters[active] = it + 1
-            if early_stop or it == max_iter - 1:
-                done = ~self.syndrome(h_a).any(axis=1)
-                ok[active[done]] = True
-                if early_stop:
-                    active = active[~done]
+            # variable → check: the variable's total minus this edge's incoming message (pads: +BIG)
+            v2c = np.take(w_tot, self._chk_var_flat, axis=1)
+            v2c -= w_c2v[:, :slots]
+            w_c2v[:, :slots] = self._check_update(v2c.reshape(-1, dc, m), method, alpha).reshape(-1, slots)
+            np.add(w_ch, np.take(w_c2v, self._var_pos, axis=1).reshape(idx.size, -1, self.n).sum(axis=1),
+                   out=w_tot[:, :self.n])
+            h_w = (w_tot[:, :self.n] < 0).astype(np.uint8)
+            last = it == max_iter - 1
+            if early_stop or last:
+                done = ~self.syndrome(h_w).any(axis=1)
+                ok[idx[done]] = True
+                fin = done if (early_stop and not last) else np.ones(idx.size, dtype=bool)
+                if fin.any():
+                    hard[idx[fin]], out_llr[idx[fin]], iters[idx[fin]] = h_w[fin], w_tot[fin, :self.n], it + 1
+                    keep = ~fin
+                    idx, w_ch, w_c2v, w_tot = idx[keep], w_ch[keep], w_c2v[keep], w_tot[keep]
+        if idx.size:   # max_iter == 0
+            iters[idx] = 0
+        total = out_llr
         return DecodeResult(hard.reshape(lead + (self.n,)), ok.reshape(lead), iters.reshape(lead),
                             total.reshape(lead + (self.n,)))
 
     @staticmethod
     def _check_update(v: np.ndarray, method: str, alpha: np.float32) -> np.ndarray:
-        """Check → variable messages on the padded (B, m, dc) check view (pads: +_BIG)."""
-        neg = v < 0
-        sign_all = np.bitwise_xor.reduce(neg, axis=2, keepdims=True)
-        sign = np.where(neg ^ sign_all, np.float32(-1), np.float32(1))
+        """Check → variable messages on the padded (B, dc, m) check view (pads: +_BIG)."""
+        # Plain arithmetic on whole arrays throughout: numpy's masked (where=) ufuncs and np.where are
+        # several times slower here. Padding entries (+BIG) are positive and never the minimum.
+        sgn = np.copysign(np.float32(1), v)
+        other_sign = sgn.prod(axis=1, keepdims=True)      # × sgn below: the product over the *other* edges
         mag = np.abs(v)
         if method == "nms":
-            i1 = np.argmin(mag, axis=2)[..., None]
-            m1 = np.take_along_axis(mag, i1, axis=2)
-            np.put_along_axis(mag, i1, _BIG, axis=2)
-            m2 = mag.min(axis=2, keepdims=True)
-            out = np.broadcast_to(m1, mag.shape).copy()
-            np.put_along_axis(out, i1, m2, axis=2)
-            out *= alpha
+            m1 = mag.min(axis=1, keepdims=True)
+            at_min = mag == m1            # a tie for the minimum gives m2 = m1: still exact
+            mag += at_min * _BIG
+            m2 = mag.min(axis=1, keepdims=True)
+            other_sign *= alpha
+            out = at_min * ((m2 - m1) * other_sign)       # m2 on the minimum's own edge, m1 elsewhere
+            out += m1 * other_sign
         else:
             phi = _phi(mag)
-            out = _phi(np.maximum(phi.sum(axis=2, keepdims=True) - phi, 0))
-        out *= sign
+            out = _phi(np.maximum(phi.sum(axis=1, keepdims=True) - phi, 0))
+            out *= other_sign
+        out *= sgn
         return out
 
 

@@ -658,8 +658,9 @@ class StreamSync:
 
     def _trim(self):
         """Drop samples no longer needed (keep detection history and any frame in progress)."""
-        keep = self._scan - self._hist
         slack = self._margin + 2 * self.sps   # the fine timing may move a frame's start back
+        # A preamble whose peak is found at the scan point starts (npre − 1)·sps + delay before it.
+        keep = self._scan - max(self._hist, (self._npre - 1) * self.sps + self.delay) - slack
         if self._pending is not None:
             keep = min(keep, int(self._pending.t0) - slack)
         for c in self._queue:

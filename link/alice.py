@@ -1,0 +1,97 @@
+"""Alice: images → DeepJSCEC plaintext → encryption → 4096-QAM → radio frames.
+
+One cipher frame is ``keys.k`` plaintext symbols under one nonce (the training path uses the same
+cut, ``models.secure_channel``). A radio frame carries up to ``subframes`` cipher frames of one
+image: its header's ``counter`` is the nonce of the first, the others follow (counter + 1, …), and
+the running counter advances by the number of cipher frames, so no nonce is ever reused (the
+encryptor refuses reuse anyway). ``chunk_index``/``chunk_count`` place the radio frame within its
+image; ``height``/``width`` let a receiver rebuild the latent shape. In ``lwe-pk`` mode the frame's
+d vectors (n2 values per cipher frame) travel in the header-protected d block.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.cipher import CipherKeys, Encryptor
+from models.codec import DeepJscec
+from models.train import to_tensor
+from radio.frame import DEFAULT_FORMAT, FrameHeader, build_frame
+from radio.zp_qam import modulate
+
+#: Cipher frames per radio frame (2048 payload symbols with k = 512).
+DEFAULT_SUBFRAMES = 4
+
+
+def compatible_modes(model_mode: str, link_mode: str) -> bool:
+    """A model trained in ``lwe`` mode also serves ``lwe-pk``: Bob's plaintext noise is the same."""
+    return model_mode == link_mode or (model_mode, link_mode) == ("lwe", "lwe-pk")
+
+
+def model_id(name: str) -> int:
+    """The 16-bit model id a header carries: CRC-32 of the model's name, folded."""
+    return zlib.crc32(name.encode()) & 0xFFFF
+
+
+@dataclass
+class SentImage:
+    index: int
+    height: int
+    width: int
+    k: int                 # plaintext symbols of the image (before padding to whole cipher frames)
+    latent_shape: tuple
+    frames: int            # radio frames
+    first_counter: int
+
+
+def latent_shape_for(model: DeepJscec, height: int, width: int) -> tuple[int, int, int]:
+    """(C, h, w) of the latent of an image of this size (sides padded to the downsampling factor)."""
+    f = model.config.downsampling
+    return (model.config.latent_ch, -(-height // f), -(-width // f))
+
+
+class Alice:
+    """Encodes, encrypts, modulates and frames images; ``counter`` is the next nonce."""
+
+    def __init__(self, model: DeepJscec, keys: CipherKeys, model_name: str, first_counter: int = 0,
+                 subframes: int = DEFAULT_SUBFRAMES, fmt=DEFAULT_FORMAT):
+        if not compatible_modes(model.config.cipher_mode, keys.mode):
+            raise ValueError(f"key mode {keys.mode} does not match the model's cipher mode {model.config.cipher_mode}")
+        self.model = model
+        self.keys = keys
+        self.encryptor = Encryptor(keys)
+        self.model_id = model_id(model_name)
+        self.counter = first_counter
+        self.subframes = subframes
+        self.fmt = fmt
+
+    @torch.no_grad()
+    def frames_for_image(self, image_u8: np.ndarray, index: int) -> tuple[list[np.ndarray], SentImage]:
+        """One image (H, W, C) uint8 → its radio frames (complex64 symbol arrays) and a record."""
+        h, w = image_u8.shape[:2]
+        x = to_tensor(image_u8[None], next(self.model.parameters()).device)
+        _, plaintext, shape = self.model.encode(x)
+        z = plaintext[0].cpu().numpy().astype(np.int64)
+        k = self.keys.k
+        n_cipher = -(-z.size // k)
+        padded = np.zeros(n_cipher * k, dtype=np.int64)
+        padded[:z.size] = z
+        nonces = np.arange(self.counter, self.counter + n_cipher, dtype=np.int64)
+        ct = self.encryptor.encrypt_batch(padded.reshape(n_cipher, k), nonces)
+        symbols = modulate(ct.c).reshape(n_cipher, k)
+        n_radio = -(-n_cipher // self.subframes)
+        frames = []
+        for j in range(n_radio):
+            sl = slice(j * self.subframes, min((j + 1) * self.subframes, n_cipher))
+            header = FrameHeader(counter=int(nonces[sl.start]), mode=self.keys.mode, key_id=self.keys.key_id,
+                                 model_id=self.model_id, constellation="zp4096", image_index=index,
+                                 chunk_index=j, chunk_count=n_radio, height=h, width=w)
+            d = None if ct.d is None else ct.d[sl].ravel()
+            frames.append(build_frame(header, symbols[sl].ravel(), d=d, fmt=self.fmt))
+        sent = SentImage(index=index, height=h, width=w, k=z.size, latent_shape=tuple(shape), frames=n_radio,
+                         first_counter=self.counter)
+        self.counter += n_cipher
+        return frames, sent

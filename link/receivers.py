@@ -1,0 +1,82 @@
+"""Bob's and Eve's chains as separate processes (``jscec receive``), driven by an experiment runner."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from radio.errors import UserError
+from radio.transport import ControlSocket, free_tcp_address
+
+
+class ReceiverProcess:
+    """Starts ``jscec receive --role ROLE`` and talks to it through its control socket."""
+
+    def __init__(self, role: str, frames_address: str, out_dir: Path, model: str, *, key: Path | None = None,
+                 reference: Path | None = None, k: int = 512, threads: int = 1, mode: str | None = None):
+        self.role = role
+        self.out_dir = Path(out_dir)
+        self.control_address = free_tcp_address()
+        cmd = [sys.executable, "-m", "scripts.cli", "receive", "--role", role, "--frames", frames_address,
+               "--control", self.control_address, "--model", str(model), "--out", str(self.out_dir),
+               "--k", str(k), "--threads", str(threads)]
+        if key is not None:
+            cmd += ["--key", str(key)]
+        if reference is not None:
+            cmd += ["--reference", str(reference)]
+        if mode is not None:
+            cmd += ["--mode", mode]
+        self.log_path = self.out_dir / f"{role}.log"
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "w")
+        root = Path(__file__).resolve().parents[1]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True, cwd=root, env=env)
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise UserError(f"{self.role}'s receive chain exited early: {self._last_log_line()}")
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r and self.proc.stdout.readline().strip() == "ready":
+                return
+        raise UserError(f"{self.role}'s receive chain did not start within {timeout_s:.0f} s")
+
+    def finish(self, frames_sent: int, timeout_s: float = 300.0) -> dict:
+        """Tell the chain the stream ended; wait for it and return its results."""
+        ctl = ControlSocket(self.control_address, bind=False)
+        ctl.send({"end": True, "frames_sent": int(frames_sent)})
+        try:
+            rc = self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise UserError(f"{self.role}'s receive chain did not finish within {timeout_s:.0f} s") from None
+        finally:
+            ctl.close()
+            self._log.close()
+        if rc != 0:
+            raise UserError(f"{self.role}'s receive chain failed: {self._last_log_line()}")
+        summary = json.loads((self.out_dir / f"{self.role}.json").read_text())
+        with np.load(self.out_dir / f"{self.role}-images.npz") as z:
+            images = {int(n.split("_")[1]): z[n] for n in z.files if n.startswith("image_")}
+            constellation = z["constellation"]
+        return {"summary": summary, "images": images, "constellation": constellation}
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self._log.closed:
+            self._log.close()
+
+    def _last_log_line(self) -> str:
+        self._log.flush()
+        lines = [ln for ln in self.log_path.read_text().splitlines() if ln.strip()]
+        return lines[-1] if lines else f"exit code {self.proc.returncode}"

@@ -1,0 +1,50 @@
+"""What an experiment leaves behind: a printed table, the image panel, the constellation plot, JSON."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from link.plots import constellation_plot, image_panel
+
+#: Images shown in the panel (the JSON keeps every one).
+PANEL_ROWS = 8
+
+
+def _fmt(v, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def table(report: dict) -> str:
+    """A small fixed-width table of Bob's and Eve's results."""
+    lines = [f"{'':6}{'SNR dB':>8}{'MER dB':>8}{'PSNR dB':>9}{'SSIM':>7}{'sent':>6}{'ok':>6}  dropped"]
+    for who, snr in (("bob", report["snr_b_db"]), ("eve", report["snr_e_db"])):
+        r = report[who]
+        drops = ", ".join(f"{k}: {v}" for k, v in r.get("frames_dropped", {}).items()) or "0"
+        lines.append(f"{who.capitalize():6}{snr:8.1f}{_fmt(r.get('mer_db'), '8.2f')}{_fmt(r.get('psnr'), '9.2f')}"
+                     f"{_fmt(r.get('ssim'), '7.3f')}{r.get('frames_sent') or 0:6d}{r.get('frames_ok', 0):6d}  {drops}")
+    return "\n".join(lines)
+
+
+def write_report(report: dict, originals: list[np.ndarray], results: dict, out_dir: Path) -> None:
+    """Panel (original | Bob | Eve), constellations and ``result.json`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    per = {who: {row["index"]: row for row in r["summary"]["images"]} for who, r in results.items()}
+    rows = []
+    for i, original in enumerate(originals[:PANEL_ROWS]):
+        row = {"original": original}
+        for who in ("bob", "eve"):
+            if who in results:
+                row[who] = results[who]["images"].get(i)
+                stats = per[who].get(i, {})
+                row[f"{who}_psnr"], row[f"{who}_ssim"] = stats.get("psnr"), stats.get("ssim")
+        rows.append(row)
+    title = (f"{report['model']} ({report['mode']}) — SNR_b {report['snr_b_db']:g} dB, "
+             f"SNR_e {report['snr_e_db']:g} dB")
+    image_panel(rows, out_dir / "panel.png", title=title)
+    constellation_plot({f"{who.capitalize()} (MER {_fmt(report[who].get('mer_db'), '.1f')} dB)":
+                        results[who]["constellation"] for who in results}, out_dir / "constellation.png",
+                       title="synchronised 4096-QAM payload symbols")
+    report["files"] = {"panel": str(out_dir / "panel.png"), "constellation": str(out_dir / "constellation.png")}
+    (out_dir / "result.json").write_text(json.dumps(report, indent=1) + "\n")

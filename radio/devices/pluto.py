@@ -1,0 +1,230 @@
+"""ADALM-Pluto through pyadi-iio (``adi.Pluto``), used exactly as pyadi-iio documents it.
+
+**pyadi-iio and Debian's libiio (decision).** Every pyadi-iio release on PyPI (0.0.2 … 0.0.21)
+declares ``pylibiio>=0.25``. Debian 12 ships libiio 0.24 and its binding ``python3-libiio``, which
+pip sees as ``pylibiio 0.24``; a plain ``pip install pyadi-iio`` therefore pulls ``pylibiio 1.0``
+from PyPI, a binding for libiio v1 that does not match the libiio 0.24 C library installed (and
+used by GNU Radio's gr-iio). We install pyadi-iio *without* its dependencies::
+
+    .venv/bin/python -m pip install --no-deps "pyadi-iio==0.0.21"
+
+so ``import adi`` uses Debian's ``iio`` module. This works because pyadi-iio 0.0.21 selects its
+buffer code by ``iio.version`` (``adi/compat.py``: ``compat_libiio_v0_rx/tx`` when the major
+version is 0, which uses only ``iio.Buffer``, ``refill``, ``push``, ``Channel.read/enabled`` —
+all present in libiio 0.24). Checked on this machine: ``import adi`` succeeds, ``adi.__version__``
+is 0.0.21, ``iio.version`` is (0, 24), and ``adi.Pluto(uri="ip:192.168.2.1")`` with no radio
+raises ``Exception("No device found")``. What does not work with libiio 0.24: only the libiio-v1
+paths (``iio.Stream``, ``iio.ChannelsMask``, ``iio.Block``), which pyadi-iio never takes on 0.24.
+pyadi-iio's other dependency, numpy ≥ 1.20, is already installed.
+
+**Scaling.** ``tx()`` takes complex values in DAC counts: the AD9363 DAC is 12 bits, MSB-aligned
+in int16 (``le:S16/16``), and pyadi-iio's examples scale unit-amplitude signals by 2^14, leaving
+6 dB of headroom. We do the same (``TX_SCALE``), clip to ±32767 (pyadi-iio's ``astype(int16)``
+would wrap) and count clipped samples. ``rx()`` returns raw ADC counts (``le:S12/16>>0``: 12-bit,
+sign-extended, ±2048) as ``complex128``; we divide by ``RX_FULL_SCALE`` = 2048.
+
+**Buffers.** ``tx_cyclic_buffer`` is set to False in ``configure()`` — it must be set before the
+first ``tx()``, and changing it later needs ``tx_destroy_buffer()``. In non-cyclic mode pyadi-iio
+fixes the TX buffer length at the first ``tx()`` and refuses other lengths, so this adapter pushes
+exactly ``settings.buffer_size`` samples per ``tx()`` and keeps the remainder for the next call
+(``flush()`` zero-pads it).
+
+**Overflows and underflows.** pyadi-iio reports neither. The AXI DMA cores of the Pluto flag
+them in status register 0x80000088 (bit 2 = ADC overflow on ``cf-ad9361-lpc``, bit 0 = DAC
+underflow on ``cf-ad9361-dds-core-lpc``; write-one-to-clear), which libiio's
+``iio_adi_xflow_check`` tool reads. We read it through the ``iio.Device`` objects pyadi-iio keeps
+(``_rxadc``, ``_txdac``) after each buffer; where register access fails, detection is switched
+off and ``describe()['xflow_detection']`` says so. The number of samples lost is unknown, so an
+overflow is reported with ``dropped = 0``.
+"""
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+
+from radio.devices.base import Chunk, Device, RadioSettings, clip_to_int16
+from radio.devices.uri import DeviceUri
+from radio.errors import UserError
+
+TX_SCALE = 2.0 ** 14
+RX_FULL_SCALE = 2048.0
+STATUS_REG = 0x80000088
+ADC_OVERFLOW = 0x4
+DAC_UNDERFLOW = 0x1
+PIP_LINE = 'pip install --no-deps "pyadi-iio==0.0.21"'
+
+
+def import_adi():
+    """Import pyadi-iio, or explain in one line what to install."""
+    try:
+        import adi  # noqa: PLC0415
+    except ImportError as exc:
+        if (exc.name or "").startswith("iio"):
+            raise UserError("Pluto support needs libiio's Python binding: "
+                            "apt-get install python3-libiio (see scripts/setup-env.sh)") from None
+        raise UserError(f"Pluto support needs pyadi-iio: run scripts/setup-env.sh or {PIP_LINE}") from None
+    except OSError as exc:  # libiio.so missing or unloadable
+        raise UserError(f"Pluto support needs the libiio library (apt-get install libiio0): {exc}") from None
+    return adi
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class PlutoDevice(Device):
+    """A PlutoSDR; ``adi`` is the pyadi-iio module (or :func:`radio.devices.fakes.fake_adi_module`)."""
+
+    kind = "pluto"
+
+    def __init__(self, uri: DeviceUri, settings: RadioSettings, adi=None):
+        super().__init__(uri, settings)
+        if settings.channel != 0:
+            raise UserError(f"{uri}: a PlutoSDR has one RX and one TX channel (channel 0), "
+                            f"not channel {settings.channel}")
+        if settings.tx_gain_db > 0:
+            raise UserError(f"{uri}: Pluto TX gain is an attenuation and must be <= 0 dB, "
+                            f"got {settings.tx_gain_db}")
+        adi = adi if adi is not None else import_adi()
+        try:
+            self._sdr = adi.Pluto(uri=uri.target)
+        except Exception as exc:  # pyadi-iio raises a bare Exception("No device found")
+            raise UserError(f"cannot open PlutoSDR '{uri}': {_one_line(exc)} "
+                            "(plugged in and reachable? not used by another program?)") from None
+        self._tx_rest = np.zeros(0, np.complex64)
+        self._xflow = True
+        self._started = False
+
+    # -- configuration ---------------------------------------------------------------------------
+    def _set(self, name: str, value):
+        try:
+            setattr(self._sdr, name, value)
+        except Exception as exc:  # ValueError (sample rate) or OSError from libiio
+            raise UserError(f"{self.uri}: cannot set {name} = {value}: {_one_line(exc)}") from None
+
+    def configure(self) -> None:
+        s = self.settings
+        self._set("sample_rate", int(s.sample_rate_hz))
+        self._set("rx_rf_bandwidth", int(s.bandwidth_hz))
+        self._set("tx_rf_bandwidth", int(s.bandwidth_hz))
+        self._set("rx_lo", int(s.center_freq_hz))
+        self._set("tx_lo", int(s.center_freq_hz))
+        self._set("gain_control_mode_chan0", "slow_attack" if s.agc else "manual")
+        if not s.agc:
+            self._set("rx_hardwaregain_chan0", float(s.rx_gain_db))
+        self._set("tx_hardwaregain_chan0", float(s.tx_gain_db))
+        self._set("rx_enabled_channels", [0])
+        self._set("tx_enabled_channels", [0])
+        self._set("rx_buffer_size", int(s.buffer_size))
+        if getattr(self._sdr, "_txbuf", None):
+            self._sdr.tx_destroy_buffer()  # tx_cyclic_buffer may change only without a buffer
+        self._set("tx_cyclic_buffer", False)
+
+    def start(self) -> None:
+        for dev in (getattr(self._sdr, "_rxadc", None), getattr(self._sdr, "_txdac", None)):
+            try:
+                dev.reg_write(STATUS_REG, ADC_OVERFLOW | DAC_UNDERFLOW)  # clear stale flags
+            except Exception:
+                self._xflow = False
+        self._started = True
+
+    # -- streaming -------------------------------------------------------------------------------
+    def _status(self, dev_name: str, bit: int) -> bool:
+        if not self._xflow:
+            return False
+        try:
+            dev = getattr(self._sdr, dev_name)
+            val = dev.reg_read(STATUS_REG)
+            if val & bit:
+                dev.reg_write(STATUS_REG, val)
+                return True
+        except Exception:
+            self._xflow = False
+        return False
+
+    def _stream_error(self, exc: BaseException, what: str) -> UserError:
+        if isinstance(exc, OSError) and exc.errno == errno.EBUSY:
+            return UserError(f"PlutoSDR '{self.uri}' is busy (another program holds its {what} buffer)")
+        return UserError(f"{self.uri}: {what} failed: {_one_line(exc)}")
+
+    def _read_chunk(self) -> Chunk | None:
+        try:
+            raw = self._sdr.rx()
+        except OSError as exc:
+            if exc.errno in (errno.ETIMEDOUT, errno.EAGAIN):
+                self.counters["timeouts"] += 1
+                return None
+            raise self._stream_error(exc, "RX") from None
+        except Exception as exc:
+            raise self._stream_error(exc, "RX") from None
+        overflow = self._status("_rxadc", ADC_OVERFLOW)
+        if overflow:
+            self.counters["overflows"] += 1
+        samples = (np.asarray(raw) * (1.0 / RX_FULL_SCALE)).astype(np.complex64)
+        return Chunk(samples, overflow=overflow)
+
+    def _push(self, block: np.ndarray) -> None:
+        try:
+            self._sdr.tx(block)
+        except Exception as exc:
+            raise self._stream_error(exc, "TX") from None
+        if self._status("_txdac", DAC_UNDERFLOW):
+            self.counters["underflows"] += 1
+
+    def _write(self, samples: np.ndarray) -> None:
+        n = self.settings.buffer_size
+        x = clip_to_int16(samples, TX_SCALE, self.counters)
+        if self._tx_rest.size:
+            x = np.concatenate([self._tx_rest, x])
+        full = (x.size // n) * n
+        for k in range(0, full, n):
+            self._push(x[k:k + n])
+        self._tx_rest = x[full:].copy()
+
+    def flush(self) -> None:
+        if self._tx_rest.size and not self._closed:
+            block = np.zeros(self.settings.buffer_size, np.complex64)
+            block[:self._tx_rest.size] = self._tx_rest
+            self._tx_rest = np.zeros(0, np.complex64)
+            self._push(block)
+
+    def _close(self) -> None:
+        sdr, self._sdr = self._sdr, None
+        if sdr is None:
+            return
+        # destroy buffers while the context is alive (pyadi-iio notes a libiio 0.x crash otherwise)
+        for name in ("rx_destroy_buffer", "tx_destroy_buffer"):
+            try:
+                getattr(sdr, name)()
+            except Exception:
+                pass
+        del sdr
+
+    # -- metadata --------------------------------------------------------------------------------
+    def describe(self) -> dict:
+        d = self._common_description()
+        sdr = self._sdr
+        if sdr is None:
+            return d
+        attrs = dict(getattr(getattr(sdr, "ctx", None), "attrs", {}) or {})
+        d["hw"] = str(attrs.get("hw_model", "ADALM-Pluto"))
+        if "fw_version" in attrs:
+            d["fw_version"] = str(attrs["fw_version"])
+        try:
+            d.update(
+                sample_rate_hz=float(sdr.sample_rate),
+                center_freq_hz=float(sdr.rx_lo),
+                tx_center_freq_hz=float(sdr.tx_lo),
+                rf_bandwidth_hz=float(sdr.rx_rf_bandwidth),
+                gain_mode=str(sdr.gain_control_mode_chan0),
+                rx_gain_db=float(sdr.rx_hardwaregain_chan0),
+                tx_gain_db=float(sdr.tx_hardwaregain_chan0),
+            )
+        except Exception:
+            pass  # read-backs are informative only
+        d["tx_scale"] = TX_SCALE
+        d["rx_full_scale"] = RX_FULL_SCALE
+        d["xflow_detection"] = self._xflow
+        return d

@@ -1,0 +1,165 @@
+"""ZMQ transport between the Python endpoints and the GNU Radio flowgraphs.
+
+Two kinds of traffic, both PUSH/PULL (PUB/SUB would drop the first messages: slow joiner):
+
+* **Symbols into the TX flowgraph**: raw complex64 items, what gr-zeromq's ``pull_source`` with
+  ``pass_tags=False`` expects (8 bytes per item, no header). :class:`SymbolSender` binds (GNU Radio
+  3.10.5 sources always connect).
+* **Synchronised frames out of the RX flowgraph**: one PMT PDU per frame, published by the
+  ``FrameSync`` block through gr-zeromq's ``push_msg_sink`` (sinks always bind). The PDU is
+  ``(meta dict, c32vector payload)``; :func:`frame_to_pdu` / :func:`pdu_to_frame` convert between it
+  and :class:`radio.sync.SyncedFrame`. A header that failed its CRC travels as a PDU whose meta has
+  ``"dropped"`` (the reason) and an empty payload, so receivers can count it.
+
+A control channel (:class:`ControlSocket`) carries small JSON messages from the runner to the
+receivers (``{"end": true, ...}`` once the flowgraph has drained).
+"""
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pmt
+import zmq
+
+from radio.errors import UserError
+from radio.frame import FrameHeader
+from radio.sync import DroppedFrame, SyncedFrame
+
+_FLOAT_FIELDS = ("noise_var", "mer_db", "snr_db", "cfo", "sro_ppm", "timing", "gain", "start", "metric")
+
+
+def free_tcp_address(host: str = "127.0.0.1") -> str:
+    """A ``tcp://host:port`` address whose port was free a moment ago (for local loopback runs)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return f"tcp://{host}:{s.getsockname()[1]}"
+
+
+def frame_to_pdu(item) -> "pmt.pmt_t":
+    """A :class:`SyncedFrame` or :class:`DroppedFrame` → PDU (meta dict, c32vector payload)."""
+    meta = pmt.make_dict()
+
+    def put(key, value):
+        nonlocal meta
+        meta = pmt.dict_add(meta, pmt.intern(key), value)
+
+    if isinstance(item, DroppedFrame):
+        put("dropped", pmt.intern(item.reason))
+        put("start", pmt.from_double(float(item.start)))
+        put("metric", pmt.from_double(float(item.metric)))
+        put("snr_db", pmt.from_double(float(item.snr_db)))
+        return pmt.cons(meta, pmt.init_c32vector(0, []))
+    put("header", pmt.intern(json.dumps(item.header.to_dict())))
+    for name in _FLOAT_FIELDS:
+        put(name, pmt.from_double(float(getattr(item, name))))
+    if item.d_values is not None:
+        put("d_values", pmt.init_s32vector(item.d_values.size, item.d_values.astype(np.int32).tolist()))
+        put("d_ok", pmt.from_bool(bool(item.d_ok)))
+    payload = np.ascontiguousarray(item.payload, dtype=np.complex64)
+    return pmt.cons(meta, pmt.init_c32vector(payload.size, payload))
+
+
+def pdu_to_frame(pdu) -> SyncedFrame | DroppedFrame:
+    """Inverse of :func:`frame_to_pdu`; raises ``ValueError`` on a PDU that is not one of ours."""
+    if not pmt.is_pair(pdu) or not pmt.is_dict(pmt.car(pdu)):
+        raise ValueError("not a frame PDU")
+    meta = pmt.to_python(pmt.car(pdu))
+    if "dropped" in meta:
+        return DroppedFrame(start=meta["start"], reason=str(meta["dropped"]), metric=meta["metric"],
+                            snr_db=meta["snr_db"])
+    if "header" not in meta:
+        raise ValueError("frame PDU without a header")
+    payload = np.asarray(pmt.c32vector_elements(pmt.cdr(pdu)), dtype=np.complex64)
+    d = meta.get("d_values")
+    return SyncedFrame(header=FrameHeader.from_dict(json.loads(meta["header"])), payload=payload,
+                       d_values=None if d is None else np.asarray(d, dtype=np.int64), d_ok=meta.get("d_ok"),
+                       **{k: float(meta[k]) for k in _FLOAT_FIELDS})
+
+
+class SymbolSender:
+    """Alice's side of the TX flowgraph's ``pull_source``: binds a PUSH socket, sends complex64 items."""
+
+    def __init__(self, address: str, context: zmq.Context | None = None, hwm: int = 64):
+        self.ctx = context or zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.PUSH)
+        self.sock.setsockopt(zmq.SNDHWM, hwm)
+        self.sock.setsockopt(zmq.LINGER, 2000)
+        try:
+            self.sock.bind(address)
+        except zmq.ZMQError as exc:
+            self.sock.close()
+            raise UserError(f"cannot bind the symbol stream to {address}: {exc}") from None
+        self.address = address
+        self.items_sent = 0
+
+    def send(self, symbols: np.ndarray, chunk: int = 1 << 15, timeout_s: float = 30.0) -> None:
+        """Send symbols in messages of at most ``chunk`` items; a peer that never reads is an error."""
+        symbols = np.ascontiguousarray(symbols, dtype=np.complex64)
+        for i in range(0, symbols.size, chunk):
+            part = symbols[i:i + chunk]
+            if not self.sock.poll(int(timeout_s * 1000), zmq.POLLOUT):
+                raise UserError(f"the TX flowgraph at {self.address} takes no symbols (unreachable ZMQ peer?)")
+            self.sock.send(part.tobytes(), copy=False)
+            self.items_sent += part.size
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class FrameReceiver:
+    """A receive chain's side of the RX flowgraph's ``push_msg_sink``: connects a PULL socket."""
+
+    def __init__(self, address: str, context: zmq.Context | None = None):
+        self.ctx = context or zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.PULL)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(address)
+        self.address = address
+        self.malformed = 0
+
+    def recv(self, timeout_s: float) -> SyncedFrame | DroppedFrame | None:
+        """The next frame, or None after ``timeout_s`` without one. Malformed messages are counted."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(max(1, int(left * 1000))):
+                return None
+            msg = self.sock.recv()
+            try:
+                return pdu_to_frame(pmt.deserialize_str(msg))
+            except Exception:  # noqa: BLE001 - anything unreadable is counted and skipped
+                self.malformed += 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class ControlSocket:
+    """Small JSON messages runner → receiver; the receiver binds, the runner connects."""
+
+    address: str
+    bind: bool
+
+    def __post_init__(self):
+        self.sock = zmq.Context.instance().socket(zmq.PULL if self.bind else zmq.PUSH)
+        self.sock.setsockopt(zmq.LINGER, 1000)
+        if self.bind:
+            self.sock.bind(self.address)
+        else:
+            self.sock.connect(self.address)
+
+    def send(self, message: dict) -> None:
+        self.sock.send(json.dumps(message).encode())
+
+    def poll(self) -> dict | None:
+        if self.sock.poll(0):
+            return json.loads(self.sock.recv())
+        return None
+
+    def close(self) -> None:
+        self.sock.close()
