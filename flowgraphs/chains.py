@@ -29,7 +29,7 @@ class Impairments:
     """One channel branch's impairments (all off by default)."""
 
     cfo: float = 0.0            # carrier frequency offset, cycles per symbol (0.05 = 5% of the symbol rate)
-    sro_ppm: float = 0.0        # sample-rate offset, parts per million
+    sro_ppm: float = 0.0        # sample-rate offset, ppm (channel_model epsilon = 1 + sro_ppm·1e-6; FrameSync reports −sro_ppm, the RX clock against the TX clock)
     delay: float = 0.0          # extra delay in samples (fractional part is what matters)
     phase_noise: float = 0.0    # rms phase noise in radians (low-pass Gaussian, bandwidth set by alpha)
     phase_noise_alpha: float = 0.01

@@ -69,7 +69,7 @@ class LinkBudget:
         return self.full_codewords + (1 if self.short_info else 0)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "codewords": self.codewords}
 
 
 def channel_uses(rho: float, shape=(32, 32, 3)) -> int:
@@ -375,3 +375,46 @@ def waterfall_snr(curve: list[dict], ber: float = 1e-4) -> float | None:
             lb = math.log10(b["ber"]) if b["ber"] > 0 else math.log10(ber) - 1
             return float(a["snr_db"] + (la - math.log10(ber)) / (la - lb) * (b["snr_db"] - a["snr_db"]))
     return None
+
+
+def eval_images(data=None, count: int = 100, seed: int = 0, progress: bool = False):
+    """(first ``count`` test-split images, mean image of the train split as uint8, dataset name)."""
+    from models.datasets import load_dataset, mean_image, split_indices
+
+    ds = load_dataset(data, progress=progress)
+    if ds.images.shape[-1] != 3:
+        raise UserError(f"the baseline codecs take colour images; {ds.name} has {ds.images.shape[-1]} channel(s)")
+    split = split_indices(len(ds), seed=seed)
+    if count < 1:
+        raise UserError(f"--images must be at least 1, got {count}")
+    test = ds.images[split["test"][:count]]
+    mean_u8 = np.clip(np.rint(mean_image(ds.images[split["train"]]) * 255.0), 0, 255).astype(np.uint8)
+    return test, mean_u8, ds.name
+
+
+def simulate(images: np.ndarray, mean_u8: np.ndarray, codec: SourceCodec, mod: str, rate: str, snrs_db,
+             key: bytes, *, k_symbols: int = 512, seed: int = 0, max_iter: int = LDPC_ITERS,
+             method: str = "nms", progress: bool = False) -> dict:
+    """The baseline (codec, mod, rate) over AWGN at each SNR: PSNR/SSIM with failures as the mean image.
+
+    Frame numbers (the AES nonces) are the image indices. The noise comes from
+    ``numpy.random.default_rng([seed, i_snr])``. The result holds no key material.
+    """
+    budget = link_budget(mod, rate, k_symbols)
+    prep = prepare(images, codec, budget, key, mean_u8, progress=progress)
+    means = np.repeat(mean_u8[None], len(images), axis=0)
+    psnr_mean, ssim_mean = psnr_np(means, images), ssim_np(means, images)
+    rows = [simulate_snr(prep, s, np.random.default_rng([seed, i]), psnr_mean, ssim_mean, max_iter, method)
+            for i, s in enumerate(snrs_db)]
+    no_fit = float(1 - prep.fits.mean())
+    return {
+        "codec": codec.name, "mod": mod, "rate": rate, "budget": budget.as_dict(),
+        "images": len(images), "fits": int(prep.fits.sum()),
+        "mean_payload_bytes": float(prep.payload_bytes[prep.fits].mean()) if prep.fits.any() else None,
+        "mean_quality": float(prep.quality[prep.fits].mean()) if prep.fits.any() else None,
+        "error_free": {"psnr": float(prep.psnr_ok.mean()), "ssim": float(prep.ssim_ok.mean())},
+        "mean_image": {"psnr": float(psnr_mean.mean()), "ssim": float(ssim_mean.mean())},
+        "threshold_snr_db": threshold_snr(rows, floor=no_fit),
+        "ldpc": {"decoder": method, "max_iter": max_iter},
+        "seed": seed, "results": rows,
+    }

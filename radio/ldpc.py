@@ -14,9 +14,10 @@ H Gᵀ = 0, checked when a code is built.
 
 Decoding. LLRs follow the project's convention L = log P(b = 0)/P(b = 1) (so a negative LLR decides
 1; BPSK maps 0 → +1). :meth:`LdpcCode.decode` runs a flooding schedule over a batch of codewords at
-once in numpy: check-node updates are done on a (batch, checks, max check degree) array (edges padded
+once in numpy: check-node updates are done on a (batch, max check degree, checks) array (edges padded
 with a huge positive message that never wins a minimum and never flips a sign), variable-node updates
-gather the (at most 4 here) check messages of each variable from a padded index table. Methods:
+gather the check messages of each variable from a padded index table; the short degree axis comes
+first so that reductions over it run on contiguous rows (several times faster in numpy). Methods:
 
 * ``"nms"`` — normalised min-sum: c→v = α · Π sign · min |·| over the other edges (α = 0.75 default);
 * ``"bp"``  — sum-product in the log domain: c→v = Π sign · φ(Σ φ(|·|) over the other edges), with
@@ -276,9 +277,11 @@ class LdpcCode:
         mag = np.abs(v)
         if method == "nms":
             m1 = mag.min(axis=1, keepdims=True)
-            at_min = mag == m1            # a tie for the minimum gives m2 = m1: still exact
+            at_min = mag == m1
+            ties = at_min.sum(axis=1, keepdims=True, dtype=np.int8) > 1
             mag += at_min * _BIG
             m2 = mag.min(axis=1, keepdims=True)
+            m2[ties] = m1[ties]           # a tied minimum: every edge sees m1 among the others
             other_sign *= alpha
             out = at_min * ((m2 - m1) * other_sign)       # m2 on the minimum's own edge, m1 elsewhere
             out += m1 * other_sign

@@ -25,12 +25,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=".venv/.setup-stamp"
-want="$(sha256sum pyproject.toml | cut -c1-16)"
+want="$(cat pyproject.toml scripts/setup-env.sh | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade "pip>=23" >/dev/null
   .venv/bin/python -m pip install -q "numpy<2" "torch==2.13.0"
   .venv/bin/python -m pip install -q -e ".[test]"
+  # pyadi-iio (Pluto): every release requires pylibiio>=0.25, which would pull pylibiio 1.0 (a libiio-v1
+  # binding) over Debian's python3-libiio 0.24. pyadi-iio 0.0.21 supports libiio 0.x, so skip its deps.
+  .venv/bin/python -m pip install -q --no-deps "pyadi-iio==0.0.21"
   # pyldpc (the LDPC cross-check in the tests) imports numpy in its setup.py: build it without isolation.
   .venv/bin/python -m pip install -q --no-build-isolation "pyldpc>=0.7.9"
   echo "$want" > "$stamp"

@@ -117,6 +117,8 @@ class PlutoDevice(Device):
         self._set("tx_hardwaregain_chan0", float(s.tx_gain_db))
         self._set("rx_enabled_channels", [0])
         self._set("tx_enabled_channels", [0])
+        if getattr(self._sdr, "_rxbuf", None):
+            self._sdr.rx_destroy_buffer()  # a new rx_buffer_size takes effect with a new buffer
         self._set("rx_buffer_size", int(s.buffer_size))
         if getattr(self._sdr, "_txbuf", None):
             self._sdr.tx_destroy_buffer()  # tx_cyclic_buffer may change only without a buffer

@@ -1,0 +1,59 @@
+"""Radios, recordings and stand-ins behind one interface, chosen by URI.
+
+    from radio.devices import RadioSettings, open_device
+    settings = RadioSettings(center_freq_hz=2.4e9, sample_rate_hz=1e6, tx_gain_db=-10, rx_gain_db=30)
+    with open_device("pluto:ip:192.168.2.1", settings) as dev:   # configured and started
+        dev.tx(samples)                # complex64, nominal amplitude 1.0
+        block = dev.rx(4096)           # RxBlock: samples, overflow, dropped, sample_index, ...
+        print(dev.counters, dev.describe())
+
+URIs are described in :mod:`radio.devices.uri`, the interface and its conventions (scaling,
+blocks, counters) in :mod:`radio.devices.base`, each adapter in its module (``pluto``, ``soapy``,
+``file``) and the CI fakes in :mod:`radio.devices.fakes`.
+"""
+from __future__ import annotations
+
+from radio.devices.base import COUNTER_NAMES, Device, RadioSettings, RxBlock
+from radio.devices.uri import DeviceUri, parse_uri
+from radio.errors import UserError
+
+__all__ = ["COUNTER_NAMES", "Device", "DeviceUri", "RadioSettings", "RxBlock", "open_device", "parse_uri"]
+
+
+def open_device(uri: str | DeviceUri, settings: RadioSettings, *, start: bool = True, air=None) -> Device:
+    """Open, configure and (unless ``start=False``) start the device named by ``uri``.
+
+    ``air`` (a :class:`radio.devices.fakes.FakeAir`) lets two fake devices share one channel;
+    by default each fake gets its own, built from the URI's options. ``sim`` is refused here:
+    the simulated loopback is run by the link, not through a device.
+    """
+    u = uri if isinstance(uri, DeviceUri) else parse_uri(uri)
+    if u.kind == "sim":
+        raise UserError("'sim' is the simulated loopback, handled by the link; it is not a device to open")
+    if u.kind == "pluto":
+        from radio.devices.pluto import PlutoDevice
+        dev = PlutoDevice(u, settings)
+    elif u.kind == "soapy":
+        from radio.devices.soapy import SoapyDevice
+        dev = SoapyDevice(u, settings)
+    elif u.kind == "file":
+        from radio.devices.file import FileDevice
+        dev = FileDevice(u, settings)
+    else:
+        from radio.devices import fakes
+        if air is None:
+            air = fakes.FakeAir(fakes.Impairments.from_params(u.params, str(u)))
+        if u.kind == "fake-pluto":
+            from radio.devices.pluto import PlutoDevice
+            dev = PlutoDevice(u, settings, adi=fakes.fake_adi_module(air))
+        else:
+            from radio.devices.soapy import SoapyDevice
+            dev = SoapyDevice(u, settings, soapy=fakes.fake_soapy_module(air))
+    try:
+        dev.configure()
+        if start:
+            dev.start()
+    except BaseException:
+        dev.close()
+        raise
+    return dev

@@ -1,0 +1,85 @@
+"""The synchroniser on numpy streams: recovery through CFO, timing, SRO and noise; no false frames."""
+import numpy as np
+import pytest
+
+from radio.frame import FrameHeader, build_frame
+from radio.pulse import PulseShape, shape
+from radio.sync import DroppedFrame, SyncedFrame, synchronize
+from radio.zp_qam import modulate
+
+PULSE = PulseShape()
+
+
+def _stream(n_frames, payload_len, rng, counter0=10):
+    sent, frames = [], []
+    for i in range(n_frames):
+        p = modulate(rng.integers(0, 4093, payload_len))
+        sent.append(p)
+        frames.append(build_frame(FrameHeader(counter=counter0 + i), p))
+    syms = np.concatenate([np.zeros(200, np.complex64), *frames, np.zeros(1500, np.complex64)])
+    return shape(syms, PULSE), sent
+
+
+def _impair(x, rng, snr_db, cfo, delay, sro=0.0, gain=0.7, phase=1.0):
+    """Sinc-interpolated delay and sample-rate offset, CFO, gain, complex AWGN at symbol SNR."""
+    n = np.arange(int((x.size - 64) / (1 + sro)))
+    t = n * (1 + sro) + delay
+    k = np.arange(-24, 25)
+    idx = np.floor(t).astype(int)
+    frac = t - idx
+    y = np.zeros(n.size, complex)
+    for kk in k:
+        j = np.clip(idx + kk, 0, x.size - 1)
+        y += x[j] * np.sinc(kk - frac) * np.kaiser(k.size, 8)[kk + 24]
+    y = y * gain * np.exp(1j * (phase + 2 * np.pi * cfo / PULSE.sps * n))
+    sigma = PULSE.noise_voltage(snr_db, gain)
+    return y + sigma / np.sqrt(2) * (rng.standard_normal(n.size) + 1j * rng.standard_normal(n.size))
+
+
+@pytest.mark.parametrize("cfo,delay,sro", [(0.05, 0.37, 100e-6), (-0.05, 2.81, -100e-6), (0.0, 0.0, 0.0)])
+def test_frames_are_recovered_at_30_db(cfo, delay, sro):
+    rng = np.random.default_rng(3)
+    x, sent = _stream(4, 1024, rng)
+    out, stats = synchronize(_impair(x, rng, 30, cfo, delay, sro), PULSE)
+    frames = [f for f in out if isinstance(f, SyncedFrame)]
+    assert [f.counter for f in frames] == [10, 11, 12, 13]
+    for f in frames:
+        ref = sent[f.counter - 10]
+        mer = 10 * np.log10(np.mean(np.abs(ref) ** 2) / np.mean(np.abs(f.payload - ref) ** 2))
+        assert mer >= 29.0, mer
+        assert abs(f.mer_db - mer) < 1.5
+        assert abs(f.cfo - cfo) < 1e-3
+        # sro_ppm is the receiver's clock against the transmitter's: reading the TX signal at
+        # t = n·(1 + ε) means a receiver clock slow by ε.
+        assert abs(f.sro_ppm + sro * 1e6) < 30
+
+
+def test_frames_are_found_at_5_db():
+    rng = np.random.default_rng(4)
+    x, _ = _stream(10, 512, rng)
+    out, stats = synchronize(_impair(x, rng, 5, 0.02, 1.3), PULSE)
+    assert sorted(f.counter for f in out if isinstance(f, SyncedFrame)) == list(range(10, 20))
+
+
+def test_no_false_frames_on_noise_or_random_qam():
+    rng = np.random.default_rng(5)
+    noise = (rng.standard_normal(400_000) + 1j * rng.standard_normal(400_000)).astype(np.complex64)
+    out, stats = synchronize(noise, PULSE)
+    assert out == [] and stats.frames == 0
+    qam = shape(modulate(rng.integers(0, 4093, 100_000)), PULSE)
+    out, stats = synchronize(qam, PULSE)
+    assert [f for f in out if isinstance(f, SyncedFrame)] == []
+
+
+def test_a_corrupted_header_is_counted_and_dropped():
+    rng = np.random.default_rng(6)
+    p = modulate(rng.integers(0, 4093, 512))
+    f = build_frame(FrameHeader(counter=5), p)
+    from radio.frame import DEFAULT_FORMAT
+
+    lay = DEFAULT_FORMAT.layout(512, 0)
+    f[lay.header[:120]] *= -1  # far more errors than the Golay words correct
+    syms = np.concatenate([np.zeros(200, np.complex64), f, np.zeros(1500, np.complex64)])
+    out, stats = synchronize(shape(syms, PULSE), PULSE)
+    assert stats.header_failures == 1 and stats.frames == 0
+    assert len(out) == 1 and isinstance(out[0], DroppedFrame)
