@@ -229,7 +229,8 @@ class _Tracker:
     def apply(self, ratios: np.ndarray) -> np.ndarray:
         sums = np.bincount(self.bins, weights=ratios.real, minlength=self.counts.size) + \
             1j * np.bincount(self.bins, weights=ratios.imag, minlength=self.counts.size)
-        g = self.op @ (sums / self.counts)
+        v = sums / self.counts
+        g = self.op @ v.real + 1j * (self.op @ v.imag)   # real operator: no complex upcast of op
         pos = np.arange(self.n_sym)
         return np.interp(pos, self.grid, g.real) + 1j * np.interp(pos, self.grid, g.imag)
 
