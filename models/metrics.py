@@ -21,22 +21,25 @@ def ssim(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _ssim(x_hat.float(), x.float(), data_range=1.0, size_average=False, win_size=win)
 
 
-def ms_ssim_levels(size: int, win: int = 11) -> int:
-    """How many MS-SSIM scales fit an image side (pytorch-msssim needs side > (win−1)·2^(levels−1))."""
-    levels = 5
-    while levels > 1 and size <= (win - 1) * 2 ** (levels - 1):
-        levels -= 1
-    return levels
+def ms_ssim_window(side: int) -> int:
+    """The Gaussian window for MS-SSIM on an image side: 11, or the largest odd size whose five scales fit.
+
+    pytorch-msssim asserts side > (win − 1)·2^4 whatever the number of weights, so images below 161
+    pixels use a smaller window (64×64: 3).
+    """
+    win = 11
+    while win > 3 and side <= (win - 1) * 16:
+        win -= 2
+    return win
 
 
 def ms_ssim(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per-image MS-SSIM (eq. 8), shape (B,); for ≥ 64×64 images (fewer scales below 161 pixels)."""
+    """Per-image MS-SSIM (eq. 8) over the five standard scales, shape (B,); for ≥ 64×64 images."""
     side = min(x.shape[-2:])
     if side < 64:
         raise ValueError("MS-SSIM is reported for images of at least 64×64 only")
-    levels = ms_ssim_levels(side)
-    w = torch.tensor(_MS_WEIGHTS[:levels])
-    return _ms_ssim(x_hat.float(), x.float(), data_range=1.0, size_average=False, weights=(w / w.sum()).tolist())
+    return _ms_ssim(x_hat.float(), x.float(), data_range=1.0, size_average=False, weights=_MS_WEIGHTS,
+                    win_size=ms_ssim_window(side))
 
 
 def image_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:
