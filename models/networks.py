@@ -16,10 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-#: Named channel widths. ``paper`` is Table II's 256; ``small`` trains on 2 CPU cores in ~2 hours.
-WIDTH_PRESETS = {"paper": 256, "small": 48, "tiny": 16}
-#: Spatial downsampling of each layout.
-DOWNSAMPLING = {"cifar": 4, "tiny": 16}
+from models.presets import DOWNSAMPLING, WIDTH_PRESETS  # noqa: F401 - re-exported
 
 
 class GDN(nn.Module):

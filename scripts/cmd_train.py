@@ -12,7 +12,7 @@ DESCRIPTION = ("Train f_θ/g_φ end to end: encoder → quantiser → LWE/mask c
 
 
 def add_arguments(p):
-    from models.networks import WIDTH_PRESETS
+    from models.presets import WIDTH_PRESETS
 
     p.add_argument("--data", default=None, help="dataset path (CIFAR-10 batches, image folder/.tar.gz, Tiny ImageNet, "
                    "IDX); default $JSCEC_DATA or ../shared/datasets/cifar10-jpeg.tar.gz")
@@ -59,7 +59,7 @@ def run(args) -> int:
 
     from models.codec import CodecConfig
     from models.datasets import load_dataset, split_indices
-    from models.networks import WIDTH_PRESETS
+    from models.presets import WIDTH_PRESETS
     from models.train import TrainConfig, train
     from radio.errors import UserError
 
