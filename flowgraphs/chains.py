@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pmt
 from gnuradio import analog, blocks, channels, filter as gr_filter, gr
 
 from flowgraphs.blocks import FRAMES_PORT, FrameSync

@@ -28,14 +28,14 @@ in the flowgraph, ``np.convolve`` in :func:`synchronize`), and ``raw``, the samp
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import oaconvolve
 
-from calibration.snr import smoother_dof, snr_from_residuals
+from calibration.snr import snr_from_residuals
 from radio.frame import DEFAULT_FORMAT, FrameFormat, FrameHeader, HeaderError, known_symbols, qpsk_llr
 from radio.pulse import PulseShape
 

@@ -142,9 +142,9 @@ def _table(results) -> str:
 
 
 def run(args) -> int:
-    import json
     import sys
-    from pathlib import Path
+
+    from scripts.output import write_json
 
     modes = list(dict.fromkeys(args.mode))
     params_list = list(dict.fromkeys(args.params))
@@ -164,9 +164,5 @@ def run(args) -> int:
         print("note: " + NOTE_PK)
     if args.json:
         doc = {"command": "cipher-sim", "seed": args.seed, "note": " ".join(notes), "results": results}
-        path = Path(args.json)
-        if path.parent != Path(""):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {path}")
+        print(f"wrote {write_json(args.json, doc)}")
     return 0

@@ -105,15 +105,14 @@ def _plots(deep, runs, curves, mean_img, png, ber_png, note):
 
 
 def run(args) -> int:
-    import json
     import sys
-    from pathlib import Path
 
     import numpy as np
 
     from link.baseline import (channel_uses, coded_error_curve, eval_images, link_budget, predicted_threshold,
                                simulate, waterfall_snr)
     from scripts.cmd_baseline import _key, check_common, table
+    from scripts.output import write_json
 
     deep = [read_deepjscec(p) for p in args.deepjscec]
     codecs, mods, rates = check_common(args.codec, args.mod, args.rate, args.ldpc_iters)
@@ -162,9 +161,5 @@ def run(args) -> int:
     doc = {"command": "compare", "dataset": name, "rho": 1 / 6, "k_symbols": k, "images": len(images),
            "seed": args.seed, "note": note or None, "mean_image": mean_img, "deepjscec": deep, "baselines": runs,
            "ldpc_curves": curves, "png": str(args.png), "ber_png": str(args.ber_png)}
-    path = Path(args.json)
-    if path.parent != Path(""):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.png}, {args.ber_png}, {path}")
+    print(f"wrote {args.png}, {args.ber_png}, {write_json(args.json, doc)}")
     return 0

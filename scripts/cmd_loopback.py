@@ -47,12 +47,11 @@ def impairments_from_args(args, rng) -> tuple[dict, dict]:
 
 
 def run(args) -> int:
-    import json
-
     import numpy as np
 
     from link.loopback import LoopbackOptions, run_loopback
     from link.report import table
+    from scripts.output import write_json
 
     bob_imp, eve_imp = impairments_from_args(args, np.random.default_rng([args.seed, 17]))
     opts = LoopbackOptions(model=args.model or f"cifar10-{'lwe' if args.mode == 'lwe-pk' else args.mode}",
@@ -69,7 +68,5 @@ def run(args) -> int:
     print(f"{report['samples_per_branch']} samples per branch in {report['seconds']:.1f} s; "
           f"wrote {report['files']['panel']}, {report['files']['constellation']}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
-            f.write("\n")
+        write_json(args.json, report)
     return 0

@@ -2,18 +2,15 @@
 import importlib.util
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import pmt
-import pytest
 from gnuradio import blocks, gr
 
 from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain, fractional_delay_taps
 from radio.frame import FrameHeader, build_frame
-from radio.pulse import PulseShape, shape
+from radio.pulse import PulseShape
 from radio.transport import FrameReceiver, SymbolSender, free_tcp_address, pdu_to_frame
 from radio.zp_qam import modulate
 

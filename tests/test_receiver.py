@@ -18,9 +18,6 @@ def _model(mode):
 
 def _received(frame_symbols, header_counter, alice, noise_var=1e-6, d_ok=True):
     """What the synchroniser would deliver for a perfectly received frame."""
-    from radio.frame import FrameHeader
-
-    lay_hdr = None
     # Rebuild the header from the frame the way the receiver decodes it.
     hdr_syms = frame_symbols[DEFAULT_FORMAT.layout(0, 0).header]
     header = DEFAULT_FORMAT.decode_header(hdr_syms.real * 100)
