@@ -9,10 +9,11 @@ DESCRIPTION = ("Eve knows f_θ, the public key and the training images; she gath
 
 
 def add_arguments(p):
-    p.add_argument("--model", default="runs/model.pt", help="Bob's checkpoint (bundled name or path)")
+    p.add_argument("--model", default="cifar10-lwe",
+                   help="Bob's checkpoint (bundled name or path); Eve's decoder is written beside it")
     p.add_argument("--data", default=None, help="dataset path; default $JSCEC_DATA or the CIFAR-10 JPEG copy")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--epoch-size", type=int, default=0, help="images per epoch (0 = whole training split)")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epoch-size", type=int, default=8000, help="images per epoch (0 = whole training split)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--val-size", type=int, default=1000)

@@ -15,6 +15,7 @@ def add_arguments(p):
     p.add_argument("--split-seed", type=int, default=None, help="split seed (default: the one in the model's card)")
     p.add_argument("--seed", type=int, default=0, help="seed of keys and channel noise")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     p.add_argument("--json", default=None, help="write the results as JSON here")
     p.add_argument("--png", default=None, help="write a PSNR/SSIM-versus-SNR plot here")
 
@@ -30,6 +31,10 @@ def run(args) -> int:
     from models.evaluate import evaluate, load_bob, load_eve, plot_psnr
     from models.train import pick_device
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     path = resolve_model(args.model)
     model = load_bob(path, device)
