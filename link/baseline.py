@@ -406,10 +406,17 @@ def simulate(images: np.ndarray, mean_u8: np.ndarray, codec: SourceCodec, mod: s
     psnr_mean, ssim_mean = psnr_np(means, images), ssim_np(means, images)
     rows = [simulate_snr(prep, s, np.random.default_rng([seed, i]), psnr_mean, ssim_mean, max_iter, method)
             for i, s in enumerate(snrs_db)]
+    return summarise(codec, prep, psnr_mean, ssim_mean, rows, max_iter=max_iter, method=method, seed=seed)
+
+
+def summarise(codec: SourceCodec, prep: Prepared, psnr_mean: np.ndarray, ssim_mean: np.ndarray, rows: list[dict], *,
+              max_iter: int, method: str, seed: int) -> dict:
+    """The result of one (codec, mod, rate) from its prepared images and its per-SNR rows."""
+    budget = prep.budget
     no_fit = float(1 - prep.fits.mean())
     return {
-        "codec": codec.name, "mod": mod, "rate": rate, "budget": budget.as_dict(),
-        "images": len(images), "fits": int(prep.fits.sum()),
+        "codec": codec.name, "mod": budget.mod, "rate": budget.rate, "budget": budget.as_dict(),
+        "images": int(prep.fits.size), "fits": int(prep.fits.sum()),
         "mean_payload_bytes": float(prep.payload_bytes[prep.fits].mean()) if prep.fits.any() else None,
         "mean_quality": float(prep.quality[prep.fits].mean()) if prep.fits.any() else None,
         "error_free": {"psnr": float(prep.psnr_ok.mean()), "ssim": float(prep.ssim_ok.mean())},

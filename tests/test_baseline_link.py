@@ -1,0 +1,83 @@
+"""The digital baseline over the simulated GNU Radio link (link.baseline_link, `jscec baseline --link sim`)."""
+import json
+
+import numpy as np
+
+from link.baseline import decode_symbols, link_budget, prepare, psnr_np, simulate
+from link.baseline_link import (RadioOptions, baseline_frame, frame_stream, radio_channel, receive_frames,
+                                simulate_link)
+from radio.aes_ctr import new_key
+from radio.source_codec import get_codec
+from radio.sync import SyncedFrame
+from tests.test_baseline import _images
+
+MEAN = np.full((32, 32, 3), 128, np.uint8)
+IMPAIRED = RadioOptions(impairments={"cfo": 0.01, "sro_ppm": 20.0, "delay": 1.3})
+
+
+def test_high_snr_every_image_decodes_through_the_radio_link_as_on_awgn():
+    codec, key = get_codec("heif"), new_key()
+    imgs = _images(4)
+    b = link_budget("16qam", "1/2")
+    prep = prepare(imgs, codec, b, key, MEAN, first_frame=40)
+    assert prep.fits.all()
+    frames = [baseline_frame(s, b, 40 + i, i) for i, s in enumerate(prep.symbols)]   # counter = AES nonce
+    received, stats = radio_channel(frame_stream(frames), 30.0, IMPAIRED, seed=1)
+    assert all(isinstance(f, SyncedFrame) for f in received) and stats["frames"] == 4
+    h = received[0].header
+    assert (h.mode, h.constellation, h.payload_len, h.height, h.width) == ("none", "qam16", b.symbols, 32, 32)
+    assert [f.counter for f in received] == [40, 41, 42, 43]
+    assert [f.header.image_index for f in received] == [0, 1, 2, 3]
+    rx = receive_frames(received, codec, b, key, 4)
+    assert rx["received"] == 4 and rx["dropped"] == 0 and min(rx["mer_db"]) > 27
+    for i in range(4):
+        assert np.array_equal(rx["info"][i], prep.info[i])                 # the same payload, bit for bit
+        clean, _ = decode_symbols(prep.symbols[i], 1e-4, codec, b, key, 40 + i)   # the awgn path, no noise
+        assert rx["images"][i] is not None and np.array_equal(rx["images"][i], clean)
+    assert psnr_np(np.stack([rx["images"][i] for i in range(4)]), imgs).mean() == prep.psnr_ok.mean()
+
+
+def test_simulate_link_matches_awgn_at_high_snr_and_scores_losses_as_mean_image():
+    codec, key = get_codec("heif"), new_key()
+    imgs = _images(4)
+    res = simulate_link(imgs, MEAN, codec, "qpsk", "3/4", [-8.0, 25.0], key, seed=3)
+    ref = simulate(imgs, MEAN, codec, "qpsk", "3/4", [-8.0, 25.0], key, seed=3)
+    low, high = res["results"]
+    mean_psnr = psnr_np(np.repeat(MEAN[None], 4, 0), imgs).mean()
+    assert low["undecodable"] == 4 and abs(low["psnr"] - mean_psnr) < 1e-9            # all scored as the mean image
+    assert low["frames_sent"] == 4 and low["frames_received"] + low["frames_dropped"] == 4
+    assert low["frames_dropped"] >= 1                                                # headers fail far below 0 dB
+    assert high["undecodable"] == 0 and high["frames_received"] == 4 and high["frames_dropped"] == 0
+    assert abs(high["mer_db"] - 25) < 1.5
+    for k in ("psnr", "ssim", "undecodable"):
+        assert high[k] == ref["results"][1][k]
+    assert res["error_free"] == ref["error_free"] and res["radio"]["frame_symbols"] > 512
+    json.dumps(res)
+
+
+def test_cli_baseline_link_sim_and_refusals(tmp_path, monkeypatch, capsys):
+    from models import datasets
+    from scripts.cli import main
+
+    imgs = _images(20)
+
+    class _Set:
+        images, name = imgs, "synthetic"
+
+        def __len__(self):
+            return len(imgs)
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: _Set())
+    out = tmp_path / "b.json"
+    assert main(["baseline", "--link", "sim", "--images", "2", "--mod", "16qam", "--rate", "1/2", "--snr", "-8", "20",
+                 "--cfo", "0.005", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    run = doc["runs"][0]
+    assert doc["link"] == "sim" and run["radio"]["impairments"]["cfo"] == 0.005
+    assert [r["undecodable"] for r in run["results"]] == [2, 0]
+    assert [r["frames_sent"] for r in run["results"]] == [2, 2] and run["results"][1]["frames_received"] == 2
+    assert "frames rx/sent" in capsys.readouterr().out
+    for link in ("ota", "replay"):
+        assert main(["baseline", "--link", link]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and f"--link {link} is not wired for the baseline" in err
