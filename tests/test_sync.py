@@ -83,3 +83,22 @@ def test_a_corrupted_header_is_counted_and_dropped():
     out, stats = synchronize(shape(syms, PULSE), PULSE)
     assert stats.header_failures == 1 and stats.frames == 0
     assert len(out) == 1 and isinstance(out[0], DroppedFrame)
+
+
+def test_the_equaliser_removes_a_short_echo():
+    from radio.sync import SyncConfig
+
+    rng = np.random.default_rng(7)
+    x, sent = _stream(3, 2048, rng)
+    echo = np.zeros(2 * PULSE.sps + 1, complex)
+    echo[0], echo[PULSE.sps] = 1.0, 0.15j  # an echo one symbol late, −16.5 dB
+    y = _impair(np.convolve(x, echo)[: x.size], rng, 35, 0.01, 0.6)
+
+    def mer(cfg):
+        out, _ = synchronize(y, PULSE, config=cfg)
+        f = [f for f in out if isinstance(f, SyncedFrame)]
+        assert len(f) == 3
+        return np.mean([10 * np.log10(1 / np.mean(np.abs(fr.payload - sent[fr.counter - 10]) ** 2)) for fr in f])
+
+    plain, equalised = mer(SyncConfig()), mer(SyncConfig(equalizer_taps=5))
+    assert plain < 20 and equalised > 30, (plain, equalised)
