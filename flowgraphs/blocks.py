@@ -35,7 +35,7 @@ class FrameSync(gr.sync_block):
     """
 
     def __init__(self, sps: int = 4, rolloff: float = 0.25, span: int = 12, equalizer_taps: int = 0,
-                 track_span: float = 128.0):
+                 track_span: float = 128.0, chunk: int = 4096):
         gr.sync_block.__init__(self, name="jscec_frame_sync", in_sig=[np.complex64, np.complex64], out_sig=None)
         self.message_port_register_out(pmt.intern(FRAMES_PORT))
         self.sync = StreamSync(PulseShape(sps, rolloff, span),
@@ -44,6 +44,14 @@ class FrameSync(gr.sync_block):
         self.dropped = 0
         self.discontinuities: list[int] = []
         self.mer_db: list[float] = []
+        # The synchroniser's float results depend (in the last digits) on how the stream is cut into
+        # pushes; GNU Radio's scheduler cuts it differently on every run. Pushing fixed blocks of
+        # ``chunk`` samples (0: as delivered) makes a replay of a recording bit-for-bit repeatable
+        # and equal to the live run, at a latency of < ``chunk`` samples.
+        self.chunk = int(chunk)
+        self._pend_raw: list[np.ndarray] = []
+        self._pend_mf: list[np.ndarray] = []
+        self._pend_n = 0
 
     def work(self, input_items, output_items):
         raw, mf = input_items[0], input_items[1]
@@ -52,8 +60,21 @@ class FrameSync(gr.sync_block):
         for tag in self.get_tags_in_window(0, 0, n):
             if pmt.symbol_to_string(tag.key) in ("rx_drop", "rx_overflow"):
                 self.discontinuities.append(int(tag.offset))
-        for item in self.sync.push(mf[:n], raw[:n]):
-            self._publish(item, start)
+        if self.chunk <= 0:
+            for item in self.sync.push(mf[:n], raw[:n]):
+                self._publish(item, start)
+            return n
+        self._pend_raw.append(np.array(raw[:n]))
+        self._pend_mf.append(np.array(mf[:n]))
+        self._pend_n += n
+        if self._pend_n >= self.chunk:
+            allraw, allmf = np.concatenate(self._pend_raw), np.concatenate(self._pend_mf)
+            full = (allraw.size // self.chunk) * self.chunk
+            for k in range(0, full, self.chunk):
+                for item in self.sync.push(allmf[k:k + self.chunk], allraw[k:k + self.chunk]):
+                    self._publish(item, start)
+            self._pend_raw, self._pend_mf = [allraw[full:]], [allmf[full:]]
+            self._pend_n = allraw.size - full
         return n
 
     def _touches_discontinuity(self, item) -> bool:

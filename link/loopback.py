@@ -3,28 +3,19 @@
 Alice (this process) encodes, encrypts and frames the images and pushes the frame symbols over ZMQ
 into :class:`flowgraphs.loopback.SimLoopback`; Bob's and Eve's chains run as their own processes
 (``jscec receive``) on the frame PDUs of their RX branch. The runner stops the flowgraph once both
-synchronisers have consumed the whole stream, tells the chains, and gathers their results.
+synchronisers have consumed the whole stream, tells the chains, and gathers their results. What the
+runners share lives in :mod:`link.experiment`.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from link.alice import Alice
-from link.images import load_images
-from link.receivers import ReceiverProcess
+from link.experiment import (LEAD_SYMBOLS, TAIL_SYMBOLS, Receivers, SenderThread, frame_stream,  # noqa: F401
+                             link_report, prepare, run_flowgraph)
 from link.report import write_report
-from radio.errors import UserError
-from radio.pulse import PulseShape
-from radio.transport import SymbolSender, free_tcp_address
-
-#: Idle symbols before the first frame and after the last (the tail lets the last frame complete).
-LEAD_SYMBOLS = 256
-TAIL_SYMBOLS = 2048
+from radio.transport import free_tcp_address
 
 
 @dataclass
@@ -46,103 +37,56 @@ class LoopbackOptions:
     subframes: int = 4
     timeout_s: float = 900.0
     threads: int = 1
+    image_arrays: list | None = None  # send these uint8 (H, W, 3) images instead of loading any
 
 
-def frame_stream(frames: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([np.zeros(LEAD_SYMBOLS, np.complex64), *frames, np.zeros(TAIL_SYMBOLS, np.complex64)])
+def run_loopback(opts: LoopbackOptions, log=print, *, recorder=None) -> dict:
+    """Run the simulated loopback; returns the report (also written to ``<out_dir>/result.json``).
 
-
-def run_loopback(opts: LoopbackOptions, log=print) -> dict:
-    import torch
-
+    ``recorder`` (``jscec capture``, :class:`link.capture.Recorder`): ``attach(setup, tb, tap, rx)``
+    records the output of Bob's channel branch (= his RX chain's input) and logs his frames before the
+    flowgraph starts; ``finish(tb)`` writes the recording and returns what goes under ``recording``.
+    """
     from flowgraphs.chains import Impairments
-    from flowgraphs.loopback import SimLoopback, run_until_drained
-    from link.keys import prepare_keys
-    from models.checkpoint import resolve_model
-    from models.evaluate import load_bob
+    from flowgraphs.loopback import SimLoopback
 
-    torch.set_num_threads(opts.threads)
     out_dir = Path(opts.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = resolve_model(opts.model)
-    model = load_bob(path)
-    keys, key_path = prepare_keys(model.config, opts.key, out_dir, opts.mode)
-    images, source = load_images(opts.data, opts.images)
-    ref_path = out_dir / "reference.npz"
-    np.savez(ref_path, **{f"image_{i}": im for i, im in enumerate(images)})
-
-    rng = np.random.default_rng(opts.seed)
-    alice = Alice(model, keys, path.stem, first_counter=int(rng.integers(0, 1 << 20)), subframes=opts.subframes)
-    frames = []
-    for i, im in enumerate(images):
-        f, _ = alice.frames_for_image(im, i)
-        frames += f
-    stream = frame_stream(frames)
-    pulse = PulseShape(opts.sps, opts.rolloff)
+    setup = prepare(model=opts.model, mode=opts.mode, data=opts.data, images=opts.images, key=opts.key,
+                    seed=opts.seed, out_dir=out_dir, subframes=opts.subframes, threads=opts.threads, sps=opts.sps,
+                    rolloff=opts.rolloff, image_arrays=opts.image_arrays)
+    pulse, stream, keys = setup.pulse, setup.stream, setup.keys
     bob_imp = Impairments(**opts.bob_impairments)
     eve_imp = Impairments(**opts.eve_impairments)
 
     addr = {name: free_tcp_address() for name in ("tx", "bob", "eve")}
-    chains = {}
-    try:
-        chains["bob"] = ReceiverProcess("bob", addr["bob"], out_dir, str(path), key=key_path, reference=ref_path,
-                                        k=keys.k, threads=opts.threads)
-        chains["eve"] = ReceiverProcess("eve", addr["eve"], out_dir, str(path), reference=ref_path, k=keys.k,
-                                        threads=opts.threads, mode=keys.mode)
-        for c in chains.values():
-            c.wait_ready()
+    with Receivers({"bob": addr["bob"], "eve": addr["eve"]}, out_dir, setup.model_path, key_path=setup.key_path,
+                   ref_path=setup.ref_path, k=keys.k, mode=keys.mode, threads=opts.threads) as rx:
         tb = SimLoopback(addr["tx"], addr["bob"], addr["eve"], snr_b_db=opts.snr_b_db, snr_e_db=opts.snr_e_db,
                          bob_impairments=bob_imp, eve_impairments=eve_imp, pulse=pulse, seed=opts.seed,
                          equalizer_taps=opts.equalizer_taps)
-        sender = SymbolSender(addr["tx"])
-        errors = []
-
-        def send():
-            try:
-                sender.send(stream)
-            except Exception as exc:  # noqa: BLE001 - reported by the main thread
-                errors.append(exc)
-
+        if recorder is not None:
+            recorder.attach(setup, tb, tb.branches["bob"]["channel"], tb.branches["bob"]["rx"])
+        sender = SenderThread(addr["tx"], stream)
         worst_rate = 1 - 2e-6 * max(abs(bob_imp.sro_ppm), abs(eve_imp.sro_ppm))
         expected = int((stream.size - TAIL_SYMBOLS // 2) * pulse.sps * worst_rate)
         t0 = time.monotonic()
-        thread = threading.Thread(target=send, daemon=True)
-        from tqdm import tqdm
-
-        with tqdm(total=expected, unit="sample", unit_scale=True, desc="loopback", leave=False,
-                  disable=None) as bar:
-            def progress(n):
-                bar.update(max(0, min(n, expected) - bar.n))
-
-            drained = run_until_drained(tb, tb.samples_consumed, expected, timeout_s=opts.timeout_s,
-                                        progress=progress, on_start=thread.start)
+        drained = run_flowgraph(tb, tb.samples_consumed, lambda now: bool(now) and min(now.values()) >= expected,
+                                timeout_s=opts.timeout_s, total=expected, desc="loopback", on_start=sender.start)
         seconds = time.monotonic() - t0
         sender.close()
-        if errors:
-            raise errors[0]
         if not drained:
             log(f"warning: the flowgraph stopped before consuming the whole stream ({tb.samples_consumed()})")
         sync_stats = tb.sync_stats()
-        results = {name: c.finish(len(frames)) for name, c in chains.items()}
-    finally:
-        for c in chains.values():
-            c.kill()
+        recording = recorder.finish(tb) if recorder is not None else None
+        results = rx.finish(len(setup.frames))
 
-    report = {
-        "bob": _side(results["bob"]["summary"]), "eve": _side(results["eve"]["summary"]),
-        "snr_b_db": opts.snr_b_db, "snr_e_db": opts.snr_e_db,
-        "impairments": {"bob": bob_imp.to_dict(), "eve": eve_imp.to_dict()},
-        "mode": keys.mode, "params": model.config.cipher_params, "model": path.stem,
-        "images": source, "image_sizes": [list(im.shape) for im in images], "key_id": keys.key_id,
-        "pulse": {"sps": pulse.sps, "rolloff": pulse.rolloff}, "seed": opts.seed,
-        "samples_per_branch": int(stream.size * pulse.sps), "seconds": seconds,
-        "sync": sync_stats,
-        "per_image": {name: r["summary"]["images"] for name, r in results.items()},
-    }
-    write_report(report, images, results, out_dir)
+    report = link_report(
+        results, snr_b_db=opts.snr_b_db, snr_e_db=opts.snr_e_db,
+        impairments={"bob": bob_imp.to_dict(), "eve": eve_imp.to_dict()}, mode=keys.mode,
+        params=setup.model.config.cipher_params, model=setup.model_name, images=setup.source,
+        image_sizes=[list(im.shape) for im in setup.images], key_id=keys.key_id, pulse=pulse, seed=opts.seed,
+        samples_per_branch=int(stream.size * pulse.sps), seconds=seconds, sync=sync_stats)
+    if recording is not None:
+        report["recording"] = recording
+    write_report(report, setup.images, results, out_dir)
     return report
-
-
-def _side(summary: dict) -> dict:
-    keys = ("psnr", "ssim", "ms_ssim", "mer_db", "frames_sent", "frames_ok", "frames_received", "frames_dropped")
-    return {k: summary[k] for k in keys if k in summary}

@@ -13,7 +13,10 @@ PANEL_ROWS = 8
 
 
 def _fmt(v, spec: str) -> str:
-    return "—" if v is None else format(v, spec)
+    if v is None:
+        width = spec.split(".")[0]
+        return "—".rjust(int(width) if width.isdigit() else 0)
+    return format(v, spec)
 
 
 def table(report: dict) -> str:
@@ -22,7 +25,7 @@ def table(report: dict) -> str:
     for who, snr in (("bob", report["snr_b_db"]), ("eve", report["snr_e_db"])):
         r = report[who]
         drops = ", ".join(f"{k}: {v}" for k, v in r.get("frames_dropped", {}).items()) or "0"
-        lines.append(f"{who.capitalize():6}{snr:8.1f}{_fmt(r.get('mer_db'), '8.2f')}{_fmt(r.get('psnr'), '9.2f')}"
+        lines.append(f"{who.capitalize():6}{_fmt(snr, '8.1f')}{_fmt(r.get('mer_db'), '8.2f')}{_fmt(r.get('psnr'), '9.2f')}"
                      f"{_fmt(r.get('ssim'), '7.3f')}{r.get('frames_sent') or 0:6d}{r.get('frames_ok', 0):6d}  {drops}")
     return "\n".join(lines)
 
@@ -40,8 +43,8 @@ def write_report(report: dict, originals: list[np.ndarray], results: dict, out_d
                 stats = per[who].get(i, {})
                 row[f"{who}_psnr"], row[f"{who}_ssim"] = stats.get("psnr"), stats.get("ssim")
         rows.append(row)
-    title = (f"{report['model']} ({report['mode']}) — SNR_b {report['snr_b_db']:g} dB, "
-             f"SNR_e {report['snr_e_db']:g} dB")
+    title = (f"{report['model']} ({report['mode']}) — SNR_b {_fmt(report['snr_b_db'], '.3g')} dB, "
+             f"SNR_e {_fmt(report['snr_e_db'], '.3g')} dB")
     image_panel(rows, out_dir / "panel.png", title=title)
     constellation_plot({f"{who.capitalize()} (MER {_fmt(report[who].get('mer_db'), '.1f')} dB)":
                         results[who]["constellation"] for who in results}, out_dir / "constellation.png",

@@ -1,0 +1,186 @@
+"""The link's flowgraph with radios (or a recording) instead of the simulated channel, and two taps.
+
+    zeromq.pull_source (frame symbols) → TxChain → ×tx_level → DeviceSink(tx device)
+    DeviceSource(bob device) [→ throttle] → RxChain → push_msg_sink (Bob)  ─→ FrameLog
+    DeviceSource(eve device) [→ throttle] → RxChain → push_msg_sink (Eve)  ─→ FrameLog
+
+(when Eve's device is Bob's, one RxChain feeds both push_msg_sinks: the same samples synchronise
+the same way)
+
+``jscec ota`` uses all of it, ``jscec replay`` only the RX half (a ``file:`` device), ``jscec
+capture`` adds a :class:`RecordingSink` on the RX input. The ``throttle`` paces devices that deliver samples
+as fast as asked (the CI fakes), as a radio's sample clock would. ``FrameLog`` keeps a small record
+of every frame an RX chain publishes (start sample, length, counter, MER — no payload), which
+capture turns into SigMF annotations and replay uses to say "no frames".
+
+As with every Python block in GNU Radio 3.10, this flowgraph keeps references to its Python blocks.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pmt
+from gnuradio import blocks, gr, zeromq
+
+from flowgraphs.blocks import FRAMES_PORT
+from flowgraphs.chains import RxChain, TxChain
+from flowgraphs.device_blocks import DeviceSink, DeviceSource
+from radio.frame import DEFAULT_FORMAT
+from radio.pulse import PulseShape
+
+ZMQ_TIMEOUT_MS = 100
+
+
+class FrameLog(gr.basic_block):
+    """Message sink: one small dict per frame PDU (``frames``) and per dropped detection (``drops``)."""
+
+    def __init__(self, sps: int, fmt=DEFAULT_FORMAT):
+        gr.basic_block.__init__(self, name="jscec_frame_log", in_sig=None, out_sig=None)
+        self.sps = int(sps)
+        self.fmt = fmt
+        self.frames: list[dict] = []
+        self.drops: list[dict] = []
+        self.message_port_register_in(pmt.intern("in"))
+        self.set_msg_handler(pmt.intern("in"), self._handle)
+
+    def _handle(self, pdu):
+        try:
+            meta = pmt.to_python(pmt.car(pdu))
+        except Exception:  # noqa: BLE001 - not one of ours: ignore
+            return
+        if "dropped" in meta:
+            self.drops.append({"start": float(meta["start"]), "reason": str(meta["dropped"])})
+            return
+        header = json.loads(meta["header"])
+        length = self.fmt.frame_len(int(header.get("payload_len", 0)), int(header.get("d_len", 0))) * self.sps
+        self.frames.append({"start": float(meta["start"]), "length": int(length), "counter": int(header["counter"]),
+                            "image": int(header.get("image_index", 0)), "chunk": int(header.get("chunk_index", 0)),
+                            "mer_db": float(meta["mer_db"]), "snr_db": float(meta["snr_db"])})
+
+
+class RecordingSink(gr.sync_block):
+    """Stream sink: every sample into ``writer.write`` (a :class:`radio.recording.RecordingWriter`)."""
+
+    def __init__(self, writer):
+        gr.sync_block.__init__(self, name="jscec_recording_sink", in_sig=[np.complex64], out_sig=None)
+        self.writer = writer
+        self.error: BaseException | None = None
+
+    def work(self, input_items, output_items):
+        x = input_items[0]
+        try:
+            self.writer.write(x)
+        except Exception as exc:  # noqa: BLE001 - reported by the runner
+            self.error = exc
+            return -1
+        return len(x)
+
+
+class SafeDeviceSource(DeviceSource):
+    """A ``DeviceSource`` that ends its stream on a device error and keeps it for the runner."""
+
+    error: BaseException | None = None
+
+    def work(self, input_items, output_items):
+        try:
+            return super().work(input_items, output_items)
+        except Exception as exc:  # noqa: BLE001 - re-raised by the runner, not inside the scheduler
+            self.error = exc
+            return -1
+
+
+class SafeDeviceSink(DeviceSink):
+    error: BaseException | None = None
+
+    def work(self, input_items, output_items):
+        try:
+            return super().work(input_items, output_items)
+        except Exception as exc:  # noqa: BLE001
+            self.error = exc
+            return -1
+
+    def stop(self):
+        try:
+            return super().stop()
+        except Exception as exc:  # noqa: BLE001
+            self.error = self.error or exc
+            return True
+
+
+class DeviceLink(gr.top_block):
+    """TX (optional) into ``tx_device``; one RX chain per role from ``receivers[role] = (device, address)``.
+
+    ``address`` None: the chain still runs (its FrameLog records the frames) but publishes nowhere.
+    ``throttle``: a set of ``id(device)`` to pace at their sample rate.
+    """
+
+    def __init__(self, receivers: dict, *, pulse: PulseShape = PulseShape(), tx_address: str | None = None,
+                 tx_device=None, tx_level: float = 0.25, equalizer_taps: int = 0, throttle: set | None = None):
+        gr.top_block.__init__(self, "jscec_device_link", catch_exceptions=False)
+        self.pulse = pulse
+        self.tx_sink = None
+        if tx_device is not None:
+            self.source = zeromq.pull_source(gr.sizeof_gr_complex, 1, tx_address, ZMQ_TIMEOUT_MS, False, -1)
+            self.tx = TxChain(pulse)
+            self.level = blocks.multiply_const_cc(complex(tx_level))
+            self.tx_sink = SafeDeviceSink(tx_device)
+            self.connect(self.source, self.tx, self.level, self.tx_sink)
+        self.sources: dict[int, object] = {}   # id(device) → its source block (after the throttle)
+        self._source_blocks = []
+        self.branches = {}
+        for role, (device, address) in receivers.items():
+            key = id(device)
+            if key not in self.sources:
+                src = SafeDeviceSource(device)
+                self._source_blocks.append(src)
+                head = src
+                if throttle and key in throttle:
+                    thr = blocks.throttle(gr.sizeof_gr_complex, device.settings.sample_rate_hz, True)
+                    self._source_blocks.append(thr)
+                    self.connect(src, thr)
+                    head = thr
+                self.sources[key] = head
+            shared = next((b for b in self.branches.values() if b["device"] is device), None)
+            if shared is not None:  # the same samples: one synchroniser feeds both chains
+                rx, log = shared["rx"], shared["log"]
+            else:
+                rx = RxChain(pulse, equalizer_taps)
+                log = FrameLog(pulse.sps)
+                self.connect(self.sources[key], rx)
+                self.msg_connect(rx, FRAMES_PORT, log, "in")
+            branch = {"device": device, "rx": rx, "log": log}
+            if address is not None:
+                sink = zeromq.push_msg_sink(address, ZMQ_TIMEOUT_MS, True)
+                self.msg_connect(rx, FRAMES_PORT, sink, "in")
+                branch["sink"] = sink
+            self.branches[role] = branch
+
+    def add_recorder(self, role: str, writer) -> RecordingSink:
+        """Record the samples entering ``role``'s RX chain (connect before ``start``)."""
+        device = self.branches[role]["device"]
+        self.recorder = RecordingSink(writer)
+        self.connect(self.sources[id(device)], self.recorder)
+        return self.recorder
+
+    def samples_consumed(self) -> dict[str, int]:
+        return {role: int(b["rx"].sync.nitems_read(0)) for role, b in self.branches.items()}
+
+    def frame_logs(self) -> dict[str, FrameLog]:
+        return {role: b["log"] for role, b in self.branches.items()}
+
+    def sync_stats(self) -> dict[str, dict]:
+        return {role: b["rx"].sync.stats() for role, b in self.branches.items()}
+
+    def device_errors(self) -> list[BaseException]:
+        blocks_ = [b for b in self._source_blocks if isinstance(b, SafeDeviceSource)]
+        if self.tx_sink is not None:
+            blocks_.append(self.tx_sink)
+        rec = getattr(self, "recorder", None)
+        if rec is not None:
+            blocks_.append(rec)
+        return [b.error for b in blocks_ if getattr(b, "error", None) is not None]
+
+    def source_counters(self) -> dict[int, dict]:
+        return {id(b.device): {"overflows_tagged": b.overflows, "drops_tagged": b.drops}
+                for b in self._source_blocks if isinstance(b, SafeDeviceSource)}

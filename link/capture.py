@@ -1,0 +1,167 @@
+"""``jscec capture``: run an experiment and record Bob's raw RX samples as a SigMF recording.
+
+The recording holds the samples entering Bob's RX chain (``cf32_le``), exactly what
+``jscec replay`` feeds back into the same chain:
+
+* ``--link sim`` — the simulated loopback (:func:`link.loopback.run_loopback`), tapped after Bob's
+  channel branch; the sample rate written is the nominal ``--rate`` (symbol rate × sps);
+* ``--link ota`` — the over-the-air link (:func:`link.ota.run_ota`), tapped after Bob's device.
+
+Metadata: sample rate, centre frequency, gains, the device's description, software version, the
+link's public parameters (model, mode, key id, pulse, frames sent), one capture segment (the link
+does not retune during a run), and one annotation per synchronised frame (start sample of its
+first preamble symbol, length, frame counter, image/chunk, MER and SNR estimates, from the RX
+chain's frame PDUs). Never a key or a seed. The transmitted images are saved beside the recording
+(``<base>.reference.npz``) so a replay can score them; Bob's key stays in the run's folder (mode
+0600) and its path is printed.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from radio.errors import UserError
+
+REFERENCE_SUFFIX = ".reference.npz"
+
+
+def reference_path(base: Path) -> Path:
+    base = Path(base)
+    name = base.name
+    for ext in (".sigmf-meta", ".sigmf-data"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    return base.with_name(name + REFERENCE_SUFFIX)
+
+
+class Recorder:
+    """Taps a running experiment's flowgraph and writes the SigMF recording when it ends."""
+
+    def __init__(self, base: Path, *, sample_rate: float, center_freq: float, device: dict,
+                 extra_global: dict | None = None, overwrite: bool = True):
+        self.base = Path(base)
+        self.sample_rate = float(sample_rate)
+        self.center_freq = float(center_freq)
+        self.device = device
+        self.extra_global = dict(extra_global or {})
+        self.overwrite = overwrite
+        self.writer = None
+        self.key_path = None
+        self.meta_path = None
+
+    def attach(self, setup, tb, tap, rx_chain) -> None:
+        """``tap``: the block whose output enters Bob's RX chain (None: ``tb.add_recorder('bob', …)``)."""
+        from flowgraphs.blocks import FRAMES_PORT
+        from flowgraphs.device_link import FrameLog, RecordingSink
+        from radio.recording import RecordingWriter
+
+        self.setup = setup
+        self.key_path = setup.key_path
+        extra = {
+            "description": f"DeepJSCEC link: Bob's RX input, {len(setup.frames)} frames of {len(setup.images)} images",
+            "model": setup.model_name, "model_path": str(Path(setup.model_path).resolve()), "mode": setup.keys.mode, "params": setup.model.config.cipher_params,
+            "key_id": setup.keys.key_id, "k": int(setup.keys.k), "frames_sent": len(setup.frames),
+            "images": len(setup.images), "image_source": setup.source,
+            "pulse": {"sps": setup.pulse.sps, "rolloff": setup.pulse.rolloff, "span": setup.pulse.span},
+            "symbol_rate": self.sample_rate / setup.pulse.sps,
+        }
+        extra.update(self.extra_global)
+        self.base.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = RecordingWriter(self.base, self.sample_rate, self.center_freq, self.device, extra,
+                                      overwrite=self.overwrite)
+        if tap is None:
+            self.sink = tb.add_recorder("bob", self.writer)
+        else:
+            self.sink = RecordingSink(self.writer)
+            tb.connect(tap, self.sink)
+        self.log = FrameLog(setup.pulse.sps)
+        tb.msg_connect(rx_chain, FRAMES_PORT, self.log, "in")
+
+    def finish(self, tb) -> dict:
+        """Annotate the frames, close the recording and save the reference images beside it."""
+        if getattr(self.sink, "error", None) is not None:
+            raise UserError(f"recording failed: {str(self.sink.error).splitlines()[0]}")
+        n = self.writer.count
+        frames = sorted(self.log.frames, key=lambda f: f["start"])
+        for f in frames:
+            start = max(0, int(math.floor(f["start"])))
+            length = min(f["length"], n - start)
+            if length <= 0:
+                continue
+            fields = {k: f[k] for k in ("counter", "image", "chunk")}
+            fields.update({k: round(f[k], 3) for k in ("mer_db", "snr_db") if math.isfinite(f[k])})
+            self.writer.annotate(start, length, label="jscec frame", **fields)
+        self.meta_path = self.writer.close()
+        ref = reference_path(self.base)
+        tmp = ref.with_name(f".{ref.name}.{os.getpid()}.tmp")
+        shutil.copyfile(self.setup.ref_path, tmp)
+        os.replace(tmp, ref)
+        return {"meta": str(self.meta_path), "data": str(self.writer.data_path), "reference": str(ref),
+                "samples": int(n), "frames_annotated": len(frames), "sample_rate_hz": self.sample_rate}
+
+    def abort(self) -> None:
+        if self.writer is not None and self.meta_path is None:
+            self.writer.abort()
+
+
+@dataclass
+class CaptureOptions:
+    link: str = "sim"
+    recording: str | None = None      # base path (default <out>/capture)
+    rate: float = 1e6                 # nominal sample rate of a sim capture
+    freq: float = 2.4e9               # centre frequency (sim: nominal)
+    loopback: object = None           # link.loopback.LoopbackOptions (sim)
+    ota: object = None                # link.ota.OtaOptions (ota)
+    extra: dict = field(default_factory=dict)
+
+
+def run_capture(opts: CaptureOptions, log=print) -> dict:
+    if opts.link == "sim":
+        from link.loopback import run_loopback
+
+        lo = opts.loopback
+        out_dir = Path(lo.out_dir)
+        base = Path(opts.recording) if opts.recording else out_dir / "capture"
+        desc = {"device": "sim", "hw": "jscec simulated loopback (GNU Radio channels.channel_model)",
+                "uri": "sim", "center_freq_hz": float(opts.freq), "sample_rate_hz": float(opts.rate),
+                "snr_db": lo.snr_b_db, "impairments": lo.bob_impairments}
+        rec = Recorder(base, sample_rate=opts.rate, center_freq=opts.freq, device=desc,
+                       extra_global={"link": "sim", "snr_b_db": lo.snr_b_db, **opts.extra})
+        try:
+            report = run_loopback(lo, log, recorder=rec)
+        except BaseException:
+            rec.abort()
+            raise
+    elif opts.link == "ota":
+        from link.ota import run_ota
+
+        oo = opts.ota
+        out_dir = Path(oo.out_dir)
+        base = Path(opts.recording) if opts.recording else out_dir / "capture"
+        rec = _OtaRecorder(base, oo, extra_global={"link": "ota", **opts.extra})
+        try:
+            report = run_ota(oo, log, recorder=rec)
+        except BaseException:
+            rec.abort()
+            raise
+    else:
+        raise UserError(f"unknown --link {opts.link} (use sim or ota)")
+    report["key_file"] = str(rec.key_path)
+    return report
+
+
+class _OtaRecorder(Recorder):
+    """A Recorder that takes the sample rate, frequency and description from Bob's device."""
+
+    def __init__(self, base, oo, extra_global):
+        super().__init__(base, sample_rate=oo.rate, center_freq=oo.freq, device={}, extra_global=extra_global)
+
+    def attach(self, setup, tb, tap, rx_chain) -> None:
+        dev = tb.branches["bob"]["device"]
+        self.device = dev.describe()
+        self.sample_rate = float(self.device.get("sample_rate_hz", self.sample_rate))
+        self.center_freq = float(self.device.get("center_freq_hz", self.center_freq))
+        super().attach(setup, tb, tap, rx_chain)

@@ -1,0 +1,245 @@
+"""The over-the-air experiment: the loopback's chain with radios instead of the simulated channel.
+
+    Alice → ZMQ → TxChain → DeviceSink(--tx)      DeviceSource(--bob) → RxChain → Bob's chain
+                                                  DeviceSource(--eve) → RxChain → Eve's chain
+
+Devices are opened (configured, started) before anything else runs: an absent or busy radio is a
+one-line ``UserError`` naming its URI, raised before any receiver process starts or any result is
+written. One URI names one device: ``--tx`` and ``--bob`` may be the same radio (TX looped to RX),
+and ``--eve`` the same as ``--bob`` (then both chains hear the same samples).
+
+Stop condition: once the transmitter has been handed the whole stream it is flushed (a partial
+hardware buffer is zero-padded and sent); the receivers then keep going until each has consumed
+``tx_len × RX_MARGIN`` more samples plus a few buffers (what a device or GNU Radio may still hold),
+or ``timeout_s`` passes.
+
+The CI fakes (``fake-pluto``, ``fake-soapy``) share a simulated air: whatever the TX fake sends
+reaches every fake receiver, each through its own impairments (``FAKE_AIR_DEFAULTS``, overridden by
+the URI's options, e.g. ``fake-pluto:noise_std=1e-4``). Fakes deliver samples as fast as they are
+asked, so the flowgraph paces them at their sample rate.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from link.experiment import Receivers, SenderThread, link_report, prepare, run_flowgraph
+from link.report import write_report
+from radio.errors import UserError
+from radio.transport import free_tcp_address
+
+#: What the fakes' air does unless a URI says otherwise: -30 dB path loss and a little noise
+#: (with the default gains and --tx-level, about 35 dB SNR at the ADC of a fake Pluto).
+FAKE_AIR_DEFAULTS = {"path_gain_db": "-30", "noise_std": "2e-5"}
+#: RX keeps going for this fraction of the TX stream after the TX flush (plus RX_EXTRA_BUFFERS).
+RX_MARGIN = 1.05
+RX_EXTRA_BUFFERS = 2
+GR_BUFFERING = 65536
+
+
+@dataclass
+class OtaOptions:
+    tx: str = "pluto"
+    bob: str = "pluto"
+    eve: str | None = None
+    freq: float = 2.4e9
+    rate: float = 1e6
+    bw: float | None = None
+    tx_gain: float = -10.0
+    rx_gain: float = 30.0
+    agc: bool = False
+    buffer: int = 32768
+    tx_level: float = 0.25           # RMS amplitude of the TX samples (1.0 = the device's nominal level)
+    model: str = "cifar10-lwe"
+    mode: str | None = None
+    data: str | None = None
+    images: int = 3
+    sps: int = 4
+    rolloff: float = 0.25
+    equalizer_taps: int = 0
+    key: str | None = None
+    seed: int = 0
+    out_dir: str = "out/ota"
+    subframes: int = 4
+    timeout_s: float = 600.0
+    threads: int = 1
+    image_arrays: list | None = None
+
+
+def _broadcast_air_class():
+    from radio.devices.fakes import FakeAir
+
+    class BroadcastAir(FakeAir):
+        """A FakeAir whose transmissions also reach the other fakes' airs (one shared ether)."""
+
+        def __init__(self, impairments):
+            super().__init__(impairments)
+            self.ether: list[FakeAir] = [self]
+
+        def transmit(self, samples):
+            for air in self.ether:
+                FakeAir.transmit(air, samples)
+
+        def set_cyclic(self, samples):
+            for air in self.ether:
+                FakeAir.set_cyclic(air, samples)
+
+    return BroadcastAir
+
+
+def open_devices(uris: dict[str, str | None], settings, stack: contextlib.ExitStack) -> dict[str, object]:
+    """Open every distinct URI once (role → device); fakes share one ether. Closed by ``stack``."""
+    from radio.devices import open_device, parse_uri
+    from radio.devices.fakes import Impairments
+
+    parsed = {role: parse_uri(u) for role, u in uris.items() if u}
+    airs, devices, by_text = {}, {}, {}
+    ether = []
+    BroadcastAir = _broadcast_air_class()
+    for role, u in parsed.items():
+        text = str(u)
+        if text in by_text:
+            devices[role] = by_text[text]
+            continue
+        air = None
+        if u.kind.startswith("fake"):
+            params = dict(FAKE_AIR_DEFAULTS)
+            params.update(u.params)
+            air = airs[text] = BroadcastAir(Impairments.from_params(params, text))
+            ether.append(air)
+        dev = open_device(u, settings, air=air)
+        stack.callback(dev.close)
+        devices[role] = by_text[text] = dev
+    for air in ether:
+        air.ether = [air] + [a for a in ether if a is not air]
+    return devices
+
+
+def prime_rx(devices: dict[str, object]) -> None:
+    """Read once from every receiver, so a busy radio is refused now rather than inside the flowgraph."""
+    seen = set()
+    for role, dev in devices.items():
+        if role != "tx" and id(dev) not in seen:
+            seen.add(id(dev))
+            dev.rx(1)
+
+
+def prime_tx(device) -> None:
+    """Send one buffer of silence: creates the TX buffer (refused if busy) just before the stream, so the
+    DAC does not run dry (underflow) between this and the stream's first buffer."""
+    device.tx(np.zeros(device.settings.buffer_size, np.complex64))
+
+
+def counters(devices: dict[str, object], tb=None) -> dict:
+    """Per URI: its roles, the device's counters and what DeviceSource tagged."""
+    out = {}
+    tagged = tb.source_counters() if tb is not None else {}
+    for role, dev in devices.items():
+        entry = out.setdefault(str(dev.uri), {"roles": [], "counters": dict(dev.counters), "device": dev.kind})
+        entry["roles"].append(role)
+        if id(dev) in tagged:
+            entry.update(tagged[id(dev)])
+    return out
+
+
+def mean_snr(frames: list[dict]):
+    v = [f["snr_db"] for f in frames if np.isfinite(f["snr_db"])]
+    return float(np.mean(v)) if v else None
+
+
+def run_ota(opts: OtaOptions, log=print, *, recorder=None) -> dict:
+    """Run the experiment over radios; returns the report (also ``<out_dir>/result.json``).
+
+    ``recorder`` (``jscec capture --link ota``) is attached to Bob's RX input (see ``run_loopback``).
+    """
+    from radio.devices import RadioSettings
+
+    settings = RadioSettings(center_freq_hz=opts.freq, sample_rate_hz=opts.rate, rf_bandwidth_hz=opts.bw,
+                             tx_gain_db=opts.tx_gain, rx_gain_db=opts.rx_gain, agc=opts.agc,
+                             buffer_size=opts.buffer)
+    if not 0 < opts.tx_level <= 1:
+        raise UserError(f"--tx-level must be in (0, 1], got {opts.tx_level}")
+    out_dir = Path(opts.out_dir)
+    existed = out_dir.exists()
+    try:
+        return _run_ota(opts, settings, out_dir, log, recorder)
+    except UserError:
+        if not existed:  # a refused run leaves nothing behind
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _run_ota(opts: OtaOptions, settings, out_dir: Path, log, recorder) -> dict:
+    from flowgraphs.device_link import DeviceLink
+
+    with contextlib.ExitStack() as stack:
+        devices = open_devices({"tx": opts.tx, "bob": opts.bob, "eve": opts.eve}, settings, stack)
+        prime_rx(devices)
+        setup = prepare(model=opts.model, mode=opts.mode, data=opts.data, images=opts.images, key=opts.key,
+                        seed=opts.seed, out_dir=out_dir, subframes=opts.subframes, threads=opts.threads,
+                        sps=opts.sps, rolloff=opts.rolloff, image_arrays=opts.image_arrays)
+        pulse, stream, keys = setup.pulse, setup.stream, setup.keys
+        roles = [r for r in ("bob", "eve") if r in devices]
+        addr = {r: free_tcp_address() for r in ["tx", *roles]}
+        with Receivers({r: addr[r] for r in roles}, out_dir, setup.model_path, key_path=setup.key_path,
+                       ref_path=setup.ref_path, k=keys.k, mode=keys.mode, threads=opts.threads) as rx:
+            throttle = {id(d) for d in devices.values() if d.uri.kind.startswith("fake")}
+            tb = DeviceLink({r: (devices[r], addr[r]) for r in roles}, pulse=pulse, tx_address=addr["tx"],
+                            tx_device=devices["tx"], tx_level=opts.tx_level, equalizer_taps=opts.equalizer_taps,
+                            throttle=throttle)
+            if recorder is not None:
+                recorder.attach(setup, tb, None, tb.branches["bob"]["rx"])
+            sender = SenderThread(addr["tx"], stream)
+            tx_len = int(stream.size * pulse.sps)
+            state = {"flushed_at": None}
+            extra = int(tx_len * RX_MARGIN) + RX_EXTRA_BUFFERS * settings.buffer_size + GR_BUFFERING
+
+            def on_poll(now):
+                if state["flushed_at"] is None and tb.tx_sink.items >= tx_len:
+                    devices["tx"].flush()
+                    state["flushed_at"] = dict(now)
+
+            def done(now):
+                at = state["flushed_at"]
+                return at is not None and all(now[r] >= at[r] + extra for r in now)
+
+            prime_tx(devices["tx"])
+            t0 = time.monotonic()
+            drained = run_flowgraph(tb, tb.samples_consumed, done, timeout_s=opts.timeout_s, stall_s=30.0,
+                                    desc="ota", on_start=sender.start, on_poll=on_poll)
+            seconds = time.monotonic() - t0
+            sender.close()
+            errors = tb.device_errors()
+            if errors:
+                raise errors[0] if isinstance(errors[0], UserError) else UserError(
+                    f"device stream failed: {str(errors[0]).splitlines()[0]}")
+            if not drained:
+                log(f"warning: stopped before the receivers had the whole stream ({tb.samples_consumed()})")
+            recording = recorder.finish(tb) if recorder is not None else None
+            results = rx.finish(len(setup.frames))
+        descriptions = {str(d.uri): d.describe() for d in {id(d): d for d in devices.values()}.values()}
+        device_counters = counters(devices, tb)
+    logs = {r: tb.branches[r]["log"] for r in roles}
+    sync = tb.sync_stats()
+    report = link_report(
+        results, snr_b_db=mean_snr(logs["bob"].frames),
+        snr_e_db=mean_snr(logs["eve"].frames) if "eve" in logs else None,
+        mode=keys.mode, params=setup.model.config.cipher_params, model=setup.model_name, images=setup.source,
+        image_sizes=[list(im.shape) for im in setup.images], key_id=keys.key_id, pulse=pulse, seed=opts.seed,
+        link="ota", snr_estimated=True,
+        radio={"tx": opts.tx, "bob": opts.bob, "eve": opts.eve, "center_freq_hz": opts.freq,
+               "sample_rate_hz": opts.rate, "rf_bandwidth_hz": settings.bandwidth_hz, "tx_gain_db": opts.tx_gain,
+               "rx_gain_db": opts.rx_gain, "agc": opts.agc, "buffer_size": opts.buffer, "tx_level": opts.tx_level},
+        devices={uri: dict(device_counters[uri], description=descriptions[uri]) for uri in device_counters},
+        discontinuity_drops={r: sum(1 for d in logs[r].drops if d["reason"] == "discontinuity") for r in roles},
+        samples_transmitted=tx_len, samples_received=tb.samples_consumed(), seconds=seconds, drained=drained,
+        sync=sync)
+    if recording is not None:
+        report["recording"] = recording
+    write_report(report, setup.images, results, out_dir)
+    return report

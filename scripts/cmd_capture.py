@@ -1,0 +1,71 @@
+"""`jscec capture`: run an experiment and record Bob's raw RX IQ as a SigMF recording."""
+from __future__ import annotations
+
+NAME = "capture"
+HELP = "run the link (simulated or over the air) and record Bob's raw RX samples to SigMF"
+DESCRIPTION = ("Runs `jscec loopback` (--link sim, the default) or `jscec ota` (--link ota --rx URI --tx URI) and "
+               "records the samples entering Bob's RX chain as <recording>.sigmf-data/.sigmf-meta (cf32_le), with "
+               "one annotation per synchronised frame, and the transmitted images as <recording>.reference.npz. "
+               "Bob's key stays in <out>/keys (mode 0600); its path is printed. Replay with `jscec replay`.")
+
+
+def add_arguments(p):
+    from scripts import cmd_loopback
+
+    p.add_argument("--link", choices=["sim", "ota"], default="sim", help="simulated loopback or radios")
+    p.add_argument("--recording", default=None, help="recording base path (default: <out>/capture)")
+    p.add_argument("--rx", default=None, help="--link ota: Bob's receiving radio (device URI)")
+    p.add_argument("--tx", default=None, help="--link ota: transmitting radio (device URI; default: --rx)")
+    p.add_argument("--eve", default=None, help="--link ota: Eve's receiving radio (optional)")
+    cmd_loopback.add_arguments(p)   # model, images, sim channel, key, seed, out, json, threads
+    p.set_defaults(out="out/capture")
+    g = p.add_argument_group("radio settings (--link ota; --rate and --freq are also the sim recording's nominal values)")
+    g.add_argument("--freq", type=float, default=2.4e9, help="centre frequency, Hz")
+    g.add_argument("--rate", type=float, default=1e6, help="sample rate, S/s (symbol rate = rate / sps)")
+    g.add_argument("--bw", type=float, default=None, help="RF bandwidth, Hz (default: the sample rate)")
+    g.add_argument("--tx-gain", type=float, default=-10.0, help="TX gain, dB")
+    g.add_argument("--tx-level", type=float, default=0.25, help="RMS TX amplitude relative to the nominal level")
+    g.add_argument("--rx-gain", type=float, default=30.0, help="RX gain, dB")
+    g.add_argument("--agc", action="store_true", help="RX automatic gain control")
+    g.add_argument("--buffer", type=int, default=32768, help="samples per hardware buffer")
+    p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from link.capture import CaptureOptions, run_capture
+    from link.loopback import LoopbackOptions
+    from link.ota import OtaOptions
+    from radio.errors import UserError
+    from scripts.cmd_loopback import impairments_from_args
+    from scripts.cmd_ota import model_and_data, print_report
+
+    model, data = model_and_data(args)
+    opts = CaptureOptions(link=args.link, recording=args.recording, rate=args.rate, freq=args.freq)
+    if args.link == "sim":
+        if args.rx or args.tx or args.eve:
+            raise UserError("--rx/--tx/--eve are for --link ota")
+        bob_imp, eve_imp = impairments_from_args(args, np.random.default_rng([args.seed, 17]))
+        opts.loopback = LoopbackOptions(model=model, mode=args.mode, data=data, images=args.images,
+                                        snr_b_db=args.snr_b, snr_e_db=args.snr_e, bob_impairments=bob_imp,
+                                        eve_impairments=eve_imp, sps=args.sps, rolloff=args.rolloff,
+                                        equalizer_taps=args.equalizer, key=args.key, seed=args.seed,
+                                        out_dir=args.out, threads=args.threads, timeout_s=args.timeout)
+    else:
+        if not args.rx:
+            raise UserError("--link ota needs --rx URI (Bob's receiving radio)")
+        opts.ota = OtaOptions(tx=args.tx or args.rx, bob=args.rx, eve=args.eve, freq=args.freq, rate=args.rate,
+                              bw=args.bw, tx_gain=args.tx_gain, rx_gain=args.rx_gain, agc=args.agc,
+                              buffer=args.buffer, tx_level=args.tx_level, model=model, mode=args.mode, data=data,
+                              images=args.images, sps=args.sps, rolloff=args.rolloff,
+                              equalizer_taps=args.equalizer, key=args.key, seed=args.seed, out_dir=args.out,
+                              timeout_s=args.timeout, threads=args.threads)
+    report = run_capture(opts)
+    print_report(report, args.json)
+    r = report["recording"]
+    print(f"recorded {r['samples']} samples at {r['sample_rate_hz']:g} S/s, {r['frames_annotated']} frames annotated: "
+          f"{r['meta']}")
+    print(f"reference images: {r['reference']}")
+    print(f"Bob's key (secret, mode 0600; not in the recording): {report['key_file']}")
+    return 0

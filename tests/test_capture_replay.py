@@ -1,0 +1,114 @@
+"""`jscec capture` (simulated loopback → SigMF) and `jscec replay`: same result, deterministic, strict input."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gnuradio.gr")
+
+from radio.recording import RecordingWriter  # noqa: E402
+from tests.conftest import jscec  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def captured(tiny_model, tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("capture")
+    p = jscec("capture", "--model", tiny_model, "--data", tiny_data, "--images", 2, "--seed", 5,
+              "--out", out / "run", "--recording", out / "rec")
+    key = out / "run" / "keys" / "bob.key"
+    assert str(key) in p.stdout and (out / "rec.reference.npz").is_file()
+    return {"dir": out, "meta": out / "rec.sigmf-meta", "key": key, "live": json.loads((out / "run" / "result.json").read_text())}
+
+
+def test_capture_metadata_annotates_frames_and_holds_no_secret(captured):
+    meta = json.loads(captured["meta"].read_text())
+    g = meta["global"]
+    assert g["core:datatype"] == "cf32_le" and g["core:sample_rate"] == 1e6
+    assert g["jscec:pulse"]["sps"] == 4 and g["jscec:version"] and g["jscec:device"]["device"] == "sim"
+    assert len(meta["captures"]) == 1 and meta["captures"][0]["core:frequency"] == 2.4e9
+    anns = meta["annotations"]
+    assert len(anns) == captured["live"]["bob"]["frames_sent"] == 2
+    assert all(a["core:sample_count"] > 0 and "jscec:counter" in a and "jscec:mer_db" in a for a in anns)
+    text = captured["meta"].read_text()
+    assert "seed" not in text.lower() and "secret" not in text.lower()
+    assert captured["key"].read_bytes()[:32] not in captured["meta"].read_bytes()
+
+
+def _replay(captured, out, *extra):
+    return jscec("replay", captured["meta"], "--key", captured["key"], "--out", out, *extra)
+
+
+def _snapshot(out):
+    report = json.loads((out / "result.json").read_text())
+    report.pop("timing")
+    images = {}
+    for who in ("bob", "eve"):
+        with np.load(out / f"{who}-images.npz") as z:
+            images[who] = {n: z[n].copy() for n in z.files}
+    return report, images
+
+
+def test_replay_matches_live_run_and_is_deterministic(captured, tmp_path):
+    out = tmp_path / "replay"
+    _replay(captured, out)
+    first, first_images = _snapshot(out)
+    live = captured["live"]
+    assert first["bob"]["psnr"] == live["bob"]["psnr"]       # to the last digit
+    assert first["bob"]["ssim"] == live["bob"]["ssim"]
+    assert first["bob"]["frames_ok"] == first["bob"]["frames_sent"] == 2
+    assert first["recording"]["frames_found"] == 2
+    for f in ("panel.png", "constellation.png"):
+        assert (out / f).is_file()
+    _replay(captured, out)
+    second, second_images = _snapshot(out)
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    for who in ("bob", "eve"):
+        assert first_images[who].keys() == second_images[who].keys()
+        for n in first_images[who]:
+            assert first_images[who][n].tobytes() == second_images[who][n].tobytes()
+
+
+def _recording(base, samples, reference):
+    with RecordingWriter(base, 1e6, 2.4e9, {"device": "test"}) as w:
+        w.write(samples)
+    shutil.copyfile(reference, str(base) + ".reference.npz")
+    return str(base) + ".sigmf-meta"
+
+
+def _bad_inputs(captured, d):
+    rng = np.random.default_rng(0)
+    ref = captured["dir"] / "rec.reference.npz"
+    cases = {}
+    cases["no frames"] = _recording(d / "silence", np.zeros(40000, np.complex64), ref)
+    noise = 0.3 * (rng.standard_normal(60000) + 1j * rng.standard_normal(60000))
+    tone = np.exp(2j * np.pi * 0.05 * np.arange(60000))
+    cases["other signal"] = _recording(d / "other", (noise + tone).astype(np.complex64), ref)
+    meta = json.loads(captured["meta"].read_text())
+    data = (captured["dir"] / "rec.sigmf-data").read_bytes()
+    for name, meta_text, data_bytes in (
+            ("malformed meta", '{"global": {"core:datatype": "cf32_le",', data),
+            ("unsupported datatype", json.dumps({**meta, "global": {**meta["global"], "core:datatype": "cu8"}}), data),
+            ("short data file", json.dumps({**meta, "annotations": []}), data[:-3])):
+        base = d / name.replace(" ", "_")
+        (d / (base.name + ".sigmf-meta")).write_text(meta_text)
+        (d / (base.name + ".sigmf-data")).write_bytes(data_bytes)
+        shutil.copyfile(ref, str(base) + ".reference.npz")
+        cases[name] = str(base) + ".sigmf-meta"
+    return cases
+
+
+@pytest.mark.parametrize("case, words", [
+    ("malformed meta", "not valid JSON"), ("unsupported datatype", "not supported"),
+    ("short data file", "not a whole number"), ("no frames", "no DeepJSCEC frames found in silence.sigmf-meta"),
+    ("other signal", "no DeepJSCEC frames found in other.sigmf-meta")])
+def test_replay_refuses_bad_recordings_leaving_nothing(case, words, captured, tiny_model, tmp_path):
+    rec = _bad_inputs(captured, tmp_path)[case]
+    out = tmp_path / "out"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    p = jscec("replay", rec, "--key", captured["key"], "--out", out, "--chains", "bob",
+              "--model", tiny_model, check=False)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in p.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before   # no output, no staging folder

@@ -1,0 +1,63 @@
+"""`jscec ota` end to end over the CI fakes (fake-pluto, fake-soapy), and its refusals."""
+import json
+
+import pytest
+
+pytest.importorskip("gnuradio.gr")
+
+from tests.conftest import jscec  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", ["fake-pluto", "fake-soapy"])
+def test_ota_over_fakes_end_to_end(kind, tiny_model, tiny_data, tmp_path):
+    out = tmp_path / "out"
+    p = jscec("ota", "--tx", kind, "--bob", kind, "--eve", f"{kind}:noise_std=2e-4,cfo_hz=150",
+              "--model", tiny_model, "--data", tiny_data, "--images", 2, "--out", out, "--json", tmp_path / "r.json")
+    assert "Bob" in p.stdout and "Eve" in p.stdout
+    report = json.loads((out / "result.json").read_text())
+    assert json.loads((tmp_path / "r.json").read_text())["bob"] == report["bob"]
+    for who in ("bob", "eve"):
+        assert report[who]["frames_sent"] == report[who]["frames_ok"] == 2
+        assert report[who]["psnr"] is not None
+    assert report["bob"]["mer_db"] > 30 and report["bob"]["mer_db"] > report["eve"]["mer_db"]
+    assert set(report["devices"]) == {kind, f"{kind}:noise_std=2e-4,cfo_hz=150"}
+    for d in report["devices"].values():
+        assert {"overflows", "underflows", "drops"} <= set(d["counters"])
+        assert d["counters"]["overflows"] == 0 and d["description"]["uri"]
+    assert report["discontinuity_drops"] == {"bob": 0, "eve": 0}
+    assert report["link"] == "ota" and report["mode"] == "lwe"
+    for f in ("panel.png", "constellation.png", "bob-images.npz", "eve-images.npz"):
+        assert (out / f).is_file()
+    assert (out / "keys" / "bob.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("tx, bob, words", [
+    ("fake-pluto", "fake-pluto:absent=1", "cannot open PlutoSDR 'fake-pluto:absent=1'"),
+    ("fake-pluto", "fake-soapy:absent=1", "cannot open SoapySDR device 'fake-soapy:absent=1'"),
+    ("fake-pluto", "fake-pluto:busy=1", "'fake-pluto:busy=1' is busy"),
+    ("fake-pluto", "fake-soapy:busy=1", "fake-soapy:busy=1"),
+    ("fake-pluto:busy=1", "fake-pluto", "'fake-pluto:busy=1' is busy"),   # found when TX starts
+])
+def test_ota_refuses_absent_or_busy_radio(tx, bob, words, tiny_model, tiny_data, tmp_path):
+    out = tmp_path / "out"
+    p = jscec("ota", "--tx", tx, "--bob", bob, "--model", tiny_model, "--data", tiny_data,
+              "--images", 1, "--out", out, check=False)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in p.stderr
+    assert not out.exists()
+    assert sorted(x.name for x in tmp_path.iterdir()) == []
+
+
+def test_ota_reports_overflows_and_discontinuity_drops(tiny_model, tiny_data, tmp_path):
+    bob = "fake-soapy:overflow_at=" + "+".join(str(i) for i in range(1, 200, 2))
+    out = tmp_path / "out"
+    jscec("ota", "--tx", "fake-soapy", "--bob", bob, "--model", tiny_model, "--data", tiny_data, "--images", 2,
+          "--out", out)
+    report = json.loads((out / "result.json").read_text())
+    dev = report["devices"][bob]
+    assert dev["counters"]["overflows"] > 0 and dev["overflows_tagged"] == dev["counters"]["overflows"]
+    dropped = report["bob"]["frames_dropped"].get("discontinuity", 0)
+    assert dropped == report["discontinuity_drops"]["bob"]
+    assert report["bob"]["frames_ok"] + dropped == report["bob"]["frames_sent"] == 2
+    assert report["eve"]["frames_ok"] == 0   # no Eve radio given
