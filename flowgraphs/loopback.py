@@ -5,14 +5,12 @@
 
 The same blocks exist as GNU Radio Companion flowgraphs in ``flowgraphs/grc/`` (``sim_loopback.grc``);
 this module builds it in Python so the runner can set every parameter and watch progress. A
-flowgraph fed by ZMQ never finishes by itself: :func:`run_until_drained` stops it once both
+flowgraph fed by ZMQ never finishes by itself: ``link.experiment.run_flowgraph`` stops it once both
 synchronisers have consumed the expected number of samples (or nothing moves for a while).
 """
 from __future__ import annotations
 
-import time
-
-from gnuradio import blocks, gr, zeromq
+from gnuradio import gr, zeromq
 
 from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain
 from radio.pulse import PulseShape
@@ -49,47 +47,3 @@ class SimLoopback(gr.top_block):
 
     def sync_stats(self) -> dict[str, dict]:
         return {name: b["rx"].sync.stats() for name, b in self.branches.items()}
-
-
-class RecordingTap(gr.hier_block2):
-    """A file sink of raw complex64 samples (``cf32_le``, what SigMF calls it) on a branch."""
-
-    def __init__(self, path: str):
-        gr.hier_block2.__init__(self, "jscec_recording_tap", gr.io_signature(1, 1, gr.sizeof_gr_complex),
-                                gr.io_signature(0, 0, 0))
-        self.sink = blocks.file_sink(gr.sizeof_gr_complex, path, False)
-        self.sink.set_unbuffered(False)
-        self.connect(self, self.sink)
-
-
-def run_until_drained(tb: gr.top_block, consumed, expected: int, *, timeout_s: float = 600.0,
-                      stall_s: float = 10.0, progress=None, on_start=None) -> bool:
-    """Start ``tb``; stop it when every counter from ``consumed()`` reaches ``expected`` samples.
-
-    ``on_start`` runs right after the flowgraph started (e.g. starting the thread that feeds it).
-    Returns False when it stopped on ``timeout_s`` or after ``stall_s`` seconds without progress.
-    """
-    tb.start()
-    if on_start:
-        on_start()
-    t0 = last_move = time.monotonic()
-    last = None
-    done = False
-    try:
-        while True:
-            time.sleep(0.05)
-            now = consumed()
-            if progress:
-                progress(min(now.values()) if now else 0)
-            if now and min(now.values()) >= expected:
-                done = True
-                break
-            if now != last:
-                last, last_move = now, time.monotonic()
-            if time.monotonic() - last_move > stall_s or time.monotonic() - t0 > timeout_s:
-                break
-    finally:
-        time.sleep(0.2)  # let the last PDUs leave the message sinks
-        tb.stop()
-        tb.wait()
-    return done
