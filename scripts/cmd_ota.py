@@ -43,8 +43,10 @@ def add_link_arguments(p, out: str):
 
 
 def add_arguments(p):
-    p.add_argument("--tx", required=True, help="transmitting radio (device URI)")
-    p.add_argument("--bob", required=True, help="Bob's receiving radio (device URI; may equal --tx)")
+    p.add_argument("--tx", default="pluto:ip:192.168.2.1",
+                   help="transmitting radio (device URI: pluto:ip:…, pluto:usb:…, soapy:driver=…, fake-pluto, fake-soapy)")
+    p.add_argument("--bob", default="pluto:ip:192.168.2.1",
+                   help="Bob's receiving radio (device URI; equal to --tx for one radio looped back by cable)")
     p.add_argument("--eve", default=None, help="Eve's receiving radio (device URI; may equal --bob; default: none)")
     add_radio_arguments(p)
     add_link_arguments(p, "out/ota")
