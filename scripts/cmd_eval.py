@@ -21,7 +21,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import json
     import sys
 
     from tqdm import tqdm
@@ -30,6 +29,7 @@ def run(args) -> int:
     from models.datasets import load_dataset, mean_image, split_indices
     from models.evaluate import evaluate, load_bob, load_eve, plot_psnr
     from models.train import pick_device
+    from scripts.output import write_json
 
     if args.threads:
         import torch
@@ -60,8 +60,7 @@ def run(args) -> int:
     if eve is None:
         print("(no Eve decoder beside this checkpoint: run `jscec attack` first)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        write_json(args.json, report)
     if args.png:
         plot_psnr(report, args.png)
     return 0
