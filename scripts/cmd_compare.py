@@ -31,9 +31,9 @@ def add_arguments(p):
     p.add_argument("--decoder", default="nms", choices=("nms", "bp"), help="LDPC decoder")
     p.add_argument("--key-file", default=None, help="AES-128 key file (default: a fresh random key, not stored)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data split and the channel noise")
-    p.add_argument("--png", default="compare.png", help="PSNR/SSIM figure")
-    p.add_argument("--ber-png", default="compare_ber.png", help="BER/FER figure")
-    p.add_argument("--json", default="compare.json", metavar="PATH", help="every number in the figures")
+    p.add_argument("--png", default="out/compare/compare.png", help="PSNR/SSIM figure")
+    p.add_argument("--ber-png", default="out/compare/compare_ber.png", help="BER/FER figure")
+    p.add_argument("--json", default="out/compare/compare.json", metavar="PATH", help="every number in the figures")
 
 
 def read_deepjscec(path) -> dict:
@@ -59,6 +59,8 @@ def read_deepjscec(path) -> dict:
 
 
 def _plots(deep, runs, curves, mean_img, png, ber_png, note):
+    from pathlib import Path
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,6 +84,7 @@ def _plots(deep, runs, curves, mean_img, png, ber_png, note):
     axes[1].legend(fontsize=7, loc="lower right")
     fig.suptitle("CIFAR-10, $\\rho$ = 1/6" + (f" — {note}" if note else ""), fontsize=10)
     fig.tight_layout()
+    Path(png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120)
     plt.close(fig)
 
@@ -100,6 +103,7 @@ def _plots(deep, runs, curves, mean_img, png, ber_png, note):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.tight_layout()
+    Path(ber_png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(ber_png, dpi=120)
     plt.close(fig)
 
