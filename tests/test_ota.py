@@ -11,7 +11,7 @@ from tests.conftest import jscec  # noqa: E402
 @pytest.mark.parametrize("kind", ["fake-pluto", "fake-soapy"])
 def test_ota_over_fakes_end_to_end(kind, tiny_model, tiny_data, tmp_path):
     out = tmp_path / "out"
-    p = jscec("ota", "--tx", kind, "--bob", kind, "--eve", f"{kind}:noise_std=2e-4,cfo_hz=150",
+    p = jscec("ota", "--tx", kind, "--bob", kind, "--eve", f"{kind}:noise_std=2e-3,cfo_hz=150",
               "--model", tiny_model, "--data", tiny_data, "--images", 2, "--out", out, "--json", tmp_path / "r.json")
     assert "Bob" in p.stdout and "Eve" in p.stdout
     report = json.loads((out / "result.json").read_text())
@@ -20,7 +20,7 @@ def test_ota_over_fakes_end_to_end(kind, tiny_model, tiny_data, tmp_path):
         assert report[who]["frames_sent"] == report[who]["frames_ok"] == 2
         assert report[who]["psnr"] is not None
     assert report["bob"]["mer_db"] > 30 and report["bob"]["mer_db"] > report["eve"]["mer_db"]
-    assert set(report["devices"]) == {kind, f"{kind}:noise_std=2e-4,cfo_hz=150"}
+    assert set(report["devices"]) == {kind, f"{kind}:noise_std=2e-3,cfo_hz=150"}
     for d in report["devices"].values():
         assert {"overflows", "underflows", "drops"} <= set(d["counters"])
         assert d["counters"]["overflows"] == 0 and d["description"]["uri"]
