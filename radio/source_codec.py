@@ -114,6 +114,16 @@ def _find(data: bytes, path: list[str]) -> tuple[int, int, int]:
 NAL_HEADER = b"\x28\x01"   # nal_unit_type 20 (IDR_N_LP), nuh_layer_id 0, nuh_temporal_id_plus1 1
 
 
+def _open_rebuilt(data: bytes, shape) -> np.ndarray | None:
+    """Decode a rebuilt container with Pillow; None when it cannot be read or has another size."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            out = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except Exception:  # noqa: BLE001 — any decoder failure means "undecodable"
+        return None
+    return out if out.shape[:2] == tuple(shape) else None
+
+
 class HeifCodec(SourceCodec):
     """HEVC intra through pillow-heif, payload = the slice NAL unit's body (see the module docstring)."""
 
@@ -167,12 +177,7 @@ class HeifCodec(SourceCodec):
         return payload
 
     def decode(self, payload, shape):
-        try:
-            with Image.open(io.BytesIO(self._rebuild(payload, shape))) as im:
-                out = np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except Exception:  # noqa: BLE001 — any decoder failure means "undecodable"
-            return None
-        return out if out.shape[:2] == tuple(shape) else None
+        return _open_rebuilt(self._rebuild(payload, shape), shape)
 
 
 # --------------------------------------------------------------------------- BPG
@@ -304,12 +309,7 @@ class Jpeg2000Codec(SourceCodec):
         return payload
 
     def decode(self, payload, shape):
-        try:
-            with Image.open(io.BytesIO(self._rebuild(payload, shape))) as im:
-                out = np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except Exception:  # noqa: BLE001
-            return None
-        return out if out.shape[:2] == tuple(shape) else None
+        return _open_rebuilt(self._rebuild(payload, shape), shape)
 
 
 def get_codec(name: str) -> SourceCodec:

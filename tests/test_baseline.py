@@ -7,7 +7,6 @@ import pytest
 from link.baseline import (MODULATIONS, channel_uses, coded_error_curve, decode_symbols, encode_image, link_budget,
                            padded_length, prepare, predicted_threshold, psnr_np, simulate_snr, threshold_snr)
 from radio.aes_ctr import new_key
-from radio.channel import awgn, noise_variance
 from radio.errors import UserError
 from radio.source_codec import get_codec
 
@@ -17,6 +16,19 @@ def _images(n=3):
     yy, xx = np.mgrid[0:32, 0:32]
     base = np.stack([yy * 6, xx * 6, (yy + xx) * 3], axis=-1)
     return np.stack([np.clip(base + rng.integers(0, 60, (32, 32, 3)), 0, 255) for _ in range(n)]).astype(np.uint8)
+
+
+def synthetic_dataset(monkeypatch, imgs):
+    """Make ``models.datasets.load_dataset`` return ``imgs`` (for CLI tests that need no real data)."""
+    from models import datasets
+
+    class _Set:
+        images, name = imgs, "synthetic"
+
+        def __len__(self):
+            return len(imgs)
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: _Set())
 
 
 def test_channel_uses_rho_one_sixth():
@@ -82,18 +94,9 @@ def test_threshold_helpers():
 
 
 def test_cli_baseline_runs_and_refuses(tmp_path, monkeypatch):
-    from models import datasets
     from scripts.cli import main
 
-    imgs = _images(20)
-
-    class _Set:
-        images, name = imgs, "synthetic"
-
-        def __len__(self):
-            return len(imgs)
-
-    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: _Set())
+    synthetic_dataset(monkeypatch, _images(20))
     out = tmp_path / "b.json"
     assert main(["baseline", "--images", "2", "--mod", "16qam", "--rate", "1/2", "--snr", "3", "12",
                  "--json", str(out)]) == 0

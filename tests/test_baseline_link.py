@@ -9,7 +9,7 @@ from link.baseline_link import (RadioOptions, baseline_frame, frame_stream, radi
 from radio.aes_ctr import new_key
 from radio.source_codec import get_codec
 from radio.sync import SyncedFrame
-from tests.test_baseline import _images
+from tests.test_baseline import _images, synthetic_dataset
 
 MEAN = np.full((32, 32, 3), 128, np.uint8)
 IMPAIRED = RadioOptions(impairments={"cfo": 0.01, "sro_ppm": 20.0, "delay": 1.3})
@@ -56,18 +56,9 @@ def test_simulate_link_matches_awgn_at_high_snr_and_scores_losses_as_mean_image(
 
 
 def test_cli_baseline_link_sim_and_refusals(tmp_path, monkeypatch, capsys):
-    from models import datasets
     from scripts.cli import main
 
-    imgs = _images(20)
-
-    class _Set:
-        images, name = imgs, "synthetic"
-
-        def __len__(self):
-            return len(imgs)
-
-    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: _Set())
+    synthetic_dataset(monkeypatch, _images(20))
     out = tmp_path / "b.json"
     assert main(["baseline", "--link", "sim", "--images", "2", "--mod", "16qam", "--rate", "1/2", "--snr", "-8", "20",
                  "--cfo", "0.005", "--json", str(out)]) == 0
