@@ -26,6 +26,7 @@ from gnuradio import blocks, gr, zeromq
 from flowgraphs.blocks import FRAMES_PORT
 from flowgraphs.chains import RxChain, TxChain
 from flowgraphs.device_blocks import DeviceSink, DeviceSource
+from radio.errors import UserError
 from radio.frame import DEFAULT_FORMAT
 from radio.pulse import PulseShape
 
@@ -180,6 +181,14 @@ class DeviceLink(gr.top_block):
         if rec is not None:
             blocks_.append(rec)
         return [b.error for b in blocks_ if getattr(b, "error", None) is not None]
+
+    def raise_device_error(self, what: str) -> None:
+        """Re-raise the first device error of the run as a one-line ``UserError`` (``what`` failed: …)."""
+        errors = self.device_errors()
+        if errors:
+            if isinstance(errors[0], UserError):
+                raise errors[0]
+            raise UserError(f"{what} failed: {str(errors[0]).splitlines()[0]}")
 
     def source_counters(self) -> dict[int, dict]:
         return {id(b.device): {"overflows_tagged": b.overflows, "drops_tagged": b.drops}

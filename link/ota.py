@@ -214,10 +214,7 @@ def _run_ota(opts: OtaOptions, settings, out_dir: Path, log, recorder) -> dict:
                                     desc="ota", on_start=sender.start, on_poll=on_poll)
             seconds = time.monotonic() - t0
             sender.close()
-            errors = tb.device_errors()
-            if errors:
-                raise errors[0] if isinstance(errors[0], UserError) else UserError(
-                    f"device stream failed: {str(errors[0]).splitlines()[0]}")
+            tb.raise_device_error("device stream")
             if not drained:
                 log(f"warning: stopped before the receivers had the whole stream ({tb.samples_consumed()})")
             recording = recorder.finish(tb) if recorder is not None else None

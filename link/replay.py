@@ -117,10 +117,7 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
                                         lambda now: bool(now) and min(now.values()) >= n_samples,
                                         timeout_s=opts.timeout_s, total=n_samples, desc="replay")
                 dsp_seconds = time.monotonic() - t0
-                errors = tb.device_errors()
-                if errors:
-                    raise errors[0] if isinstance(errors[0], UserError) else UserError(
-                        f"reading {name} failed: {str(errors[0]).splitlines()[0]}")
+                tb.raise_device_error(f"reading {name}")
                 if not drained:
                     log(f"warning: replay stopped before the end of {name} ({tb.samples_consumed()} of {n_samples})")
                 frame_log = tb.branches[chains[0]]["log"]
