@@ -23,14 +23,12 @@ import numpy as np
 
 from link.baseline import (LDPC_ITERS, LinkBudget, Prepared, decode_symbols, link_budget, prepare, psnr_np,
                            ssim_np, summarise)
+from link.experiment import frame_stream
 from radio.frame import FrameHeader, build_frame
 from radio.pulse import PulseShape
 
 #: Header constellation name of each baseline modulation.
 CONSTELLATION = {"bpsk": "bpsk", "qpsk": "qpsk", "16qam": "qam16", "64qam": "qam64"}
-#: Idle symbols before the first frame and after the last (as link.loopback; the tail flushes the last frame).
-LEAD_SYMBOLS = 256
-TAIL_SYMBOLS = 2048
 
 
 @dataclass
@@ -57,10 +55,6 @@ def baseline_frame(symbols: np.ndarray, budget: LinkBudget, frame: int, image_in
     hdr = FrameHeader(counter=int(frame), mode="none", constellation=CONSTELLATION[budget.mod],
                       image_index=int(image_index), height=int(shape[0]), width=int(shape[1]))
     return build_frame(hdr, np.asarray(symbols, np.complex64))
-
-
-def frame_stream(frames: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([np.zeros(LEAD_SYMBOLS, np.complex64), *frames, np.zeros(TAIL_SYMBOLS, np.complex64)])
 
 
 def radio_channel(stream: np.ndarray, snr_db: float, radio: RadioOptions = RadioOptions(), seed: int = 0

@@ -12,8 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from link.experiment import (LEAD_SYMBOLS, TAIL_SYMBOLS, Receivers, SenderThread, frame_stream,  # noqa: F401
-                             link_report, prepare, run_flowgraph)
+from link.experiment import TAIL_SYMBOLS, Receivers, SenderThread, link_report, prepare, run_flowgraph
 from link.report import write_report
 from radio.transport import free_tcp_address
 
