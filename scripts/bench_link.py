@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gnuradio import analog, blocks, gr  # noqa: E402
 
+from calibration.snr import mer_db  # noqa: E402
 from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain  # noqa: E402
 from radio.frame import FrameHeader, build_frame  # noqa: E402
 from radio.pulse import PulseShape  # noqa: E402
@@ -71,7 +72,7 @@ def mer_test(args, rng) -> dict:
         for f in items:
             if hasattr(f, "payload"):
                 ref = sent[f.counter]
-                mers.append(10 * np.log10(np.mean(np.abs(ref) ** 2) / np.mean(np.abs(f.payload - ref) ** 2)))
+                mers.append(mer_db(ref, f.payload))
                 ests.append(f.mer_db)
                 cfos.append(abs(f.cfo - imp.cfo))
     out = {"snr_db": 30.0, "frames": len(mers), "mer_db_mean": float(np.mean(mers)), "mer_db_min": float(np.min(mers)),

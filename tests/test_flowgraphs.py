@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from gnuradio import blocks, gr
 
+from calibration.snr import mer_db
 from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain, fractional_delay_taps
 from radio.frame import FrameHeader, build_frame
 from radio.pulse import PulseShape
@@ -27,8 +28,6 @@ def _frames(n, payload_len, rng, counter0=0):
     return np.concatenate([np.zeros(100, np.complex64), *frames, np.zeros(1500, np.complex64)]), sent
 
 
-def _mer(ref, got):
-    return 10 * np.log10(np.mean(np.abs(ref) ** 2) / np.mean(np.abs(got - ref) ** 2))
 
 
 def test_known_symbols_through_rotator_noise_and_delay():
@@ -55,7 +54,7 @@ def test_known_symbols_through_rotator_noise_and_delay():
     frames = [pdu_to_frame(dbg.get_message(i)) for i in range(dbg.num_messages())]
     assert [f.counter for f in frames] == [77, 78, 79]
     for f in frames:
-        assert _mer(sent[f.counter - 77], f.payload) > 29.0
+        assert mer_db(sent[f.counter - 77], f.payload) > 29.0
         assert abs(f.cfo - cfo) < 1e-3
         assert abs(f.mer_db - 30) < 1.5
 
@@ -74,7 +73,7 @@ def test_channel_branch_sets_the_symbol_snr_and_impairments():
     tb.run()
     frames = [pdu_to_frame(dbg.get_message(i)) for i in range(dbg.num_messages())]
     assert [f.counter for f in frames] == [5, 6, 7, 8]
-    mers = [_mer(sent[f.counter - 5], f.payload) for f in frames]
+    mers = [mer_db(sent[f.counter - 5], f.payload) for f in frames]
     assert 19.3 < np.mean(mers) < 20.5, mers
     assert all(abs(f.sro_ppm + 100) < 30 for f in frames)
     assert all(abs(f.gain - 0.5 * PULSE.sps) / (0.5 * PULSE.sps) < 0.05 for f in frames) or True
