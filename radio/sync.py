@@ -33,7 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import oaconvolve
+from scipy import fft as sp_fft
 
 from calibration.snr import snr_from_residuals
 from radio.frame import DEFAULT_FORMAT, FrameFormat, FrameHeader, HeaderError, known_symbols, qpsk_llr
@@ -166,9 +166,9 @@ def _pulse_slopes(taps_key: tuple, sps: int) -> tuple[float, float]:
     return float(known), float(known + np.sum(dc * dc) / c0 ** 2)
 
 
-def _line_slope(v: np.ndarray) -> float:
-    """Least-squares slope of ``v`` against its index."""
-    k = np.arange(v.size) - (v.size - 1) / 2
+def _line_slope(v: np.ndarray, x: np.ndarray) -> float:
+    """Least-squares slope of ``v`` against ``x``."""
+    k = x - x.mean()
     return float(np.dot(k, v) / np.dot(k, k))
 
 
@@ -226,13 +226,25 @@ class _Tracker:
     dof_known: tuple         # (n, tr H, ||H||²_F) on the known positions
     penalty: np.ndarray      # per-symbol estimation-noise factor Σ_b Q[k,b]²/n_b
 
-    def apply(self, ratios: np.ndarray) -> np.ndarray:
+    def grid_gain(self, ratios: np.ndarray) -> np.ndarray:
+        """The complex gain on the tracker's grid (every ``_BIN`` symbols) from the known ratios y/x."""
         sums = np.bincount(self.bins, weights=ratios.real, minlength=self.counts.size) + \
             1j * np.bincount(self.bins, weights=ratios.imag, minlength=self.counts.size)
         v = sums / self.counts
-        g = self.op @ v.real + 1j * (self.op @ v.imag)   # real operator: no complex upcast of op
-        pos = np.arange(self.n_sym)
+        return self.op @ v.real + 1j * (self.op @ v.imag)   # real operator: no complex upcast of op
+
+    def at(self, g: np.ndarray, pos: np.ndarray | None = None) -> np.ndarray:
+        """Grid gain ``g`` interpolated to symbol positions ``pos`` (default: every symbol)."""
+        pos = self._all_pos if pos is None else pos
         return np.interp(pos, self.grid, g.real) + 1j * np.interp(pos, self.grid, g.imag)
+
+    @property
+    def _all_pos(self) -> np.ndarray:
+        return np.arange(self.n_sym, dtype=np.float64)
+
+    def apply(self, ratios: np.ndarray) -> np.ndarray:
+        """The complex gain at every symbol from the known ratios y/x."""
+        return self.at(self.grid_gain(ratios))
 
 
 def _make_tracker(n_sym: int, known: np.ndarray, span: float) -> _Tracker:
@@ -360,6 +372,7 @@ class StreamSync:
         if self.taps.size % 2 != 1:
             raise ValueError("matched-filter taps must have odd length")
         self.delay = (self.taps.size - 1) // 2
+        self._taps32 = self.taps.astype(np.float32)
         self._kappa, self._kappa_soft = _pulse_slopes(tuple(self.taps), self.sps)
         pre = fmt.preamble
         self._npre = pre.size
@@ -369,6 +382,7 @@ class StreamSync:
         # C[n] = Σ_k z[n − (N−1−k)·sps]·conj(d_k), k = 1..N−1
         kern[(n - 1 - np.arange(1, n)) * self.sps] = np.conj(diff)
         self._kern = kern
+        self._kern_fft: dict[int, np.ndarray] = {}
         self._win = (n - 1) * self.sps             # energy window (samples)
         self._hist = self._win + self.sps + 8       # mf history needed before the scan point
         self._margin = self.delay + _INTERP.half + 3 * self.sps + 4
@@ -392,8 +406,12 @@ class StreamSync:
         self._mf = np.concatenate([self._mf, mf])
         self._raw = np.concatenate([self._raw, raw])
         self.stats.samples += mf.size
-        self._detect()
+        # Candidates waiting from earlier pushes go first: a decoded header moves the scan past its
+        # frame. Detection stops at each new candidate for the same reason, and goes on at once
+        # when the candidate came to nothing; a candidate still waiting for samples ends the push.
         out = self._process()
+        while not self._queue and self._detect():
+            out += self._process()
         self._trim()
         return out
 
@@ -416,18 +434,30 @@ class StreamSync:
         return max(0, int(need) + 16)
 
     # -- detection ---------------------------------------------------------------------------------
-    def _detect(self):
+    def _correlate(self, z: np.ndarray) -> np.ndarray:
+        """``np.convolve(z, kern, 'valid')`` by one circular FFT convolution (kernel spectra cached)."""
+        nfft = sp_fft.next_fast_len(z.size)
+        spec = self._kern_fft.get(nfft)
+        if spec is None:
+            if len(self._kern_fft) > 32:
+                self._kern_fft.clear()
+            spec = self._kern_fft[nfft] = sp_fft.fft(self._kern, nfft)
+        # Circular wrap-around touches only the first len(kern) − 1 outputs, which 'valid' drops.
+        return sp_fft.ifft(sp_fft.fft(z, nfft) * spec)[self._kern.size - 1:z.size]
+
+    def _detect(self) -> bool:
+        """Scan from ``_scan`` to the end of the buffer; True when it stopped at a new candidate."""
         sps, base = self.sps, self._base
         end = base + self._mf.size
         start = max(self._scan, base + self._hist)
         if end - start < 2 * sps + 1:
-            return
+            return False
         lo = start - self._win - base          # buffer index of the first z needed
         mf = self._mf
         z = mf[lo:] * np.conj(mf[lo - sps:mf.size - sps])
-        c = oaconvolve(z, self._kern, mode="valid")   # c[i] ↔ mf index lo + i + len(kern) − 1
-        e = np.abs(z).astype(np.float64) ** 2
-        cs = np.concatenate([[0.0], np.cumsum(e)])
+        c = self._correlate(z)                 # c[i] ↔ mf index lo + i + len(kern) − 1
+        cs = np.zeros(z.size + 1)
+        np.cumsum(z.real * z.real + z.imag * z.imag, dtype=np.float64, out=cs[1:])
         first = self._kern.size - 1
         idx = np.arange(first, z.size)
         energy = cs[idx + 1] - cs[idx - first]     # |z|² over the correlator's span
@@ -435,20 +465,20 @@ class StreamSync:
         # rho[j] belongs to absolute mf index lo + base + first + j
         abs0 = base + lo + first
         off = start - abs0
-        above = np.flatnonzero(rho[off:] > self.cfg.detect_threshold) + off
-        pos = off
+        above = np.flatnonzero(rho[off:] > self.cfg.detect_threshold)
         n = rho.size
-        while above.size:
-            a = above[0]
-            if a + 3 * sps >= n:
-                self._scan = abs0 + a
-                return
-            j = a + int(np.argmax(rho[a:a + 3 * sps + 1]))
-            self.stats.detections += 1
-            self._queue.append(_Candidate(abs0 + j, float(np.angle(c[j]) / (2 * np.pi)), float(rho[j])))
-            pos = j + 2 * sps + 1
-            above = above[above >= pos]
-        self._scan = abs0 + max(pos, n)
+        if not above.size:
+            self._scan = abs0 + n
+            return False
+        a = above[0] + off
+        if a + 3 * sps >= n:
+            self._scan = abs0 + a
+            return False
+        j = a + int(np.argmax(rho[a:a + 3 * sps + 1]))
+        self.stats.detections += 1
+        self._queue.append(_Candidate(abs0 + j, float(np.angle(c[j]) / (2 * np.pi)), float(rho[j])))
+        self._scan = abs0 + j + 2 * sps + 1
+        return True
 
     # -- frame processing --------------------------------------------------------------------------
     def _header_end_rel(self) -> float:
@@ -491,7 +521,10 @@ class StreamSync:
         x = self._raw[a - self._base:b - self._base]
         rot = _rotator(b - ref, cfo / self.sps)[a - ref:]
         xr = x * rot
-        return np.convolve(xr.real, self.taps, mode="same") + 1j * np.convolve(xr.imag, self.taps, mode="same")
+        y = np.empty(xr.size, np.complex64)   # float32 filtering: twice as fast, error far below −60 dB
+        y.real = np.convolve(xr.real, self._taps32, mode="same")
+        y.imag = np.convolve(xr.imag, self._taps32, mode="same")
+        return y
 
     def _start(self, cand: _Candidate):
         """Fine CFO, confirmation, timing on the preamble and header decoding."""
@@ -548,6 +581,11 @@ class StreamSync:
         lay = self.fmt.layout(header.payload_len, header.d_len)
         n_sym = lay.postamble.stop + min(self.fmt.guard, 4)
         end = int(start) + n_sym * sps + self._margin + int(abs(self.cfg.max_sro) * n_sym * sps) + 1
+        # One transmitter: no other preamble can end inside this frame, so detection resumes at its
+        # postamble (most of a continuous stream is never scanned; candidates already queued inside
+        # it are discarded by ``_busy_until``).
+        frame_end_mf = int(start + lay.postamble.stop * sps * (1 - self.cfg.max_sro)) + self.delay - 2 * sps
+        self._scan = max(self._scan, frame_end_mf)
         return _Pending(cand, cfo, float(start), header, end, snr_db, y=y, a=a, b=b, res_cfo=res_cfo)
 
     def _finish(self, p: _Pending):
@@ -578,22 +616,23 @@ class StreamSync:
             return s * rot, d * rot
 
         s, d = sample(tau0, step_len)
-        h = trk.apply(s[kpos] / ksym)
+        g = trk.grid_gain(s[kpos] / ksym)
         # Any phase ramp left (residual CFO) would bend the local-linear tracker: remove the
         # straight-line fit of the tracked phase and track again.
-        slope = _line_slope(np.unwrap(np.angle(h)))
+        slope = _line_slope(np.unwrap(np.angle(g)), trk.grid)
         if abs(slope) * n_sym > 0.02:
             extra = _rotator(n_sym, slope / (2 * np.pi))
             rot = rot * extra
             s, d = s * extra, d * extra
-            h = trk.apply(s[kpos] / ksym)
+            g = trk.grid_gain(s[kpos] / ksym)
             cfo += slope / (2 * np.pi)
         for it in range(self.cfg.timing_iterations):
             # Timing error at every symbol, with the current equalised symbols standing in for the
-            # unknown ones: their ISI then cancels pairwise like that of known neighbours.
-            hx = h * np.where(is_known, x_known, s / h)
+            # unknown ones (h·(s/h) = s): their ISI then cancels pairwise like that of known neighbours.
+            hx = s.copy()
+            hx[kpos] = trk.at(g, kpos) * ksym
             e = (np.conj(hx) * d).real
-            w = np.abs(hx) ** 2
+            w = hx.real * hx.real + hx.imag * hx.imag
             w_seg = np.add.reduceat(w, seg_starts)
             c_seg = np.add.reduceat(w * k_all, seg_starts) / w_seg
             d_seg = np.add.reduceat(e, seg_starts) / np.add.reduceat(w * slopes, seg_starts)
@@ -608,14 +647,16 @@ class StreamSync:
             tau0 -= alpha
             step_len -= beta
             delta = alpha + beta * k_all
-            if np.max(np.abs(delta)) > TAYLOR_MAX:
-                s, d = sample(tau0, step_len)
-            else:
+            small = max(abs(alpha), abs(alpha + beta * (n_sym - 1))) <= TAYLOR_MAX
+            if small:
                 # Small corrections: a first-order Taylor step instead of interpolating again.
                 s = s - delta * d
-            h = trk.apply(s[kpos] / ksym)
-            if np.max(np.abs(delta)) <= TAYLOR_MAX:
+            else:
+                s, d = sample(tau0, step_len)
+            g = trk.grid_gain(s[kpos] / ksym)
+            if small:
                 break
+        h = trk.at(g)
         if self.cfg.equalizer_taps:
             s = self._equalise(s / h, lay, x_known)
             h = trk.apply(s[kpos] / ksym)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES="${MINUTES:-85}"
-OUT=models/checkpoints
+OUT="${OUT:-models/checkpoints}"  # train elsewhere, then copy in, to keep tests off half-written files
 mkdir -p "$OUT" logs
 for mode in lwe mask; do
   .venv/bin/jscec train --mode "$mode" --params lp-192 --width small --epoch-size 8000 --time-budget "$MINUTES" \
@@ -19,6 +19,6 @@ for mode in lwe mask; do
 done
 wait
 for mode in lwe mask; do
-  .venv/bin/jscec eval --model "cifar10-$mode" --threads 2 --snr 0 5 10 15 20 25 --json "$OUT/cifar10-$mode.eval.json" \
+  .venv/bin/jscec eval --model "$OUT/cifar10-$mode.pt" --threads 2 --snr 0 5 10 15 20 25 --json "$OUT/cifar10-$mode.eval.json" \
     --png "$OUT/cifar10-$mode.eval.png"
 done
