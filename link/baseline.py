@@ -341,8 +341,13 @@ def threshold_snr(rows: list[dict], key: str = "undecodable_fraction", level: fl
 
 
 def coded_error_curve(mod: str, rate: str, snrs_db, codewords: int = 400, seed: int = 0,
-                      max_iter: int = LDPC_ITERS, method: str = "nms") -> list[dict]:
-    """BER and FER of one LDPC code with Gray QAM on AWGN (random codewords, exact LLRs)."""
+                      max_iter: int = LDPC_ITERS, method: str = "nms", short_info: int = 0) -> list[dict]:
+    """BER and FER of one LDPC code with Gray QAM on AWGN (random codewords, exact LLRs).
+
+    With ``short_info`` > 0 each row also has ``fer_short``: the FER of the code shortened to that many
+    information bits as :func:`link_budget` uses it (the other information bits are zero, not sent,
+    and known to the decoder) — it runs at a lower rate, so its waterfall comes earlier.
+    """
     q = modem(mod)
     code = ieee80211ad(parse_rate(rate))
     rng = np.random.default_rng(seed)
@@ -355,14 +360,39 @@ def coded_error_curve(mod: str, rate: str, snrs_db, codewords: int = 400, seed: 
         uncoded = float(np.mean((llr < 0) != c))
         res = code.decode(llr, max_iter=max_iter, method=method)
         err = code.message(res.bits) != u
-        out.append({"snr_db": float(snr), "ber": float(err.mean()), "fer": float(err.any(axis=1).mean()),
-                    "uncoded_ber": uncoded, "codewords": codewords})
+        row = {"snr_db": float(snr), "ber": float(err.mean()), "fer": float(err.any(axis=1).mean()),
+               "uncoded_ber": uncoded, "codewords": codewords}
+        if short_info:
+            row["fer_short"] = _shortened_fer(code, q, short_info, snr, codewords, rng, max_iter, method)
+        out.append(row)
     return out
 
 
-def predicted_threshold(curve: list[dict], codewords_per_image: int, level: float = 0.5) -> float | None:
-    """SNR where 1 − (1 − FER)^codewords, the image failure predicted from the code's FER curve, is ``level``."""
-    rows = [{"snr_db": r["snr_db"], "p": 1 - (1 - r["fer"]) ** codewords_per_image} for r in curve]
+def _shortened_fer(code, q: GrayQam, short_info: int, snr: float, codewords: int, rng, max_iter: int,
+                   method: str) -> float:
+    u = np.zeros((codewords, code.k), dtype=np.uint8)
+    u[:, :short_info] = rng.integers(0, 2, (codewords, short_info), dtype=np.uint8)
+    sent = np.sort(np.concatenate([code.info_cols[:short_info], code.parity_cols]))
+    bits = code.encode(u)[:, sent].reshape(-1)
+    m = q.bits_per_symbol
+    padded = np.concatenate([bits, np.zeros(-bits.size % m, np.uint8)])
+    y = awgn(q.modulate(padded), snr, rng)
+    llr = np.full((codewords, code.n), KNOWN_LLR, dtype=np.float32)
+    llr[:, sent] = q.llr(y, noise_variance(snr))[:bits.size].reshape(codewords, sent.size)
+    res = code.decode(llr, max_iter=max_iter, method=method)
+    return float((code.message(res.bits) != u).any(axis=1).mean())
+
+
+def predicted_threshold(curve: list[dict], codewords_per_image: int, level: float = 0.5,
+                        shortened: bool = False) -> float | None:
+    """SNR where the image failure predicted from the code's FER curve is ``level``.
+
+    P(fail) = 1 − (1 − FER)^full · (1 − FER_short): ``codewords_per_image`` full codewords and, with
+    ``shortened``, one shortened codeword (the curve's ``fer_short``).
+    """
+    rows = [{"snr_db": r["snr_db"],
+             "p": 1 - (1 - r["fer"]) ** codewords_per_image * ((1 - r["fer_short"]) if shortened else 1.0)}
+            for r in curve]
     return threshold_snr(rows, key="p", level=level)
 
 

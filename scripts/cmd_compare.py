@@ -141,19 +141,19 @@ def run(args) -> int:
         for rate in rates:
             budget = link_budget(mod, rate, k)
             curve = coded_error_curve(mod, rate, np.arange(lo, hi + 1e-9, args.ber_step), args.ber_codewords,
-                                      seed=args.seed, max_iter=args.ldpc_iters, method=args.decoder)
+                                      seed=args.seed, max_iter=args.ldpc_iters, method=args.decoder,
+                                      short_info=budget.short_info)
             measured = next((r["threshold_snr_db"] for r in runs if r["mod"] == mod and r["rate"] == rate
                              and r["fits"]), None)
-            # A shortened codeword runs at a lower rate and fails far less often than a full one: count
-            # the full codewords only (at least one).
-            pred = predicted_threshold(curve, max(1, budget.full_codewords))
+            # The frame's full codewords and its shortened one, each with its own FER curve.
+            pred = predicted_threshold(curve, budget.full_codewords, shortened=bool(budget.short_info))
             wf = waterfall_snr(curve)
             curves.append({"mod": mod, "rate": rate, "codewords_per_image": budget.codewords, "curve": curve,
                            "predicted_threshold_db": pred, "waterfall_ber1e-4_db": wf,
                            "measured_threshold_db": measured,
                            "within_1db": None if measured is None or pred is None else abs(measured - pred) <= 1.0})
     print("cliff thresholds: measured (half of the fitting images undecodable) vs predicted from the code's FER curve "
-          "(1-(1-FER)^full_codewords = 1/2) and the BER = 1e-4 waterfall")
+          "(1-(1-FER)^full·(1-FER_short) = 1/2) and the BER = 1e-4 waterfall")
     print(f"  {'mod':>6} {'rate':>5} {'measured':>9} {'predicted':>9} {'BER 1e-4':>9} {'|diff| <= 1 dB':>14}")
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
     for c in curves:

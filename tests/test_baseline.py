@@ -93,6 +93,16 @@ def test_threshold_helpers():
     assert 0.0 <= predicted_threshold(curve, 1) <= 4.0
 
 
+def test_shortened_codeword_has_its_own_earlier_waterfall():
+    """BPSK 3/4 at ρ = 1/6 sends one codeword shortened to 344 of 504 information bits (rate ≈ 0.67)."""
+    budget = link_budget("bpsk", "3/4", 512)
+    assert budget.full_codewords == 0 and budget.short_info == 344
+    curve = coded_error_curve("bpsk", "3/4", [1.0], codewords=200, short_info=budget.short_info)
+    assert curve[0]["fer_short"] < 0.5 * curve[0]["fer"], curve
+    full_only = predicted_threshold(curve + [{"snr_db": 9.0, "fer": 0.0, "fer_short": 0.0}], 1)
+    assert predicted_threshold(curve + [{"snr_db": 9.0, "fer": 0.0, "fer_short": 0.0}], 0, shortened=True) < full_only
+
+
 def test_cli_baseline_runs_and_refuses(tmp_path, monkeypatch):
     from scripts.cli import main
 
