@@ -130,11 +130,18 @@ class Golay24:
         minus the second-best correlation (≥ 0), a reliability measure.
         """
         lw = np.asarray(llr, dtype=np.float32).reshape(-1, 24)
+        if not margins:
+            # The hard decision maximises Σ llr·(1 − 2b) over all words b: where it is a codeword it is
+            # the ML codeword, and only the other words need the correlation with all 4096.
+            hard = (lw < 0).astype(np.uint8)
+            best = hard[:, :12].astype(np.int64) @ self._weights
+            bad = np.flatnonzero((self.codewords[best] != hard).any(axis=1))
+            if bad.size:
+                best[bad] = np.argmax(lw[bad] @ self._bipolar, axis=1)
+            return self.codewords[best, :12].reshape(-1)
         corr = lw @ self._bipolar
         best = np.argmax(corr, axis=1)
         info = self.codewords[best, :12].reshape(-1)
-        if not margins:
-            return info
         rows = np.arange(len(best))
         top = corr[rows, best]
         corr[rows, best] = -np.inf
