@@ -5,13 +5,15 @@
     DeviceSource(eve device) [→ throttle] → RxChain → push_msg_sink (Eve)  ─→ FrameLog
 
 (when Eve's device is Bob's, one RxChain feeds both push_msg_sinks: the same samples synchronise
-the same way)
+the same way; when Eve listens on another channel of Bob's radio — ``receivers['eve'] = (device,
+address, 1)`` — the one DeviceSource has an output per channel and each feeds its own RxChain)
 
 ``jscec ota`` uses all of it, ``jscec replay`` only the RX half (a ``file:`` device), ``jscec
 capture`` adds a :class:`RecordingSink` on the RX input. The ``throttle`` paces devices that deliver samples
 as fast as asked (the CI fakes), as a radio's sample clock would. ``FrameLog`` keeps a small record
 of every frame an RX chain publishes (start sample, length, counter, MER — no payload), which
-capture turns into SigMF annotations and replay uses to say "no frames".
+capture turns into SigMF annotations and replay uses to say "no frames". ``RecordingSink`` starts a
+new SigMF capture segment at every ``rx_freq`` tag (a retune, see ``flowgraphs.device_blocks``).
 
 As with every Python block in GNU Radio 3.10, this flowgraph keeps references to its Python blocks.
 """
@@ -25,7 +27,7 @@ from gnuradio import blocks, gr, zeromq
 
 from flowgraphs.blocks import FRAMES_PORT
 from flowgraphs.chains import RxChain, TxChain
-from flowgraphs.device_blocks import DeviceSink, DeviceSource
+from flowgraphs.device_blocks import TAG_FREQ, DeviceSink, DeviceSource
 from radio.errors import UserError
 from radio.frame import DEFAULT_FORMAT
 from radio.pulse import PulseShape
@@ -61,17 +63,27 @@ class FrameLog(gr.basic_block):
 
 
 class RecordingSink(gr.sync_block):
-    """Stream sink: every sample into ``writer.write`` (a :class:`radio.recording.RecordingWriter`)."""
+    """Stream sink: every sample into ``writer.write`` (a :class:`radio.recording.RecordingWriter`);
+    an ``rx_freq`` tag starts a new capture segment (``writer.retune``) at its sample."""
 
     def __init__(self, writer):
         gr.sync_block.__init__(self, name="jscec_recording_sink", in_sig=[np.complex64], out_sig=None)
         self.writer = writer
         self.error: BaseException | None = None
+        self._key_freq = pmt.intern(TAG_FREQ)
 
     def work(self, input_items, output_items):
         x = input_items[0]
+        start = self.nitems_read(0)
         try:
-            self.writer.write(x)
+            pos = 0
+            tags = sorted(self.get_tags_in_window(0, 0, len(x), self._key_freq), key=lambda t: t.offset)
+            for tag in tags:
+                at = int(tag.offset - start)
+                self.writer.write(x[pos:at])
+                self.writer.retune(pmt.to_double(tag.value))
+                pos = at
+            self.writer.write(x[pos:])
         except Exception as exc:  # noqa: BLE001 - reported by the runner
             self.error = exc
             return -1
@@ -110,9 +122,11 @@ class SafeDeviceSink(DeviceSink):
 
 
 class DeviceLink(gr.top_block):
-    """TX (optional) into ``tx_device``; one RX chain per role from ``receivers[role] = (device, address)``.
+    """TX (optional) into ``tx_device``; one RX chain per role from ``receivers[role] = (device, address)``
+    or ``(device, address, channel)``.
 
     ``address`` None: the chain still runs (its FrameLog records the frames) but publishes nowhere.
+    ``channel``: which of the device's ``rx_channels`` the role listens to (default: its first).
     ``throttle``: a set of ``id(device)`` to pace at their sample rate.
     """
 
@@ -127,22 +141,21 @@ class DeviceLink(gr.top_block):
             self.level = blocks.multiply_const_cc(complex(tx_level))
             self.tx_sink = SafeDeviceSink(tx_device)
             self.connect(self.source, self.tx, self.level, self.tx_sink)
-        self.sources: dict[int, object] = {}   # id(device) → its source block (after the throttle)
+        self.sources: dict[tuple, object] = {}   # (id(device), channel) → (block, port) after the throttle
+        self.device_sources: dict[int, SafeDeviceSource] = {}   # id(device) → its DeviceSource
         self._source_blocks = []
         self.branches = {}
-        for role, (device, address) in receivers.items():
-            key = id(device)
-            if key not in self.sources:
-                src = SafeDeviceSource(device)
-                self._source_blocks.append(src)
-                head = src
-                if throttle and key in throttle:
-                    thr = blocks.throttle(gr.sizeof_gr_complex, device.settings.sample_rate_hz, True)
-                    self._source_blocks.append(thr)
-                    self.connect(src, thr)
-                    head = thr
-                self.sources[key] = head
-            shared = next((b for b in self.branches.values() if b["device"] is device), None)
+        for role, spec in receivers.items():
+            device, address = spec[0], spec[1]
+            chans = tuple(getattr(device, "rx_channels", (0,)))
+            channel = spec[2] if len(spec) > 2 and spec[2] is not None else chans[0]
+            if channel not in chans:
+                raise UserError(f"{device.uri}: RX channel {channel} is not streamed (streaming {list(chans)})")
+            if id(device) not in self.device_sources:
+                self._add_source(device, chans, throttle)
+            key = (id(device), channel)
+            shared = next((b for b in self.branches.values()
+                           if b["device"] is device and b["channel"] == channel), None)
             if shared is not None:  # the same samples: one synchroniser feeds both chains
                 rx, log = shared["rx"], shared["log"]
             else:
@@ -150,19 +163,60 @@ class DeviceLink(gr.top_block):
                 log = FrameLog(pulse.sps)
                 self.connect(self.sources[key], rx)
                 self.msg_connect(rx, FRAMES_PORT, log, "in")
-            branch = {"device": device, "rx": rx, "log": log}
+            branch = {"device": device, "channel": channel, "rx": rx, "log": log}
             if address is not None:
                 sink = zeromq.push_msg_sink(address, ZMQ_TIMEOUT_MS, True)
                 self.msg_connect(rx, FRAMES_PORT, sink, "in")
                 branch["sink"] = sink
             self.branches[role] = branch
 
+    def _add_source(self, device, chans: tuple, throttle) -> None:
+        src = SafeDeviceSource(device)
+        self._source_blocks.append(src)
+        self.device_sources[id(device)] = src
+        for port, channel in enumerate(chans):
+            head = (src, port)
+            if throttle and id(device) in throttle:   # one per channel: the source feeds them in step
+                thr = blocks.throttle(gr.sizeof_gr_complex, device.settings.sample_rate_hz, True)
+                self._source_blocks.append(thr)
+                self.connect(head, thr)
+                head = (thr, 0)
+            self.sources[(id(device), channel)] = head
+
+    def _head(self, role: str):
+        b = self.branches[role]
+        return self.sources[(id(b["device"]), b["channel"])]
+
     def add_recorder(self, role: str, writer) -> RecordingSink:
         """Record the samples entering ``role``'s RX chain (connect before ``start``)."""
-        device = self.branches[role]["device"]
         self.recorder = RecordingSink(writer)
-        self.connect(self.sources[id(device)], self.recorder)
+        self.connect(self._head(role), self.recorder)
         return self.recorder
+
+    def devices(self) -> list:
+        """Every distinct device of the link: the receivers' (in role order), then the transmitter."""
+        found = {id(b["device"]): b["device"] for b in self.branches.values()}
+        if self.tx_sink is not None:
+            found.setdefault(id(self.tx_sink.device), self.tx_sink.device)
+        return list(found.values())
+
+    def set_retune(self, role: str, schedule) -> None:
+        """Retune during the run (before ``start``): ``role``'s DeviceSource follows ``schedule`` (a
+        :class:`flowgraphs.device_blocks.RetuneSchedule` without ``retune``), moving every device of the
+        link together and tagging ``rx_freq`` with the frequency ``role``'s device reads back. Every
+        device visits every frequency once now, so one a radio refuses fails before the run."""
+        first = self.branches[role]["device"]
+        others = [d for d in self.devices() if d is not first]
+
+        def retune(freq):
+            for d in others:
+                d.retune(freq)
+            return first.retune(freq)
+
+        for freq in [*schedule.freqs[1:], schedule.freqs[0]]:
+            retune(freq)
+        schedule.retune = retune
+        self.device_sources[id(first)].schedule = schedule
 
     def samples_consumed(self) -> dict[str, int]:
         return {role: int(b["rx"].sync.nitems_read(0)) for role, b in self.branches.items()}

@@ -8,12 +8,21 @@ The recording holds the samples entering Bob's RX chain (``cf32_le``), exactly w
 * ``--link ota`` — the over-the-air link (:func:`link.ota.run_ota`), tapped after Bob's device.
 
 Metadata: sample rate, centre frequency, gains, the device's description, software version, the
-link's public parameters (model, mode, key id, pulse, frames sent), one capture segment (the link
-does not retune during a run), and one annotation per synchronised frame (start sample of its
+link's public parameters (model, mode, key id, pulse, frames sent), one capture segment per
+tuning, and one annotation per synchronised frame (start sample of its
 first preamble symbol, length, frame counter, image/chunk, MER and SNR estimates, from the RX
 chain's frame PDUs). Never a key or a seed. The transmitted images are saved beside the recording
 (``<base>.reference.npz``) so a replay can score them; Bob's key stays in the run's folder (mode
 0600) and its path is printed.
+
+**Retuning** (``--freq F1 F2 … --dwell SECONDS`` or ``--dwell-samples N``): the run starts on F1
+and moves to the next frequency every dwell, cyclically, until it ends. Each retune starts a new
+SigMF capture segment at the first recorded sample after it, with its ``core:frequency`` (read
+back from Bob's device) and ``core:datetime``. Over radios (``--link ota``) Bob's DeviceSource
+retunes between reads — every device of the run (TX, Bob, Eve) moves together, so the link keeps
+working — and tags ``rx_freq``; samples the radios had already buffered still come from the old
+frequency. With ``--link sim`` nothing physical moves: a :class:`RetuneTagger` marks the same
+boundaries on Bob's recorded stream. A replay reads a multi-segment recording as one stream.
 """
 from __future__ import annotations
 
@@ -41,13 +50,16 @@ class Recorder:
     """Taps a running experiment's flowgraph and writes the SigMF recording when it ends."""
 
     def __init__(self, base: Path, *, sample_rate: float, center_freq: float, device: dict,
-                 extra_global: dict | None = None, overwrite: bool = True):
+                 extra_global: dict | None = None, overwrite: bool = True, retune: tuple | None = None):
+        """``retune``: ``(frequencies, dwell_samples)`` to visit in turn (the first is ``center_freq``)."""
         self.base = Path(base)
         self.sample_rate = float(sample_rate)
         self.center_freq = float(center_freq)
         self.device = device
         self.extra_global = dict(extra_global or {})
         self.overwrite = overwrite
+        self.retune = retune
+        self.schedule = None
         self.writer = None
         self.key_path = None
         self.meta_path = None
@@ -55,6 +67,7 @@ class Recorder:
     def attach(self, setup, tb, tap, rx_chain) -> None:
         """``tap``: the block whose output enters Bob's RX chain (None: ``tb.add_recorder('bob', …)``)."""
         from flowgraphs.blocks import FRAMES_PORT
+        from flowgraphs.device_blocks import RetuneSchedule, RetuneTagger
         from flowgraphs.device_link import FrameLog, RecordingSink
         from radio.recording import RecordingWriter
 
@@ -68,13 +81,23 @@ class Recorder:
             "pulse": {"sps": setup.pulse.sps, "rolloff": setup.pulse.rolloff, "span": setup.pulse.span},
             "symbol_rate": self.sample_rate / setup.pulse.sps,
         }
+        if self.retune is not None:
+            freqs, dwell = self.retune
+            self.schedule = RetuneSchedule(freqs, dwell)
+            extra["retune"] = {"frequencies_hz": self.schedule.freqs, "dwell_samples": self.schedule.dwell}
         extra.update(self.extra_global)
         self.base.parent.mkdir(parents=True, exist_ok=True)
         self.writer = RecordingWriter(self.base, self.sample_rate, self.center_freq, self.device, extra,
                                       overwrite=self.overwrite)
         if tap is None:
             self.sink = tb.add_recorder("bob", self.writer)
+            if self.schedule is not None:
+                tb.set_retune("bob", self.schedule)
         else:
+            if self.schedule is not None:   # no device to move: tag the boundaries on the recorded stream
+                self.tagger = RetuneTagger(self.schedule)
+                tb.connect(tap, self.tagger)
+                tap = self.tagger
             self.sink = RecordingSink(self.writer)
             tb.connect(tap, self.sink)
         self.log = FrameLog(setup.pulse.sps)
@@ -94,13 +117,16 @@ class Recorder:
             fields = {k: f[k] for k in ("counter", "image", "chunk")}
             fields.update({k: round(f[k], 3) for k in ("mer_db", "snr_db") if math.isfinite(f[k])})
             self.writer.annotate(start, length, label="jscec frame", **fields)
+        segments = [{"sample_start": c["core:sample_start"], "frequency_hz": c["core:frequency"]}
+                    for c in self.writer.metadata()["captures"]]
         self.meta_path = self.writer.close()
         ref = reference_path(self.base)
         tmp = ref.with_name(f".{ref.name}.{os.getpid()}.tmp")
         shutil.copyfile(self.setup.ref_path, tmp)
         os.replace(tmp, ref)
         return {"meta": str(self.meta_path), "data": str(self.writer.data_path), "reference": str(ref),
-                "samples": int(n), "frames_annotated": len(frames), "sample_rate_hz": self.sample_rate}
+                "samples": int(n), "frames_annotated": len(frames), "sample_rate_hz": self.sample_rate,
+                "segments": segments}
 
     def abort(self) -> None:
         if self.writer is not None and self.meta_path is None:
@@ -112,13 +138,37 @@ class CaptureOptions:
     link: str = "sim"
     recording: str | None = None      # base path (default <out>/capture)
     rate: float = 1e6                 # nominal sample rate of a sim capture
-    freq: float = 2.4e9               # centre frequency (sim: nominal)
+    freq: float | list = 2.4e9        # centre frequency (sim: nominal); several: retune every dwell
+    dwell_s: float | None = None      # time on each frequency, seconds ...
+    dwell_samples: int | None = None  # ... or samples
     loopback: object = None           # link.loopback.LoopbackOptions (sim)
-    ota: object = None                # link.ota.OtaOptions (ota)
+    ota: object = None                # link.ota.OtaOptions (ota; its freq is the first one)
     extra: dict = field(default_factory=dict)
 
 
+def retune_plan(freq, rate: float, dwell_s: float | None = None, dwell_samples: int | None = None):
+    """``(frequencies, retune)`` from the options: ``retune`` is ``(frequencies, dwell samples)`` or
+    None for one frequency; refuses (``UserError``) a dwell without several frequencies and vice versa."""
+    freqs = [float(f) for f in (freq if isinstance(freq, (list, tuple)) else [freq])]
+    if not freqs or any(not (f > 0 and math.isfinite(f)) for f in freqs):
+        raise UserError(f"--freq takes positive frequencies in Hz, got {freqs}")
+    if dwell_s is not None and dwell_samples is not None:
+        raise UserError("give --dwell (seconds) or --dwell-samples, not both")
+    dwelling = dwell_s is not None or dwell_samples is not None
+    if len(freqs) == 1:
+        if dwelling:
+            raise UserError("--dwell/--dwell-samples need several --freq values to retune between")
+        return freqs, None
+    if not dwelling:
+        raise UserError(f"{len(freqs)} --freq values need --dwell SECONDS or --dwell-samples N (time on each)")
+    dwell = int(dwell_samples) if dwell_samples is not None else int(round(float(dwell_s) * rate))
+    if dwell < 1:
+        raise UserError(f"the dwell must be at least one sample, got {dwell_s if dwell_samples is None else dwell}")
+    return freqs, (freqs, dwell)
+
+
 def run_capture(opts: CaptureOptions, log=print) -> dict:
+    freqs, retune = retune_plan(opts.freq, opts.rate, opts.dwell_s, opts.dwell_samples)
     if opts.link == "sim":
         from link.loopback import run_loopback
 
@@ -126,10 +176,10 @@ def run_capture(opts: CaptureOptions, log=print) -> dict:
         out_dir = Path(lo.out_dir)
         base = Path(opts.recording) if opts.recording else out_dir / "capture"
         desc = {"device": "sim", "hw": "jscec simulated loopback (GNU Radio channels.channel_model)",
-                "uri": "sim", "center_freq_hz": float(opts.freq), "sample_rate_hz": float(opts.rate),
+                "uri": "sim", "center_freq_hz": freqs[0], "sample_rate_hz": float(opts.rate),
                 "snr_db": lo.snr_b_db, "impairments": lo.bob_impairments}
-        rec = Recorder(base, sample_rate=opts.rate, center_freq=opts.freq, device=desc,
-                       extra_global={"link": "sim", "snr_b_db": lo.snr_b_db, **opts.extra})
+        rec = Recorder(base, sample_rate=opts.rate, center_freq=freqs[0], device=desc,
+                       extra_global={"link": "sim", "snr_b_db": lo.snr_b_db, **opts.extra}, retune=retune)
         try:
             report = run_loopback(lo, log, recorder=rec)
         except BaseException:
@@ -141,7 +191,8 @@ def run_capture(opts: CaptureOptions, log=print) -> dict:
         oo = opts.ota
         out_dir = Path(oo.out_dir)
         base = Path(opts.recording) if opts.recording else out_dir / "capture"
-        rec = _OtaRecorder(base, oo, extra_global={"link": "ota", **opts.extra})
+        oo.freq = freqs[0]
+        rec = _OtaRecorder(base, oo, extra_global={"link": "ota", **opts.extra}, retune=retune)
         try:
             report = run_ota(oo, log, recorder=rec)
         except BaseException:
@@ -156,8 +207,9 @@ def run_capture(opts: CaptureOptions, log=print) -> dict:
 class _OtaRecorder(Recorder):
     """A Recorder that takes the sample rate, frequency and description from Bob's device."""
 
-    def __init__(self, base, oo, extra_global):
-        super().__init__(base, sample_rate=oo.rate, center_freq=oo.freq, device={}, extra_global=extra_global)
+    def __init__(self, base, oo, extra_global, retune=None):
+        super().__init__(base, sample_rate=oo.rate, center_freq=oo.freq, device={}, extra_global=extra_global,
+                         retune=retune)
 
     def attach(self, setup, tb, tap, rx_chain) -> None:
         dev = tb.branches["bob"]["device"]

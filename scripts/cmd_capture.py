@@ -6,7 +6,12 @@ HELP = "run the link (simulated or over the air) and record Bob's raw RX samples
 DESCRIPTION = ("Runs `jscec loopback` (--link sim, the default) or `jscec ota` (--link ota --rx URI --tx URI) and "
                "records the samples entering Bob's RX chain as <recording>.sigmf-data/.sigmf-meta (cf32_le), with "
                "one annotation per synchronised frame, and the transmitted images as <recording>.reference.npz. "
-               "Bob's key stays in <out>/keys (mode 0600); its path is printed. Replay with `jscec replay`.")
+               "Bob's key stays in <out>/keys (mode 0600); its path is printed. Replay with `jscec replay`. "
+               "Several --freq values with --dwell (or --dwell-samples) retune every dwell, cyclically: each retune "
+               "starts a new SigMF capture segment (core:frequency, core:datetime) at its sample; over radios every "
+               "device of the run moves together, with --link sim only the segments change. --rx/--eve URIs may "
+               "name a channel with #N (e.g. --rx pluto:ip:192.168.2.1 --eve pluto:ip:192.168.2.1#1: Eve on "
+               "channel 1 of Bob's radio).")
 
 
 def add_arguments(p):
@@ -16,11 +21,19 @@ def add_arguments(p):
     p.add_argument("--recording", default=None, help="recording base path (default: <out>/capture)")
     p.add_argument("--rx", default=None, help="--link ota: Bob's receiving radio (device URI)")
     p.add_argument("--tx", default=None, help="--link ota: transmitting radio (device URI; default: --rx)")
-    p.add_argument("--eve", default=None, help="--link ota: Eve's receiving radio (optional)")
+    p.add_argument("--eve", default=None,
+                   help="--link ota: Eve's receiving radio (optional; URI#1 = channel 1 of that radio)")
     cmd_loopback.add_arguments(p)   # model, images, sim channel, key, seed, out, json, threads
     p.set_defaults(out="out/capture")
     g = p.add_argument_group("radio settings (--link ota; --rate and --freq are also the sim recording's nominal values)")
-    g.add_argument("--freq", type=float, default=2.4e9, help="centre frequency, Hz")
+    g.add_argument("--freq", type=float, nargs="+", default=[2.4e9], metavar="HZ",
+                   help="centre frequency, Hz; several: visit them in turn (needs --dwell or --dwell-samples), "
+                        "one SigMF capture segment per retune")
+    dwell = g.add_mutually_exclusive_group()
+    dwell.add_argument("--dwell", type=float, default=None, metavar="SECONDS",
+                       help="time on each --freq before retuning, seconds of samples at --rate")
+    dwell.add_argument("--dwell-samples", type=int, default=None, metavar="N",
+                       help="time on each --freq before retuning, in samples")
     g.add_argument("--rate", type=float, default=1e6, help="sample rate, S/s (symbol rate = rate / sps)")
     g.add_argument("--bw", type=float, default=None, help="RF bandwidth, Hz (default: the sample rate)")
     g.add_argument("--tx-gain", type=float, default=-10.0, help="TX gain, dB")
@@ -42,7 +55,8 @@ def run(args) -> int:
     from scripts.cmd_ota import model_and_data, print_report
 
     model, data = model_and_data(args)
-    opts = CaptureOptions(link=args.link, recording=args.recording, rate=args.rate, freq=args.freq)
+    opts = CaptureOptions(link=args.link, recording=args.recording, rate=args.rate, freq=list(args.freq),
+                          dwell_s=args.dwell, dwell_samples=args.dwell_samples)
     if args.link == "sim":
         if args.rx or args.tx or args.eve:
             raise UserError("--rx/--tx/--eve are for --link ota")
@@ -55,7 +69,7 @@ def run(args) -> int:
     else:
         if not args.rx:
             raise UserError("--link ota needs --rx URI (Bob's receiving radio)")
-        opts.ota = OtaOptions(tx=args.tx or args.rx, bob=args.rx, eve=args.eve, freq=args.freq, rate=args.rate,
+        opts.ota = OtaOptions(tx=args.tx or args.rx, bob=args.rx, eve=args.eve, freq=args.freq[0], rate=args.rate,
                               bw=args.bw, tx_gain=args.tx_gain, rx_gain=args.rx_gain, agc=args.agc,
                               buffer=args.buffer, tx_level=args.tx_level, model=model, mode=args.mode, data=data,
                               images=args.images, sps=args.sps, rolloff=args.rolloff,
@@ -66,6 +80,11 @@ def run(args) -> int:
     r = report["recording"]
     print(f"recorded {r['samples']} samples at {r['sample_rate_hz']:g} S/s, {r['frames_annotated']} frames annotated: "
           f"{r['meta']}")
+    segs = r["segments"]
+    if len(segs) > 1:
+        freqs = sorted({seg["frequency_hz"] for seg in segs})
+        print(f"{len(segs)} capture segments over {', '.join(f'{f / 1e6:g}' for f in freqs)} MHz "
+              f"(a retune every {segs[1]['sample_start']} samples)")
     print(f"reference images: {r['reference']}")
     print(f"Bob's key (secret, mode 0600; not in the recording): {report['key_file']}")
     return 0

@@ -7,7 +7,11 @@ DESCRIPTION = ("Alice encodes, encrypts and frames images as 4096-QAM; a GNU Rad
                "the --tx radio; Bob's (--bob) and optionally Eve's (--eve) radios receive, and the same RX chains as "
                "`jscec loopback` synchronise and decode. Devices are URIs: pluto, pluto:ip:HOST, pluto:usb:B.D.I, "
                "soapy:driver=uhd[,serial=…], fake-pluto, fake-soapy (CI fakes sharing one simulated air; options "
-               "e.g. fake-pluto:noise_std=1e-4,cfo_hz=300). The same URI twice is the same radio. Prints a table and "
+               "e.g. fake-pluto:noise_std=1e-4,cfo_hz=300). The same URI twice is the same radio. A URI ending in "
+               "#N names RX channel N of that radio: --bob pluto:ip:192.168.2.1 --eve pluto:ip:192.168.2.1#1 opens "
+               "it once and streams channels 0 and 1 together (a Pluto must be an AD9361-based 2R2T variant; a "
+               "single-channel radio is refused); the fakes offer two RX channels, each with its own path "
+               "(--bob fake-pluto:rx1_noise_std=2e-3 --eve fake-pluto:rx1_noise_std=2e-3#1). Prints a table and "
                "writes panel.png, constellation.png and result.json (with device counters) into --out.")
 
 
@@ -47,7 +51,9 @@ def add_arguments(p):
                    help="transmitting radio (device URI: pluto:ip:…, pluto:usb:…, soapy:driver=…, fake-pluto, fake-soapy)")
     p.add_argument("--bob", default="pluto:ip:192.168.2.1",
                    help="Bob's receiving radio (device URI; equal to --tx for one radio looped back by cable)")
-    p.add_argument("--eve", default=None, help="Eve's receiving radio (device URI; may equal --bob; default: none)")
+    p.add_argument("--eve", default=None,
+                   help="Eve's receiving radio (device URI; may equal --bob; BOB_URI#1 = channel 1 of Bob's radio; "
+                        "default: none)")
     add_radio_arguments(p)
     add_link_arguments(p, "out/ota")
 

@@ -11,11 +11,16 @@ from radio.recording import RecordingWriter  # noqa: E402
 from tests.conftest import jscec  # noqa: E402
 
 
+DWELL = 5_000
+
+
 @pytest.fixture(scope="module")
 def captured(tiny_model, tiny_data, tmp_path_factory):
+    """A simulated-link capture that retunes between two frequencies every DWELL samples (so every replay
+    test below also replays a multi-segment recording)."""
     out = tmp_path_factory.mktemp("capture")
     p = jscec("capture", "--model", tiny_model, "--data", tiny_data, "--images", 2, "--seed", 5,
-              "--out", out / "run", "--recording", out / "rec")
+              "--out", out / "run", "--recording", out / "rec", "--freq", 2.4e9, 2.45e9, "--dwell-samples", DWELL)
     key = out / "run" / "keys" / "bob.key"
     assert str(key) in p.stdout and (out / "rec.reference.npz").is_file()
     return {"dir": out, "meta": out / "rec.sigmf-meta", "key": key, "live": json.loads((out / "run" / "result.json").read_text())}
@@ -26,7 +31,14 @@ def test_capture_metadata_annotates_frames_and_holds_no_secret(captured):
     g = meta["global"]
     assert g["core:datatype"] == "cf32_le" and g["core:sample_rate"] == 1e6
     assert g["jscec:pulse"]["sps"] == 4 and g["jscec:version"] and g["jscec:device"]["device"] == "sim"
-    assert len(meta["captures"]) == 1 and meta["captures"][0]["core:frequency"] == 2.4e9
+    n = (captured["dir"] / "rec.sigmf-data").stat().st_size // 8
+    caps = meta["captures"]
+    assert len(caps) == -(-n // DWELL) > 2                        # a segment per retune
+    assert [c["core:sample_start"] for c in caps] == list(range(0, n, DWELL))
+    assert [c["core:frequency"] for c in caps] == [2.4e9, 2.45e9] * (len(caps) // 2) + [2.4e9] * (len(caps) % 2)
+    assert all(c["core:datetime"] for c in caps)
+    assert g["jscec:retune"] == {"frequencies_hz": [2.4e9, 2.45e9], "dwell_samples": DWELL}
+    assert [s["sample_start"] for s in captured["live"]["recording"]["segments"]] == list(range(0, n, DWELL))
     anns = meta["annotations"]
     assert len(anns) == captured["live"]["bob"]["frames_sent"] == 2
     assert all(a["core:sample_count"] > 0 and "jscec:counter" in a and "jscec:mer_db" in a for a in anns)
@@ -112,3 +124,37 @@ def test_replay_refuses_bad_recordings_leaving_nothing(case, words, captured, ti
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in p.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before   # no output, no staging folder
+
+
+def test_ota_capture_retunes_the_fake_radios_and_segments_follow(tiny_model, tiny_data, tmp_path, monkeypatch):
+    from link.capture import CaptureOptions, run_capture
+    from link.ota import OtaOptions
+    from radio.devices import fakes
+
+    made = []
+    init = fakes.FakePluto.__init__
+
+    def keep(self, *args, **kw):
+        init(self, *args, **kw)
+        made.append(self)
+
+    monkeypatch.setattr(fakes.FakePluto, "__init__", keep)
+    freqs = [2.4e9, 915e6, 5.8e9]
+    oo = OtaOptions(tx="fake-pluto", bob="fake-pluto", eve="fake-pluto:rx1_noise_std=5e-4#1", model=str(tiny_model),
+                    mode="lwe", data=str(tiny_data), images=1, out_dir=str(tmp_path / "run"), timeout_s=120)
+    report = run_capture(CaptureOptions(link="ota", recording=str(tmp_path / "rec"), freq=freqs, dwell_s=0.2,
+                                        ota=oo), log=lambda *a: None)
+    assert report["bob"]["frames_ok"] == report["bob"]["frames_sent"]       # the link followed the retunes
+    meta = json.loads((tmp_path / "rec.sigmf-meta").read_text())
+    caps = meta["captures"]
+    assert len(caps) >= 3 and [c["core:sample_start"] for c in caps] == [k * 200_000 for k in range(len(caps))]
+    assert [c["core:frequency"] for c in caps] == [freqs[k % 3] for k in range(len(caps))]
+    assert meta["global"]["jscec:device"]["uri"] == "fake-pluto"
+    # every fake radio (TX/Bob's, and Eve's two-channel one) was really set to each frequency, in turn
+    assert len(made) == 2
+    for sdr in made:
+        rx = [f for name, f in sdr.lo_history if name == "rx_lo"]
+        assert rx[:4] == [2.4e9, 915e6, 5.8e9, 2.4e9]                        # open, then the pre-run check
+        assert rx[4:4 + len(caps) - 1] == [freqs[k % 3] for k in range(1, len(caps))]
+    text = (tmp_path / "rec.sigmf-meta").read_text().lower()
+    assert "secret" not in text and "bob.key" not in text

@@ -6,9 +6,10 @@ gr = pytest.importorskip("gnuradio.gr")
 from gnuradio import blocks  # noqa: E402
 import pmt  # noqa: E402
 
-from flowgraphs.device_blocks import DeviceSink, DeviceSource  # noqa: E402
+from flowgraphs.device_blocks import DeviceSink, DeviceSource, RetuneSchedule, RetuneTagger  # noqa: E402
+from flowgraphs.device_link import RecordingSink  # noqa: E402
 from radio.devices import RadioSettings, open_device  # noqa: E402
-from radio.recording import RecordingWriter  # noqa: E402
+from radio.recording import RecordingWriter, open_recording  # noqa: E402
 
 BUF = 1000
 
@@ -102,3 +103,71 @@ def test_replay_source_finishes_by_itself(tmp_path):
     tb.run()   # returns only because the source reports WORK_DONE at the end of the recording
     np.testing.assert_array_equal(np.array(vs.data(), np.complex64), x)
     dev.close()
+
+
+def _tags(sink):
+    return sorted((t.offset, pmt.symbol_to_string(t.key)) for t in sink.tags())
+
+
+def test_two_channel_source_has_one_aligned_output_per_channel():
+    dev = open_device("fake-pluto:rx1_delay=7,rx1_path_gain_db=-6,overflow_at=2,lost_samples=50", settings(),
+                      rx_channels=[0, 1])
+    x = signal(4000)
+    transmit(dev, x)
+    tb = gr.top_block()
+    src = DeviceSource(dev)
+    sinks = [blocks.vector_sink_c() for _ in range(2)]
+    for port, vs in enumerate(sinks):
+        tb.connect((src, port), blocks.head(gr.sizeof_gr_complex, 3000), vs)
+    tb.run()
+    y0, y1 = (np.array(vs.data(), np.complex64) for vs in sinks)
+    np.testing.assert_allclose(y0[:2000], 0.5 * x[:2000], atol=2e-3)
+    np.testing.assert_allclose(y1[7:2000], 0.5 * 10 ** (-6 / 20) * x[:1993], atol=2e-3)
+    np.testing.assert_allclose(y1[2000:3000], 0.5 * 10 ** (-6 / 20) * x[2043:3043], atol=2e-3)
+    assert _tags(sinks[0]) == _tags(sinks[1]) == [(2000, "rx_overflow")]   # the event is on both channels
+    dev.close()
+
+
+def test_source_retunes_on_schedule_and_the_recording_gets_a_segment_per_retune(tmp_path):
+    dev = open_device("fake-soapy", settings())
+    transmit(dev, signal(100))
+    schedule = RetuneSchedule([2.4e9, 915e6, 5.8e9], 1500, retune=dev.retune)
+    tb = gr.top_block()
+    src = DeviceSource(dev, schedule=schedule)
+    writer = RecordingWriter(tmp_path / "hop", 1e6, 2.4e9, dev.describe())
+    rec = RecordingSink(writer)
+    tb.connect(src, blocks.head(gr.sizeof_gr_complex, 5000), rec)
+    tb.run()
+    writer.close()
+    assert rec.error is None and writer.count == 5000
+    # (the source may run ahead of head() before the flowgraph stops)
+    assert schedule.events[:4] == [(0, 2.4e9, 2.4e9), (1500, 915e6, 915e6), (3000, 5.8e9, 5.8e9), (4500, 2.4e9, 2.4e9)]
+    assert [f for d, c, f in dev._dev.freq_history if d == 1][1:4] == [915e6, 5.8e9, 2.4e9]   # the fake was set
+    with open_recording(tmp_path / "hop") as r:
+        assert [(c["core:sample_start"], c["core:frequency"]) for c in r.captures] == \
+            [(0, 2.4e9), (1500, 915e6), (3000, 5.8e9), (4500, 2.4e9)]
+        assert all(c["core:datetime"] for c in r.captures)
+    dev.close()
+
+
+def test_retune_tagger_marks_the_same_boundaries_without_a_device(tmp_path):
+    x = signal(2600)
+    schedule = RetuneSchedule([1e9, 2e9], 1000)
+    tb = gr.top_block()
+    tagger = RetuneTagger(schedule)
+    writer = RecordingWriter(tmp_path / "sim", 1e6, 1e9)
+    rec = RecordingSink(writer)
+    tb.connect(blocks.vector_source_c(x.tolist()), tagger, rec)
+    tb.run()
+    writer.close()
+    with open_recording(tmp_path / "sim") as r:
+        np.testing.assert_array_equal(r.samples(), x)
+        assert [(c["core:sample_start"], c["core:frequency"]) for c in r.captures] == \
+            [(0, 1e9), (1000, 2e9), (2000, 1e9)]
+
+
+def test_one_frequency_never_retunes():
+    s = RetuneSchedule([2.4e9], 10)
+    assert s.next_at is None
+    with pytest.raises(ValueError):
+        RetuneSchedule([2.4e9, 1e9], 0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from radio.devices import RadioSettings, open_device, parse_uri
-from radio.devices.fakes import (FakeAir, FakePluto, Impairments, fake_adi_module, fake_soapy_module)
+from radio.devices.fakes import (FakeAd9361, FakeAir, FakePluto, Impairments, fake_adi_module, fake_soapy_module)
 from radio.devices.pluto import PlutoDevice
 from radio.devices.soapy import SoapyDevice
 from radio.errors import UserError
@@ -158,8 +158,10 @@ def test_pluto_refused_settings_name_the_uri(kw, match):
 def test_pluto_checks_gain_sign_and_channel():
     with pytest.raises(UserError, match="<= 0 dB"):
         pluto(settings(tx_gain_db=5))
-    with pytest.raises(UserError, match="channel 1"):
-        pluto(settings(channel=1))
+    with pytest.raises(UserError, match="not channel 2"):
+        pluto(settings(channel=2))
+    with pytest.raises(UserError, match="one RX channel, so there is no channel 1"):
+        pluto(settings(channel=1), rx_channels=1)
 
 
 def test_pluto_tx_rx_loop_scaling_and_buffers():
@@ -239,7 +241,7 @@ def test_soapy_configuration_reaches_the_library():
     assert d.getGain(1, 0) == 30 and d.getGain(0, 0) == 50 and d.getGainMode(1, 0) is False
     assert len(d._streams) == 2 and all(s.active for s in d._streams)
     desc = dev.describe()
-    assert desc["hw"] == "B200 [fake]" and desc["tx_gain_db"] == 50
+    assert desc["hw"] == "B210 [fake]" and desc["tx_gain_db"] == 50
     json.dumps(desc)
     dev.close()
     assert d._streams == []
@@ -331,3 +333,138 @@ def test_file_device_refuses_other_rate_and_missing_file(tmp_path):
         open_device(f"file:{tmp_path / 'r'}", settings())
     with pytest.raises(UserError, match="no SigMF metadata"):
         open_device(f"file:{tmp_path / 'nope.sigmf-meta'}", settings())
+
+
+# -- channels: Eve on a second RX channel of Bob's radio ---------------------------------------------
+
+@pytest.mark.parametrize("text, device_text, channel", [
+    ("pluto#1", "pluto", 1),
+    ("pluto:ip:192.168.2.1#1", "pluto:ip:192.168.2.1", 1),
+    ("pluto:usb:1.2.5#0", "pluto:usb:1.2.5", 0),
+    ("soapy:driver=uhd,serial=X#1", "soapy:driver=uhd,serial=X", 1),
+    ("fake-pluto:rx1_noise_std=2e-3#1", "fake-pluto:rx1_noise_std=2e-3", 1),
+    ("fake-soapy", "fake-soapy", None),
+    ("file:runs/a#1.sigmf-meta", "file:runs/a#1.sigmf-meta", None),   # a path, not a channel
+])
+def test_uri_channel_suffix(text, device_text, channel):
+    u = parse_uri(text)
+    assert (u.device_text, u.channel, u.rx_channel) == (device_text, channel, channel or 0)
+    assert str(u) == text and str(u.device()) == device_text and u.device().channel is None
+    assert u.device() == parse_uri(device_text)
+
+
+@pytest.mark.parametrize("text", ["pluto#x", "pluto#", "pluto:ip:192.168.2.1#", "soapy:driver=uhd#a",
+                                  "fake-pluto#-1", "pluto#1:ip:192.168.2.1"])
+def test_bad_channel_suffix_is_a_one_line_error(text):
+    with pytest.raises(UserError) as err:
+        parse_uri(text)
+    assert "\n" not in str(err.value) and text in str(err.value)
+
+
+def test_fake_per_channel_options():
+    imp = Impairments.from_params({"noise_std": "1e-3", "rx1_noise_std": "0.1", "rx1_delay": "4"})
+    assert imp.path(0).noise_std == 1e-3 and imp.path(1).noise_std == 0.1
+    assert (imp.path(0).delay, imp.path(1).delay) == (0, 4)
+    assert imp.path(0).seed != imp.path(1).seed        # independent noise per channel
+    with pytest.raises(UserError, match="rx2_ options for a device with 2"):
+        Impairments.from_params({"rx2_noise_std": "0.1"}, "fake-pluto:rx2_noise_std=0.1")
+    with pytest.raises(UserError, match="rx1_colour"):
+        Impairments.from_params({"rx1_colour": "red"})
+
+
+def test_fake_air_feeds_both_channels_from_one_transmission():
+    air = FakeAir(Impairments(per_channel={1: {"path_gain_db": -6.0, "delay": 3}}))
+    x = tone(100)
+    air.transmit(x)
+    a, b = air.receive(100, 1e6, channels=[0, 1])
+    np.testing.assert_allclose(a, x, atol=1e-6)
+    np.testing.assert_allclose(b[3:], 10 ** (-6 / 20) * x[:97], atol=1e-6)
+    assert np.all(b[:3] == 0) and air.clock == 100
+
+
+def two_channel(kind, **imp):
+    imp = Impairments(**imp)
+    if kind == "pluto":
+        dev = PlutoDevice(parse_uri("pluto:ip:192.168.2.1"), settings(), adi=fake_adi_module(FakeAir(imp)),
+                          rx_channels=[0, 1])
+    else:
+        dev = SoapyDevice(parse_uri("soapy:driver=uhd"), settings(), soapy=fake_soapy_module(FakeAir(imp)),
+                          rx_channels=[0, 1])
+    dev.configure()
+    dev.start()
+    return dev
+
+
+def test_pluto_two_channels_use_pyadi_ad9361_as_documented():
+    dev = two_channel("pluto", per_channel={1: {"noise_std": 0.05}})
+    sdr = dev._sdr
+    assert isinstance(sdr, FakeAd9361)                      # adi.ad9361, not adi.Pluto
+    assert sdr.rx_enabled_channels == [0, 1] and sdr.tx_enabled_channels == [0]
+    assert sdr.gain_control_mode_chan1 == "manual" and sdr.rx_hardwaregain_chan1 == 0
+    assert dev.describe()["rx_channels"] == [0, 1]
+    x = tone(3 * BUF)
+    dev.tx(x)
+    b = dev.rx(2500)
+    assert b.samples.shape == (2, 2500) and b.num_samples == 2500
+    np.testing.assert_allclose(b.samples[0], 0.5 * x[:2500], atol=2e-3)
+    err1 = np.mean(np.abs(b.samples[1] - 0.5 * x[:2500]) ** 2)
+    assert 0.0015 < err1 < 0.0035                           # channel 1 has its own noisier path
+    dev.close()
+
+
+def test_soapy_two_channels_one_stream_two_buffers():
+    dev = two_channel("soapy", noise_std=1e-3, per_channel={1: {"noise_std": 0.05}}, overflow_at={1})
+    d = dev._dev
+    rx = [st for st in d._streams if st.direction == 1]
+    assert len(rx) == 1 and rx[0].channels == [0, 1]       # setupStream(RX, CF32, [0, 1])
+    assert d.getGainMode(1, 1) is False and d.getBandwidth(1, 1) == 1e6
+    x = tone(8 * BUF)
+    dev.tx(x)
+    blocks = [dev.rx(BUF) for _ in range(3)]
+    assert [b.samples.shape for b in blocks] == [(2, BUF)] * 3
+    assert blocks[1].overflow and blocks[1].dropped == 100  # one event for both channels
+    snr = [10 * np.log10(np.mean(np.abs(x[:BUF]) ** 2) / np.mean(np.abs(blocks[0].samples[c] - x[:BUF]) ** 2))
+           for c in (0, 1)]
+    assert snr[0] > 45 and 10 < snr[1] < 25
+    dev.close()
+
+
+@pytest.mark.parametrize("uri, words", [
+    ("fake-pluto:rx_channels=1#1", "streams one RX channel, so there is no channel 1"),
+    ("fake-pluto#2", "not channel 2"),
+    ("fake-soapy:rx_channels=1#1", "no RX channel 1 on this device (it has 1)"),
+    ("fake-soapy#3", "no RX channel 3 on this device (it has 2)"),
+])
+def test_missing_rx_channel_is_refused_in_one_line(uri, words):
+    with pytest.raises(UserError) as err:
+        open_device(uri, settings())
+    assert words in str(err.value) and "\n" not in str(err.value) and uri.partition("#")[0] in str(err.value)
+
+
+def test_pyadi_ad9361_on_one_channel_hardware_fails_at_first_read_as_pyadi_does():
+    sdr = FakeAd9361(air=FakeAir(Impairments(rx_channels=1)))
+    with pytest.raises(Exception, match="Channel voltage2 not found"):
+        sdr.rx()
+    with pytest.raises(Exception, match="exceeds"):
+        FakePluto().rx_enabled_channels = [0, 1]
+
+
+@pytest.mark.parametrize("kind", ["pluto", "soapy"])
+def test_retune_sets_the_device_and_reads_back(kind):
+    dev = two_channel(kind)
+    assert dev.retune(915e6) == 915e6 and dev.settings.center_freq_hz == 915e6
+    if kind == "pluto":
+        assert dev._sdr.lo_history[-2:] == [("rx_lo", 915_000_000), ("tx_lo", 915_000_000)]
+    else:
+        assert dev._dev.freq_history[-3:] == [(1, 0, 915e6), (1, 1, 915e6), (0, 0, 915e6)]
+    with pytest.raises(UserError, match="cannot set rx_lo|frequency"):
+        dev.retune(9e9)
+    dev.close()
+
+
+def test_recording_cannot_be_retuned(tmp_path):
+    with RecordingWriter(tmp_path / "r", 1e6, 2.4e9) as w:
+        w.write(tone(10))
+    with open_device(f"file:{tmp_path / 'r'}", settings()) as dev:
+        with pytest.raises(UserError, match="cannot be retuned"):
+            dev.retune(915e6)

@@ -31,17 +31,24 @@ def test_ota_over_fakes_end_to_end(kind, tiny_model, tiny_data, tmp_path):
     assert (out / "keys" / "bob.key").stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize("tx, bob, words", [
-    ("fake-pluto", "fake-pluto:absent=1", "cannot open PlutoSDR 'fake-pluto:absent=1'"),
-    ("fake-pluto", "fake-soapy:absent=1", "cannot open SoapySDR device 'fake-soapy:absent=1'"),
-    ("fake-pluto", "fake-pluto:busy=1", "'fake-pluto:busy=1' is busy"),
-    ("fake-pluto", "fake-soapy:busy=1", "fake-soapy:busy=1"),
-    ("fake-pluto:busy=1", "fake-pluto", "'fake-pluto:busy=1' is busy"),   # found when TX starts
+@pytest.mark.parametrize("tx, bob, eve, words", [
+    ("fake-pluto", "fake-pluto:absent=1", None, "cannot open PlutoSDR 'fake-pluto:absent=1'"),
+    ("fake-pluto", "fake-soapy:absent=1", None, "cannot open SoapySDR device 'fake-soapy:absent=1'"),
+    ("fake-pluto", "fake-pluto:busy=1", None, "'fake-pluto:busy=1' is busy"),
+    ("fake-pluto", "fake-soapy:busy=1", None, "fake-soapy:busy=1"),
+    ("fake-pluto:busy=1", "fake-pluto", None, "'fake-pluto:busy=1' is busy"),   # found when TX starts
+    # Eve on a second channel of Bob's radio, when it has none
+    ("fake-pluto", "fake-pluto:rx_channels=1", "fake-pluto:rx_channels=1#1",
+     "streams one RX channel, so there is no channel 1"),
+    ("fake-pluto", "fake-soapy:rx_channels=1", "fake-soapy:rx_channels=1#1",
+     "no RX channel 1 on this device (it has 1)"),
+    ("fake-pluto", "fake-soapy", "fake-soapy#2", "no RX channel 2 on this device (it has 2)"),
+    ("fake-pluto#1", "fake-pluto", None, "transmission uses channel 0"),
 ])
-def test_ota_refuses_absent_or_busy_radio(tx, bob, words, tiny_model, tiny_data, tmp_path):
+def test_ota_refuses_absent_or_busy_radio_or_missing_channel(tx, bob, eve, words, tiny_model, tiny_data, tmp_path):
     out = tmp_path / "out"
-    p = jscec("ota", "--tx", tx, "--bob", bob, "--model", tiny_model, "--data", tiny_data,
-              "--images", 1, "--out", out, check=False)
+    p = jscec("ota", "--tx", tx, "--bob", bob, *(["--eve", eve] if eve else []), "--model", tiny_model,
+              "--data", tiny_data, "--images", 1, "--out", out, check=False)
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in p.stderr
@@ -61,3 +68,18 @@ def test_ota_reports_overflows_and_discontinuity_drops(tiny_model, tiny_data, tm
     assert dropped == report["discontinuity_drops"]["bob"]
     assert report["bob"]["frames_ok"] + dropped == report["bob"]["frames_sent"] == 2
     assert report["eve"]["frames_ok"] == 0   # no Eve radio given
+
+
+@pytest.mark.parametrize("kind, noise", [("fake-pluto", "5e-4"), ("fake-soapy", "2e-3")])   # Eve ~15 dB
+def test_ota_eve_on_a_second_channel_of_bobs_radio(kind, noise, tiny_model, tiny_data, tmp_path):
+    radio = f"{kind}:rx1_noise_std={noise}"   # channel 1 (Eve's) hears the same air through more noise
+    out = tmp_path / "out"
+    jscec("ota", "--tx", kind, "--bob", radio, "--eve", f"{radio}#1", "--model", tiny_model, "--data", tiny_data,
+          "--images", 1, "--out", out)
+    report = json.loads((out / "result.json").read_text())
+    assert report["devices"][radio]["roles"] == ["bob", "eve"]          # opened once, both channels streamed
+    assert report["devices"][radio]["description"]["rx_channels"] == [0, 1]
+    assert report["radio"]["eve"] == f"{radio}#1"
+    for who in ("bob", "eve"):
+        assert report[who]["frames_sent"] == report[who]["frames_ok"]
+    assert report["bob"]["mer_db"] > report["eve"]["mer_db"] + 10

@@ -7,7 +7,9 @@
         block = dev.rx(4096)           # RxBlock: samples, overflow, dropped, sample_index, ...
         print(dev.counters, dev.describe())
 
-URIs are described in :mod:`radio.devices.uri`, the interface and its conventions (scaling,
+Several RX channels of one radio stream together (``open_device(uri, settings, rx_channels=[0,
+1])``: ``block.samples`` is then ``(2, n)``), and ``dev.retune(freq)`` moves a running device.
+URIs (``#N`` names a channel) are described in :mod:`radio.devices.uri`, the interface and its conventions (scaling,
 blocks, counters) in :mod:`radio.devices.base`, each adapter in its module (``pluto``, ``soapy``,
 ``file``) and the CI fakes in :mod:`radio.devices.fakes`.
 """
@@ -20,22 +22,25 @@ from radio.errors import UserError
 __all__ = ["COUNTER_NAMES", "Device", "DeviceUri", "RadioSettings", "RxBlock", "open_device", "parse_uri"]
 
 
-def open_device(uri: str | DeviceUri, settings: RadioSettings, *, start: bool = True, air=None) -> Device:
+def open_device(uri: str | DeviceUri, settings: RadioSettings, *, start: bool = True, air=None,
+                rx_channels=None) -> Device:
     """Open, configure and (unless ``start=False``) start the device named by ``uri``.
 
     ``air`` (a :class:`radio.devices.fakes.FakeAir`) lets two fake devices share one channel;
-    by default each fake gets its own, built from the URI's options. ``sim`` is refused here:
-    the simulated loopback is run by the link, not through a device.
+    by default each fake gets its own, built from the URI's options. ``rx_channels`` (e.g. ``[0,
+    1]``) streams several RX channels of the device at once; by default the one the URI names
+    (``#N``, else ``settings.channel``). ``sim`` is refused here: the simulated loopback is run by
+    the link, not through a device.
     """
     u = uri if isinstance(uri, DeviceUri) else parse_uri(uri)
     if u.kind == "sim":
         raise UserError("'sim' is the simulated loopback, handled by the link; it is not a device to open")
     if u.kind == "pluto":
         from radio.devices.pluto import PlutoDevice
-        dev = PlutoDevice(u, settings)
+        dev = PlutoDevice(u, settings, rx_channels=rx_channels)
     elif u.kind == "soapy":
         from radio.devices.soapy import SoapyDevice
-        dev = SoapyDevice(u, settings)
+        dev = SoapyDevice(u, settings, rx_channels=rx_channels)
     elif u.kind == "file":
         from radio.devices.file import FileDevice
         dev = FileDevice(u, settings)
@@ -45,10 +50,10 @@ def open_device(uri: str | DeviceUri, settings: RadioSettings, *, start: bool = 
             air = fakes.FakeAir(fakes.Impairments.from_params(u.params, str(u)))
         if u.kind == "fake-pluto":
             from radio.devices.pluto import PlutoDevice
-            dev = PlutoDevice(u, settings, adi=fakes.fake_adi_module(air))
+            dev = PlutoDevice(u, settings, adi=fakes.fake_adi_module(air), rx_channels=rx_channels)
         else:
             from radio.devices.soapy import SoapyDevice
-            dev = SoapyDevice(u, settings, soapy=fakes.fake_soapy_module(air))
+            dev = SoapyDevice(u, settings, soapy=fakes.fake_soapy_module(air), rx_channels=rx_channels)
     try:
         dev.configure()
         if start:

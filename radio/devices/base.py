@@ -7,7 +7,10 @@ Conventions shared by all adapters:
   an amplitude of 1.0 is the adapter's nominal level (Pluto: 2^14 DAC counts, i.e. 6 dB below
   full scale, as pyadi-iio's examples recommend; SoapySDR ``CF32``: 1.0). Values that would
   exceed the converter range are clipped and counted in ``counters['tx_clipped']``.
-* ``rx(n)`` returns an :class:`RxBlock` of at most ``n`` *contiguous* samples. A discontinuity
+* ``rx(n)`` returns an :class:`RxBlock` of at most ``n`` *contiguous* samples — of every RX
+  channel the device streams (``rx_channels``, from the URI's ``#N`` or ``open_device(...,
+  rx_channels=[0, 1])``), sample-aligned: ``samples`` is ``(n,)`` for one channel and
+  ``(channels, n)`` for several. A discontinuity
   (overflow, samples dropped) is reported only at the *start* of a block: an adapter that meets
   one mid-way returns what it has and flags the next block. A timeout returns an empty block.
 * ``counters`` counts events since ``open``: ``overflows``, ``underflows``, ``timeouts``,
@@ -16,10 +19,14 @@ Conventions shared by all adapters:
 * Opening, configuring or starting a device that is absent, busy or refuses a setting raises
   :class:`radio.errors.UserError` with one line that names the URI.
 * ``describe()`` gives a JSON-able dict for SigMF global metadata; it never holds secrets.
+* ``retune(f)`` moves the RX and TX centre frequency while streaming and returns the frequency
+  read back from the hardware; samples the device or its driver already buffered (and the LO's
+  settling time) still belong to the old tuning.
 """
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 
@@ -72,6 +79,9 @@ class RadioSettings:
 class RxBlock:
     """Contiguous received samples and what happened just before the first of them.
 
+    ``samples`` is ``(n,)`` complex64 for a device streaming one RX channel, ``(channels, n)`` for
+    several (row i is ``device.rx_channels[i]``); ``num_samples`` is ``n`` either way.
+
     ``sample_index`` is the index of ``samples[0]`` on the device's sample clock (lost samples
     are counted when their number is known). ``overflow`` says samples were lost before
     ``samples[0]`` (number unknown unless ``dropped`` > 0); ``dropped`` is the number known lost.
@@ -90,12 +100,16 @@ class RxBlock:
     def discontinuity(self) -> bool:
         return self.overflow or self.dropped > 0
 
+    @property
+    def num_samples(self) -> int:
+        return int(self.samples.shape[-1])
+
 
 @dataclass
 class Chunk:
     """What an adapter's ``_read_chunk`` hands the base class: one hardware read."""
 
-    samples: np.ndarray          # complex64, normalised
+    samples: np.ndarray          # complex64, normalised: (n,), or (channels, n) for several channels
     overflow: bool = False       # samples lost before this chunk (count unknown unless dropped)
     dropped: int = 0             # samples known lost before this chunk
     timestamp_ns: int | None = None
@@ -119,9 +133,15 @@ class Device(abc.ABC):
     kind = "device"
     can_tx = True
 
-    def __init__(self, uri: DeviceUri, settings: RadioSettings):
+    def __init__(self, uri: DeviceUri, settings: RadioSettings, rx_channels=None):
         self.uri = uri
         self.settings = settings
+        if rx_channels is None:
+            rx_channels = (settings.channel if uri.channel is None else uri.channel,)
+        chans = tuple(sorted({int(c) for c in rx_channels}))
+        if not chans or chans[0] < 0:
+            raise UserError(f"{uri}: RX channels must be non-negative integers, got {list(rx_channels)}")
+        self.rx_channels = chans
         self.counters = {name: 0 for name in COUNTER_NAMES}
         self._next_index = 0
         self._pending: deque[_Pending] = deque()
@@ -163,6 +183,22 @@ class Device(abc.ABC):
     def flush(self) -> None:
         """Push out anything held back to fill a hardware buffer (zero-padded)."""
 
+    def retune(self, center_freq_hz: float) -> float:
+        """Move RX and TX to ``center_freq_hz`` while streaming; return the frequency read back."""
+        self._check_open()
+        if not center_freq_hz > 0:
+            raise UserError(f"{self.uri}: centre frequency must be positive, got {center_freq_hz} Hz")
+        actual = self._tune(float(center_freq_hz))
+        self.settings = dataclasses.replace(self.settings, center_freq_hz=float(center_freq_hz))
+        return float(actual)
+
+    def _tune(self, center_freq_hz: float) -> float:
+        raise UserError(f"{self.uri}: this device cannot be retuned")
+
+    def _empty(self) -> np.ndarray:
+        n = len(self.rx_channels)
+        return np.zeros((n, 0) if n > 1 else 0, np.complex64)
+
     def rx(self, n: int | None = None) -> RxBlock:
         """Receive at most ``n`` contiguous samples (default: one buffer); see RxBlock."""
         self._check_open()
@@ -187,23 +223,23 @@ class Device(abc.ABC):
                 ts = None if c.timestamp_ns is None else \
                     c.timestamp_ns + int(round(p.offset * 1e9 / self.settings.sample_rate_hz))
                 head = (fresh and c.overflow, c.dropped if fresh else 0, ts, self._next_index)
-            if c.end_of_stream and p.offset >= c.samples.size:
+            size = c.samples.shape[-1]
+            if c.end_of_stream and p.offset >= size:
                 self._pending.popleft()
-                return RxBlock(np.zeros(0, np.complex64), self._next_index, head[0], head[1],
-                               None, end_of_stream=True)
-            take = min(n - have, c.samples.size - p.offset)
-            parts.append(c.samples[p.offset:p.offset + take])
+                return RxBlock(self._empty(), self._next_index, head[0], head[1], None, end_of_stream=True)
+            take = min(n - have, size - p.offset)
+            parts.append(c.samples[..., p.offset:p.offset + take])
             have += take
             p.offset += take
             self._next_index += take
-            if p.offset >= c.samples.size and not c.end_of_stream:
+            if p.offset >= size and not c.end_of_stream:
                 self._pending.popleft()
         if len(parts) == 1:
             samples = np.array(parts[0], dtype=np.complex64)  # own copy: chunks may be reused
         elif parts:
-            samples = np.concatenate(parts).astype(np.complex64, copy=False)
+            samples = np.concatenate(parts, axis=-1).astype(np.complex64, copy=False)
         else:
-            samples = np.zeros(0, np.complex64)
+            samples = self._empty()
         if head is None:
             return RxBlock(samples, self._next_index)
         return RxBlock(samples, head[3], head[0], head[1], head[2])
@@ -247,6 +283,7 @@ class Device(abc.ABC):
             "gain_mode": "agc" if s.agc else "manual",
             "buffer_size": int(s.buffer_size),
             "channel": int(s.channel),
+            "rx_channels": list(self.rx_channels),
         }
 
 

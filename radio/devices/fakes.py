@@ -22,13 +22,21 @@ The fakes copy the behaviour the adapters rely on, as documented by the librarie
   ``iio_adi_xflow_check`` reads the same bits). Failures of libiio attribute writes are
   ``OSError`` (EINVAL), a refill timeout is ``OSError(ETIMEDOUT)``, a busy device ``OSError(EBUSY)``
   at buffer creation, and an absent device ``Exception('No device found')`` at construction.
+  :class:`FakeAd9361` is pyadi-iio's ``adi.ad9361`` (two complex channels; ``rx_enabled_channels
+  = [0, 1]`` makes ``rx()`` return a list of two arrays; ``*_chan1`` attributes); on hardware with
+  one RX channel its first ``rx()`` raises ``Exception('Channel voltage2 not found')``.
 * :class:`FakeSoapyDevice` follows SoapySDR's Python API (SoapySDR.i / Device.hpp):
   ``setupStream(direction, format, channels, kwargs)``, ``activateStream``, ``readStream(stream,
   [buff], numElems, flags, timeoutUs)`` returning a result with ``.ret`` (samples, or an error
   code), ``.flags`` and ``.timeNs``; ``writeStream``; ``readStreamStatus`` (where UHD reports TX
   underflows); error codes ``SOAPY_SDR_TIMEOUT`` −1, ``SOAPY_SDR_STREAM_ERROR`` −2,
   ``SOAPY_SDR_OVERFLOW`` −4, ``SOAPY_SDR_UNDERFLOW`` −7; ``SoapySDR.Device(args)`` raising
-  ``RuntimeError('SoapySDR::Device::make() no match')`` when no device matches.
+  ``RuntimeError('SoapySDR::Device::make() no match')`` when no device matches. A stream set up
+  on channels ``[0, 1]`` takes one buffer per channel in ``readStream(stream, [b0, b1], n)``.
+
+Both fakes offer two RX channels by default (``rx_channels`` option), each hearing the transmission
+through its own impairments (``rxN_<key>`` options, see :class:`Impairments`), and record every
+LO/frequency they are set to (``FakePluto.lo_history``, ``FakeSoapyDevice.freq_history``).
 
 Air units: 1.0 is converter full scale (DAC output, ADC input). Loop gain from TX samples to RX
 samples is ``tx gain · path gain · rx gain`` (dB add); the Pluto DAC sits 6 dB below full scale
@@ -37,6 +45,7 @@ at the nominal 2^14 level.
 from __future__ import annotations
 
 import errno
+import re
 import threading
 from collections import deque
 from dataclasses import dataclass, field, fields
@@ -57,6 +66,11 @@ def _indices(value) -> frozenset:
     return frozenset(int(v) for v in value)
 
 
+#: Impairments of the path to one RX channel; ``rxN_<key>`` in a URI sets one for channel N only.
+PATH_KEYS = ("path_gain_db", "cfo_hz", "delay", "noise_std", "seed")
+_PER_CHANNEL = re.compile(r"^rx(\d+)_(" + "|".join(PATH_KEYS) + r")$")
+
+
 @dataclass
 class Impairments:
     """What the fake channel does, and which stream events it injects where.
@@ -67,6 +81,13 @@ class Impairments:
     (only timestamps reveal it); ``timeout_at`` makes that RX read time out; ``underflow_at``
     makes that TX push underflow. In URIs, index lists are written with ``+``:
     ``fake-soapy:cfo_hz=200,overflow_at=2+5``.
+
+    ``rx_channels`` is how many RX channels the fake device offers (2 by default, like an
+    AD9361 Pluto in 2R2T mode or a USRP B210; 1 to model a single-channel radio). Every RX channel
+    hears the same transmission through its own path: ``path_gain_db``, ``cfo_hz``, ``delay``,
+    ``noise_std`` and ``seed`` apply to every channel unless ``per_channel[N]`` overrides them
+    (URI: ``rxN_<key>``, e.g. ``fake-pluto:rx1_noise_std=2e-3`` gives channel 1 a noisier path).
+    Stream events hit all channels of a stream at once.
     """
 
     path_gain_db: float = 0.0
@@ -81,41 +102,94 @@ class Impairments:
     underflow_at: frozenset = field(default_factory=frozenset)
     absent: bool = False
     busy: bool = False
+    rx_channels: int = 2
+    per_channel: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("overflow_at", "drop_at", "timeout_at", "underflow_at"):
             setattr(self, name, _indices(getattr(self, name)))
 
+    def path(self, channel: int) -> SimpleNamespace:
+        """The path impairments of RX ``channel`` (the common ones, overridden per channel).
+
+        Channel 0's noise generator is seeded with ``seed``; channel N's with ``[seed, N]`` unless
+        ``rxN_seed`` is given, so the channels' noise is independent.
+        """
+        values = {k: getattr(self, k) for k in PATH_KEYS}
+        if channel:
+            values["seed"] = [int(self.seed), int(channel)]
+        values.update(self.per_channel.get(channel, {}))
+        return SimpleNamespace(**values)
+
     @classmethod
     def from_params(cls, params: dict, uri: str = "fake") -> "Impairments":
         """Build from URI ``key=value`` strings; unknown keys or bad values raise UserError."""
-        known = {f.name: f for f in fields(cls)}
-        kwargs = {}
+        known = {f.name: f for f in fields(cls) if f.name != "per_channel"}
+        kwargs, per_channel = {}, {}
         for key, text in params.items():
-            if key not in known:
+            m = _PER_CHANNEL.match(key)
+            name = m.group(2) if m else key
+            if name not in known:
                 raise UserError(f"bad device URI '{uri}': unknown option '{key}' "
-                                f"(known: {', '.join(sorted(known))})")
+                                f"(known: {', '.join(sorted(known))}, rxN_<{'|'.join(PATH_KEYS)}>)")
             try:
-                if key.endswith("_at"):
-                    kwargs[key] = _indices(text)
-                elif key in ("absent", "busy"):
-                    kwargs[key] = text.lower() in ("1", "true", "yes")
-                elif key in ("delay", "seed", "lost_samples"):
-                    kwargs[key] = int(text)
+                if name.endswith("_at"):
+                    value = _indices(text)
+                elif name in ("absent", "busy"):
+                    value = text.lower() in ("1", "true", "yes")
+                elif name in ("delay", "seed", "lost_samples", "rx_channels"):
+                    value = int(text)
                 else:
-                    kwargs[key] = float(text)
+                    value = float(text)
             except ValueError:
                 raise UserError(f"bad device URI '{uri}': '{key}={text}' is not a valid value") from None
-        return cls(**kwargs)
+            if m:
+                per_channel.setdefault(int(m.group(1)), {})[name] = value
+            else:
+                kwargs[name] = value
+        imp = cls(**kwargs, per_channel=per_channel)
+        if imp.rx_channels < 1:
+            raise UserError(f"bad device URI '{uri}': rx_channels must be at least 1")
+        for ch in per_channel:
+            if ch >= imp.rx_channels:
+                raise UserError(f"bad device URI '{uri}': rx{ch}_ options for a device with "
+                                f"{imp.rx_channels} RX channel(s)")
+        return imp
+
+
+class _Path:
+    """The propagation to one RX channel: delay line, gain, CFO and noise."""
+
+    def __init__(self, imp: SimpleNamespace):
+        self.imp = imp
+        self.gain = 10 ** (imp.path_gain_db / 20)
+        self.tail = np.zeros(int(imp.delay), np.complex128)   # the delay line's content
+        self.rng = np.random.default_rng(imp.seed)
+
+    def apply(self, x: np.ndarray, clock: int, sample_rate: float) -> np.ndarray:
+        n = x.size
+        if self.tail.size:
+            y = np.concatenate([self.tail, x])
+            x, self.tail = y[:n], y[n:]
+        x = x * self.gain
+        if self.imp.cfo_hz:
+            k = clock + np.arange(n)
+            x = x * np.exp(2j * np.pi * self.imp.cfo_hz * k / sample_rate)
+        if self.imp.noise_std:
+            x = x + self.imp.noise_std / np.sqrt(2) * (
+                self.rng.standard_normal(n) + 1j * self.rng.standard_normal(n))
+        return x
 
 
 class FakeAir:
-    """The loop from a fake's transmitter to its receiver (shareable between two fakes).
+    """The loop from a fake's transmitter to its receiver channels (shareable between two fakes).
 
-    ``transmit`` queues samples in air units; ``receive(n)`` returns the next ``n``: first
-    ``delay`` zeros, then what was queued (or the cyclic buffer, repeated), then silence, with
-    path gain, carrier frequency offset (phase continuous on the receive sample clock) and complex
-    Gaussian noise CN(0, noise_std²) added. ``skip(n)`` loses ``n`` samples as an overflow does.
+    ``transmit`` queues samples in air units; ``receive(n)`` returns the next ``n`` of RX
+    channel 0 (``receive(n, rate, channels=[0, 1])`` a list, one array per channel, all from the
+    same transmitted samples): what was queued (or the cyclic buffer, repeated), then silence,
+    through each channel's path — a delay line of ``delay`` samples, path gain, carrier frequency
+    offset (phase continuous on the receive sample clock) and complex Gaussian noise
+    CN(0, noise_std²). ``skip(n)`` loses ``n`` samples as an overflow does.
     """
 
     def __init__(self, impairments: Impairments | None = None):
@@ -123,14 +197,17 @@ class FakeAir:
         self._queue: deque[np.ndarray] = deque()
         self._cyclic: np.ndarray | None = None
         self._cyclic_pos = 0
-        self._delay_left = int(self.imp.delay)
+        self._paths = [_Path(self.imp.path(c)) for c in range(int(self.imp.rx_channels))]
         self._clock = 0  # receive sample clock
-        self._rng = np.random.default_rng(self.imp.seed)
         self._lock = threading.Lock()
 
     @property
     def clock(self) -> int:
         return self._clock
+
+    @property
+    def rx_channels(self) -> int:
+        return len(self._paths)
 
     def transmit(self, samples: np.ndarray) -> None:
         with self._lock:
@@ -144,10 +221,6 @@ class FakeAir:
     def _take(self, n: int) -> np.ndarray:
         out = np.zeros(n, np.complex128)
         i = 0
-        if self._delay_left:
-            d = min(self._delay_left, n)
-            self._delay_left -= d
-            i = d
         while i < n and self._queue:
             head = self._queue[0]
             k = min(n - i, head.size)
@@ -163,21 +236,21 @@ class FakeAir:
             self._cyclic_pos = int((self._cyclic_pos + n - i) % self._cyclic.size)
         return out
 
-    def receive(self, n: int, sample_rate: float) -> np.ndarray:
+    def receive(self, n: int, sample_rate: float, channels=None):
+        """The next ``n`` samples of channel 0, or a list of arrays for ``channels``."""
+        chans = [0] if channels is None else list(channels)
         with self._lock:
-            x = self._take(n) * 10 ** (self.imp.path_gain_db / 20)
-            if self.imp.cfo_hz:
-                k = self._clock + np.arange(n)
-                x = x * np.exp(2j * np.pi * self.imp.cfo_hz * k / sample_rate)
-            if self.imp.noise_std:
-                x = x + self.imp.noise_std / np.sqrt(2) * (
-                    self._rng.standard_normal(n) + 1j * self._rng.standard_normal(n))
+            x = self._take(n)
+            out = [self._paths[c].apply(x, self._clock, sample_rate) for c in chans]
             self._clock += n
-            return x
+        return out[0] if channels is None else out
 
     def skip(self, n: int) -> None:
         with self._lock:
-            self._take(n)
+            x = self._take(n)
+            for path in self._paths:   # the lost samples pass every channel's delay line
+                if path.tail.size:
+                    path.tail = np.concatenate([path.tail, x])[n:]
             self._clock += n
 
 
@@ -186,11 +259,16 @@ class FakeAir:
 # ---------------------------------------------------------------------------------------------
 
 class FakeIioDevice:
-    """The part of an ``iio.Device`` the Pluto adapter touches: the DMA status register."""
+    """The part of an ``iio.Device`` the Pluto adapter touches: the DMA status register and the
+    scan channels (``find_channel`` returns None for a channel the hardware lacks, as libiio does)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, channels=()):
         self.name = name
         self.status = 0
+        self.channels = [SimpleNamespace(id=c, name=None, scan_element=True) for c in channels]
+
+    def find_channel(self, name_or_id: str, is_output: bool = False):
+        return next((c for c in self.channels if c.id == name_or_id), None)
 
     def reg_read(self, reg: int) -> int:
         return self.status if reg == STATUS_REG else 0
@@ -205,7 +283,12 @@ def _einval(what):
 
 
 class FakePluto:
-    """A PlutoSDR (AD9363, one RX and one TX channel) with pyadi-iio's ``adi.Pluto`` semantics."""
+    """A PlutoSDR with pyadi-iio's ``adi.Pluto`` semantics (the ``ad9364`` class: one complex RX and
+    TX channel, ``voltage0``/``voltage1`` = I/Q), on fake hardware whose ADC core offers
+    ``air.rx_channels`` complex channels (2 = a Rev C/D Pluto in 2R2T mode; see :class:`FakeAd9361`).
+
+    Every LO write is kept in ``lo_history`` as ``(attribute, value)``, so tests can see retunes.
+    """
 
     _rx_channel_names = ["voltage0", "voltage1"]
     _tx_channel_names = ["voltage0", "voltage1"]
@@ -221,19 +304,22 @@ class FakePluto:
         self.ctx = SimpleNamespace(attrs={
             "hw_model": "Analog Devices PlutoSDR Rev.C (Z7010-AD9363A) [fake]",
             "fw_version": "v0.38-fake", "ad9361-phy,model": "ad9363a"})
-        self._rxadc = FakeIioDevice("cf-ad9361-lpc")
-        self._txdac = FakeIioDevice("cf-ad9361-dds-core-lpc")
+        hw = [f"voltage{i}" for i in range(2 * self.air.rx_channels)]
+        self._rxadc = FakeIioDevice("cf-ad9361-lpc", hw)
+        self._txdac = FakeIioDevice("cf-ad9361-dds-core-lpc", hw)
         self._sample_rate = 30720000
         self._rx_lo = 2400000000
         self._tx_lo = 2450000000
         self._rx_bw = 18000000
         self._tx_bw = 18000000
-        self._gain_mode = "slow_attack"
-        self._rx_gain = 71.0
-        self._tx_gain = -10.0
+        self._gain_mode = {0: "slow_attack", 1: "slow_attack"}
+        self._rx_gain = {0: 71.0, 1: 71.0}
+        self._tx_gain = {0: -10.0, 1: -10.0}
+        self.lo_history: list[tuple[str, int]] = []
         self.rx_buffer_size = 1024
-        self.rx_enabled_channels = [0]
-        self.tx_enabled_channels = [0]
+        n_class = len(self._rx_channel_names) // 2   # pyadi-iio enables every channel of the class
+        self._rx_enabled = list(range(n_class))
+        self._tx_enabled = list(range(n_class))
         self._tx_cyclic_buffer = False
         self._txbuf = None
         self._rxbuf = None
@@ -259,10 +345,12 @@ class FakePluto:
             raise _einval(what)
         return int(value)
 
-    rx_lo = property(lambda self: self._rx_lo,
-                     lambda self, v: setattr(self, "_rx_lo", self._lo(v, "RX_LO frequency")))
-    tx_lo = property(lambda self: self._tx_lo,
-                     lambda self, v: setattr(self, "_tx_lo", self._lo(v, "TX_LO frequency")))
+    def _set_lo(self, name, value, what):
+        setattr(self, f"_{name}", self._lo(value, what))
+        self.lo_history.append((name, getattr(self, f"_{name}")))
+
+    rx_lo = property(lambda self: self._rx_lo, lambda self, v: self._set_lo("rx_lo", v, "RX_LO frequency"))
+    tx_lo = property(lambda self: self._tx_lo, lambda self, v: self._set_lo("tx_lo", v, "TX_LO frequency"))
 
     def _bw(self, value):
         if not 200e3 <= value <= 56e6:
@@ -272,37 +360,36 @@ class FakePluto:
     rx_rf_bandwidth = property(lambda self: self._rx_bw, lambda self, v: setattr(self, "_rx_bw", self._bw(v)))
     tx_rf_bandwidth = property(lambda self: self._tx_bw, lambda self, v: setattr(self, "_tx_bw", self._bw(v)))
 
-    @property
-    def gain_control_mode_chan0(self):
-        return self._gain_mode
+    # per-channel gain attributes (chan0 here, chan1 on FakeAd9361), as pyadi-iio's ad936x.py
+    def _get_mode(self, ch):
+        return self._gain_mode[ch]
 
-    @gain_control_mode_chan0.setter
-    def gain_control_mode_chan0(self, mode):
+    def _set_mode(self, ch, mode):
         if mode not in ("manual", "slow_attack", "fast_attack", "hybrid"):
             raise _einval("gain_control_mode")
-        self._gain_mode = mode
+        self._gain_mode[ch] = mode
 
-    @property
-    def rx_hardwaregain_chan0(self):
-        return self._rx_gain if self._gain_mode == "manual" else float(self.AGC_GAIN_DB)
+    def _get_rx_gain(self, ch):
+        return self._rx_gain[ch] if self._gain_mode[ch] == "manual" else float(self.AGC_GAIN_DB)
 
-    @rx_hardwaregain_chan0.setter
-    def rx_hardwaregain_chan0(self, value):
-        if self._gain_mode != "manual":
+    def _set_rx_gain(self, ch, value):
+        if self._gain_mode[ch] != "manual":
             return  # pyadi-iio writes the gain only in manual mode
         if not -3 <= value <= 71:
             raise _einval("hardwaregain")
-        self._rx_gain = float(round(value))
+        self._rx_gain[ch] = float(round(value))
 
-    @property
-    def tx_hardwaregain_chan0(self):
-        return self._tx_gain
+    def _get_tx_gain(self, ch):
+        return self._tx_gain[ch]
 
-    @tx_hardwaregain_chan0.setter
-    def tx_hardwaregain_chan0(self, value):
+    def _set_tx_gain(self, ch, value):
         if not -89.75 <= value <= 0:
             raise _einval("hardwaregain")
-        self._tx_gain = round(value * 4) / 4  # 0.25 dB steps
+        self._tx_gain[ch] = round(value * 4) / 4  # 0.25 dB steps
+
+    gain_control_mode_chan0 = property(lambda self: self._get_mode(0), lambda self, v: self._set_mode(0, v))
+    rx_hardwaregain_chan0 = property(lambda self: self._get_rx_gain(0), lambda self, v: self._set_rx_gain(0, v))
+    tx_hardwaregain_chan0 = property(lambda self: self._get_tx_gain(0), lambda self, v: self._set_tx_gain(0, v))
 
     @property
     def tx_cyclic_buffer(self):
@@ -315,16 +402,33 @@ class FakePluto:
                             "destroyed then recreated to modify tx_cyclic_buffer")
         self._tx_cyclic_buffer = bool(value)
 
-    def _check_channels(self, chans):
-        if list(chans) != [0]:
+    def _enabled_setter(self, value):
+        """pyadi-iio's rx/tx_enabled_channels check: against the class's channel names only."""
+        value = list(value)
+        if not value:
+            raise Exception("rx_enabled_channels cannot be empty")
+        if max(value) > len(self._rx_channel_names) / 2 - 1:
             raise Exception("RX mapping exceeds available channels")
+        return value
+
+    rx_enabled_channels = property(lambda self: self._rx_enabled,
+                                   lambda self, v: setattr(self, "_rx_enabled", self._enabled_setter(v)))
+    tx_enabled_channels = property(lambda self: self._tx_enabled,
+                                   lambda self, v: setattr(self, "_tx_enabled", self._enabled_setter(v)))
+
+    def _init_rx_buffer(self):
+        """As pyadi-iio's ``compat_libiio_v0_rx._rx_init_channels``: every channel of the class must exist."""
+        for m in self._rx_channel_names:
+            if self._rxadc.find_channel(m) is None:
+                raise Exception(f"Channel {m} not found")
+        if self.air.imp.busy:
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        self._rxbuf = True
 
     # -- streaming -------------------------------------------------------------------------------
-    def _gain_lin(self) -> float:
-        return 10 ** (self.rx_hardwaregain_chan0 / 20)
-
     def tx(self, data_np=None):
-        self._check_channels(self.tx_enabled_channels)
+        if self.tx_enabled_channels != [0]:
+            raise NotImplementedError("the fake transmits on channel 0 only")
         if self._txbuf and self._tx_cyclic_buffer:
             raise Exception("TX buffer has been submitted in cyclic mode. "
                             "To push more data the tx buffer must be destroyed first.")
@@ -341,7 +445,7 @@ class FakePluto:
                             "Cannot change buffer length on the fly")
         # 12-bit DAC, MSB aligned: drop the low 4 bits; full scale 2^15 -> 1.0 in air units
         dac = ((i >> 4).astype(np.float64) + 1j * (q >> 4).astype(np.float64)) / 2048.0
-        dac *= 10 ** (self._tx_gain / 20)
+        dac *= 10 ** (self._tx_gain[0] / 20)
         if self.tx_pushes in self.air.imp.underflow_at:
             self._txdac.status |= DAC_UNDERFLOW_BIT
         self.tx_pushes += 1
@@ -355,11 +459,8 @@ class FakePluto:
         self.air.set_cyclic(None)
 
     def rx(self):
-        self._check_channels(self.rx_enabled_channels)
         if not self._rxbuf:
-            if self.air.imp.busy:
-                raise OSError(errno.EBUSY, "Device or resource busy")
-            self._rxbuf = True
+            self._init_rx_buffer()
         k = self.rx_reads
         self.rx_reads += 1
         imp = self.air.imp
@@ -370,21 +471,39 @@ class FakePluto:
             self._rxadc.status |= ADC_OVERFLOW_BIT
         if k in imp.drop_at:
             self.air.skip(imp.lost_samples)
-        x = self.air.receive(int(self.rx_buffer_size), self._sample_rate) * self._gain_lin()
-        raw = x * self.RX_FULL_SCALE
-        i = np.clip(np.round(raw.real), -2048, 2047).astype(np.int16)
-        q = np.clip(np.round(raw.imag), -2048, 2047).astype(np.int16)
-        return i + 1j * q  # complex128, as pyadi-iio's rx() builds it
+        chans = list(self.rx_enabled_channels)
+        xs = self.air.receive(int(self.rx_buffer_size), self._sample_rate, channels=chans)
+        out = []
+        for ch, x in zip(chans, xs):
+            raw = x * (10 ** (self._get_rx_gain(ch) / 20)) * self.RX_FULL_SCALE
+            i = np.clip(np.round(raw.real), -2048, 2047).astype(np.int16)
+            q = np.clip(np.round(raw.imag), -2048, 2047).astype(np.int16)
+            out.append(i + 1j * q)  # complex128, as pyadi-iio's rx() builds it
+        return out[0] if len(out) == 1 else out   # a list only when several channels are enabled
 
     def rx_destroy_buffer(self):
         self._rxbuf = None
 
 
+class FakeAd9361(FakePluto):
+    """pyadi-iio's ``adi.ad9361`` class (two complex channels, ``voltage0``…``voltage3``) — what a
+    Pluto in 2R2T mode is opened with. On single-channel hardware it opens, but the first ``rx()``
+    raises ``Exception('Channel voltage2 not found')``, as pyadi-iio does."""
+
+    _rx_channel_names = ["voltage0", "voltage1", "voltage2", "voltage3"]
+    _tx_channel_names = ["voltage0", "voltage1", "voltage2", "voltage3"]
+
+    gain_control_mode_chan1 = property(lambda self: self._get_mode(1), lambda self, v: self._set_mode(1, v))
+    rx_hardwaregain_chan1 = property(lambda self: self._get_rx_gain(1), lambda self, v: self._set_rx_gain(1, v))
+    tx_hardwaregain_chan1 = property(lambda self: self._get_tx_gain(1), lambda self, v: self._set_tx_gain(1, v))
+
+
 def fake_adi_module(air: FakeAir | None = None) -> SimpleNamespace:
-    """A stand-in for ``import adi`` whose ``Pluto(uri=...)`` opens a FakePluto on ``air``."""
+    """A stand-in for ``import adi``: ``Pluto(uri=...)`` and ``ad9361(uri=...)`` open fakes on ``air``."""
     shared = air or FakeAir()
-    return SimpleNamespace(Pluto=lambda uri="": FakePluto(uri, air=shared), __version__="0.0.21-fake",
-                           air=shared)
+    return SimpleNamespace(Pluto=lambda uri="": FakePluto(uri, air=shared),
+                           ad9361=lambda uri="": FakeAd9361(uri, air=shared),
+                           __version__="0.0.21-fake", air=shared)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,7 +537,12 @@ class _Stream:
 
 
 class FakeSoapyDevice:
-    """A one-channel SoapySDR device (looks like a USRP B200) with SoapySDR's stream API."""
+    """A SoapySDR device that looks like a USRP B210: ``air.rx_channels`` RX and TX channels (2 by
+    default; ``rx_channels=1`` makes it a B200), one LO and sample clock per direction shared by the
+    channels (as on the AD9361), gains, AGC, bandwidth and antenna per channel, and SoapySDR's
+    stream API — a stream over channels ``[0, 1]`` fills one buffer per channel in each
+    ``readStream``. Every ``setFrequency`` is kept in ``freq_history`` as ``(direction, channel, Hz)``.
+    """
 
     MTU = 4096
     GAIN_RANGE = {SOAPY_SDR_RX: (0.0, 76.0), SOAPY_SDR_TX: (0.0, 89.75)}
@@ -430,30 +554,33 @@ class FakeSoapyDevice:
             raise RuntimeError("SoapySDR::Device::make() no match")
         self.args = dict(args or {}) if not isinstance(args, str) else dict(
             kv.split("=", 1) for kv in args.split(",") if kv)
-        self._rate = {SOAPY_SDR_RX: 1e6, SOAPY_SDR_TX: 1e6}
-        self._freq = {SOAPY_SDR_RX: 2.4e9, SOAPY_SDR_TX: 2.4e9}
-        self._gain = {SOAPY_SDR_RX: 0.0, SOAPY_SDR_TX: 0.0}
-        self._agc = {SOAPY_SDR_RX: False, SOAPY_SDR_TX: False}
-        self._bw = {SOAPY_SDR_RX: 1e6, SOAPY_SDR_TX: 1e6}
-        self._antenna = {SOAPY_SDR_RX: "RX2", SOAPY_SDR_TX: "TX/RX"}
+        self.num_channels = self.air.rx_channels
+        both = (SOAPY_SDR_RX, SOAPY_SDR_TX)
+        chans = range(self.num_channels)
+        self._rate = {d: 1e6 for d in both}
+        self._freq = {d: 2.4e9 for d in both}
+        self._gain = {(d, c): 0.0 for d in both for c in chans}
+        self._agc = {(d, c): False for d in both for c in chans}
+        self._bw = {(d, c): 1e6 for d in both for c in chans}
+        self._antenna = {(d, c): ("RX2" if d == SOAPY_SDR_RX else "TX/RX") for d in both for c in chans}
+        self.freq_history: list[tuple[int, int, float]] = []
         self._streams: list[_Stream] = []
-        self._rx_time_clock = 0
 
     # -- identity and settings -----------------------------------------------------------------
     def getDriverKey(self):
         return "fake"
 
     def getHardwareKey(self):
-        return "B200 [fake]"
+        return "B210 [fake]" if self.num_channels > 1 else "B200 [fake]"
 
     def getHardwareInfo(self):
         return {"fw_version": "8.0-fake", "fpga_version": "16.0-fake"}
 
     def getNumChannels(self, direction):
-        return 1
+        return self.num_channels
 
     def _ch(self, channel):
-        if channel != 0:
+        if not 0 <= channel < self.num_channels:
             raise RuntimeError(f"invalid channel {channel}")
 
     def listAntennas(self, direction, channel):
@@ -463,11 +590,11 @@ class FakeSoapyDevice:
     def setAntenna(self, direction, channel, name):
         if name not in self.listAntennas(direction, channel):
             raise RuntimeError(f"invalid antenna {name}")
-        self._antenna[direction] = name
+        self._antenna[direction, channel] = name
 
     def getAntenna(self, direction, channel):
         self._ch(channel)
-        return self._antenna[direction]
+        return self._antenna[direction, channel]
 
     def setSampleRate(self, direction, channel, rate):
         self._ch(channel)
@@ -483,16 +610,17 @@ class FakeSoapyDevice:
         if not 70e6 <= freq <= 6e9:
             raise RuntimeError(f"frequency {freq} out of range")
         self._freq[direction] = float(freq)
+        self.freq_history.append((direction, channel, float(freq)))
 
     def getFrequency(self, direction, channel, name=None):
         return self._freq[direction]
 
     def setBandwidth(self, direction, channel, bw):
         self._ch(channel)
-        self._bw[direction] = float(bw)
+        self._bw[direction, channel] = float(bw)
 
     def getBandwidth(self, direction, channel):
-        return self._bw[direction]
+        return self._bw[direction, channel]
 
     def hasGainMode(self, direction, channel):
         return direction == SOAPY_SDR_RX
@@ -501,20 +629,20 @@ class FakeSoapyDevice:
         self._ch(channel)
         if automatic and direction != SOAPY_SDR_RX:
             raise RuntimeError("no automatic gain on TX")
-        self._agc[direction] = bool(automatic)
+        self._agc[direction, channel] = bool(automatic)
 
     def getGainMode(self, direction, channel):
-        return self._agc[direction]
+        return self._agc[direction, channel]
 
     def setGain(self, direction, channel, value):
         self._ch(channel)
         lo, hi = self.GAIN_RANGE[direction]
-        self._gain[direction] = float(min(max(value, lo), hi))  # drivers clip to the range
+        self._gain[direction, channel] = float(min(max(value, lo), hi))  # drivers clip to the range
 
     def getGain(self, direction, channel):
-        if self._agc[direction]:
+        if self._agc[direction, channel]:
             return self.AGC_GAIN_DB
-        return self._gain[direction]
+        return self._gain[direction, channel]
 
     # -- streams ---------------------------------------------------------------------------------
     def setupStream(self, direction, fmt, channels=(0,), kwargs=None):
@@ -522,6 +650,8 @@ class FakeSoapyDevice:
             raise RuntimeError(f"fake supports CF32 only, not {fmt}")
         for c in channels:
             self._ch(c)
+        if direction == SOAPY_SDR_TX and list(channels) != [0]:
+            raise RuntimeError("the fake transmits on channel 0 only")
         if self.air.imp.busy:
             raise RuntimeError("device busy: streamer already in use")
         s = _Stream(direction, fmt, channels)
@@ -543,12 +673,14 @@ class FakeSoapyDevice:
         stream.closed = True
         self._streams.remove(stream)
 
-    def _lin(self, direction):
-        return 10 ** (self.getGain(direction, 0) / 20)
+    def _lin(self, direction, channel=0):
+        return 10 ** (self.getGain(direction, channel) / 20)
 
     def readStream(self, stream, buffs, numElems, flags=0, timeoutUs=100000):
         if not stream.active or stream.direction != SOAPY_SDR_RX:
             return StreamResult(SOAPY_SDR_STREAM_ERROR)
+        if len(buffs) != len(stream.channels):
+            return StreamResult(SOAPY_SDR_STREAM_ERROR)   # one buffer per stream channel
         k = stream.count
         stream.count += 1
         imp = self.air.imp
@@ -564,8 +696,9 @@ class FakeSoapyDevice:
         n = int(min(numElems, self.MTU))
         rate = self._rate[SOAPY_SDR_RX]
         t_ns = int(round(self.air.clock * 1e9 / rate))
-        x = self.air.receive(n, rate) * self._lin(SOAPY_SDR_RX)
-        buffs[0][:n] = x.astype(np.complex64)
+        xs = self.air.receive(n, rate, channels=stream.channels)
+        for buff, ch, x in zip(buffs, stream.channels, xs):
+            buff[:n] = (x * self._lin(SOAPY_SDR_RX, ch)).astype(np.complex64)
         return StreamResult(n, SOAPY_SDR_HAS_TIME, t_ns)
 
     def writeStream(self, stream, buffs, numElems, flags=0, timeNs=0, timeoutUs=100000):

@@ -46,6 +46,9 @@ class FileDevice(Device):
     def tx(self, samples) -> None:
         raise UserError(f"{self.uri}: a recording can only be replayed (receive only)")
 
+    def _tune(self, center_freq_hz: float) -> float:
+        raise UserError(f"{self.uri}: a recording cannot be retuned (its capture segments say where it was tuned)")
+
     def _close(self) -> None:
         self.recording.close()
 

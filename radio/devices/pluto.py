@@ -29,6 +29,22 @@ fixes the TX buffer length at the first ``tx()`` and refuses other lengths, so t
 exactly ``settings.buffer_size`` samples per ``tx()`` and keeps the remainder for the next call
 (``flush()`` zero-pads it).
 
+**Two RX channels (Eve on Bob's radio).** An AD9361-based Pluto (Rev C/D with firmware set to
+2R2T: ``fw_setenv attr_name compatible; fw_setenv attr_val ad9361; fw_setenv compatible ad9361;
+fw_setenv mode 2r2t``) streams two RX channels from one LO. pyadi-iio drives it with its
+``adi.ad9361`` class rather than ``adi.Pluto``: ``rx_enabled_channels = [0, 1]`` and ``rx()``
+returns a list of two arrays (one per channel, sample-aligned), ``gain_control_mode_chan1`` /
+``rx_hardwaregain_chan1`` set channel 1's gain, and ``tx_enabled_channels = [0]`` keeps TX on one
+channel. This adapter uses ``adi.ad9361`` whenever a channel other than 0 is asked for (URI
+``pluto:ip:HOST#1``, or Bob and Eve on channels 0 and 1) and first checks that the ADC core
+(``cf-ad9361-lpc``) has the scan channels ``voltage2``/``voltage3``: a 1R1T radio (AD9363 in its
+default mode) is refused with one line instead of pyadi-iio's ``Channel voltage2 not found`` at
+the first read. Without a context URI (``pluto#1``) it opens ``ip:pluto.local``.
+
+**Retuning.** ``retune(f)`` writes ``rx_lo`` and ``tx_lo`` (the RX LO is shared by both RX
+channels) and returns ``rx_lo`` read back. Samples already in libiio's kernel buffers when the LO
+moves still come from the old frequency.
+
 **Overflows and underflows.** pyadi-iio reports neither. The AXI DMA cores of the Pluto flag
 them in status register 0x80000088 (bit 2 = ADC overflow on ``cf-ad9361-lpc``, bit 0 = DAC
 underflow on ``cf-ad9361-dds-core-lpc``; write-one-to-clear), which libiio's
@@ -79,23 +95,41 @@ class PlutoDevice(Device):
 
     kind = "pluto"
 
-    def __init__(self, uri: DeviceUri, settings: RadioSettings, adi=None):
-        super().__init__(uri, settings)
-        if settings.channel != 0:
-            raise UserError(f"{uri}: a PlutoSDR has one RX and one TX channel (channel 0), "
-                            f"not channel {settings.channel}")
+    def __init__(self, uri: DeviceUri, settings: RadioSettings, adi=None, rx_channels=None):
+        super().__init__(uri, settings, rx_channels)
         if settings.tx_gain_db > 0:
             raise UserError(f"{uri}: Pluto TX gain is an attenuation and must be <= 0 dB, "
                             f"got {settings.tx_gain_db}")
+        if self.rx_channels[-1] > 1:
+            raise UserError(f"{uri}: a PlutoSDR has RX channels 0 and 1 at most, "
+                            f"not channel {self.rx_channels[-1]}")
         adi = adi if adi is not None else import_adi()
-        try:
-            self._sdr = adi.Pluto(uri=uri.target)
+        two = self.rx_channels != (0,)
+        try:  # adi.ad9361 for a 2R2T radio (see the module docstring)
+            self._sdr = adi.ad9361(uri=uri.target or "ip:pluto.local") if two else adi.Pluto(uri=uri.target)
         except Exception as exc:  # pyadi-iio raises a bare Exception("No device found")
             raise UserError(f"cannot open PlutoSDR '{uri}': {_one_line(exc)} "
                             "(plugged in and reachable? not used by another program?)") from None
         self._tx_rest = np.zeros(0, np.complex64)
         self._xflow = True
         self._started = False
+        if two:
+            self._check_rx_channels()
+
+    def _check_rx_channels(self) -> None:
+        """Refuse channels the ADC core does not stream (a 1R1T radio has only voltage0/voltage1)."""
+        rxadc = getattr(self._sdr, "_rxadc", None)
+        try:
+            have = sum(1 for k in range(2) if rxadc.find_channel(f"voltage{2 * k}") is not None)
+        except Exception:  # noqa: BLE001 - cannot tell: let pyadi-iio say it at the first read
+            return
+        missing = [c for c in self.rx_channels if c >= have]
+        if missing:
+            self.close()
+            if have == 1:
+                raise UserError(f"{self.uri}: this PlutoSDR streams one RX channel, so there is no channel "
+                                f"{missing[0]} (two channels need an AD9361-based radio in 2R2T mode)")
+            raise UserError(f"{self.uri}: no RX channel {missing[0]} (this radio has {have})")
 
     # -- configuration ---------------------------------------------------------------------------
     def _set(self, name: str, value):
@@ -111,11 +145,12 @@ class PlutoDevice(Device):
         self._set("tx_rf_bandwidth", int(s.bandwidth_hz))
         self._set("rx_lo", int(s.center_freq_hz))
         self._set("tx_lo", int(s.center_freq_hz))
-        self._set("gain_control_mode_chan0", "slow_attack" if s.agc else "manual")
-        if not s.agc:
-            self._set("rx_hardwaregain_chan0", float(s.rx_gain_db))
+        for ch in self.rx_channels:
+            self._set(f"gain_control_mode_chan{ch}", "slow_attack" if s.agc else "manual")
+            if not s.agc:
+                self._set(f"rx_hardwaregain_chan{ch}", float(s.rx_gain_db))
         self._set("tx_hardwaregain_chan0", float(s.tx_gain_db))
-        self._set("rx_enabled_channels", [0])
+        self._set("rx_enabled_channels", list(self.rx_channels))
         self._set("tx_enabled_channels", [0])
         if getattr(self._sdr, "_rxbuf", None):
             self._sdr.rx_destroy_buffer()  # a new rx_buffer_size takes effect with a new buffer
@@ -164,8 +199,14 @@ class PlutoDevice(Device):
         overflow = self._status("_rxadc", ADC_OVERFLOW)
         if overflow:
             self.counters["overflows"] += 1
+        # one array for one channel; a list of arrays (one per enabled channel) for several
         samples = (np.asarray(raw) * (1.0 / RX_FULL_SCALE)).astype(np.complex64)
         return Chunk(samples, overflow=overflow)
+
+    def _tune(self, center_freq_hz: float) -> float:
+        self._set("rx_lo", int(center_freq_hz))
+        self._set("tx_lo", int(center_freq_hz))
+        return float(self._sdr.rx_lo)
 
     def _push(self, block: np.ndarray) -> None:
         try:
@@ -221,9 +262,12 @@ class PlutoDevice(Device):
                 tx_center_freq_hz=float(sdr.tx_lo),
                 rf_bandwidth_hz=float(sdr.rx_rf_bandwidth),
                 gain_mode=str(sdr.gain_control_mode_chan0),
-                rx_gain_db=float(sdr.rx_hardwaregain_chan0),
+                rx_gain_db=float(getattr(sdr, f"rx_hardwaregain_chan{self.rx_channels[0]}")),
                 tx_gain_db=float(sdr.tx_hardwaregain_chan0),
             )
+            if len(self.rx_channels) > 1:
+                d["rx_gain_db_per_channel"] = [float(getattr(sdr, f"rx_hardwaregain_chan{c}"))
+                                               for c in self.rx_channels]
         except Exception:
             pass  # read-backs are informative only
         d["tx_scale"] = TX_SCALE

@@ -17,6 +17,17 @@ timestamps (``SOAPY_SDR_HAS_TIME``), a jump beyond the samples received gives th
 samples lost (``dropped``), with or without an overflow code.
 
 Samples are ``CF32`` (complex64), whose full scale is 1.0 in both directions — no scaling.
+
+**Several RX channels** (Eve on a second channel of Bob's radio, e.g. a USRP B210): the RX stream
+is set up once on all of them, ``setupStream(SOAPY_SDR_RX, SOAPY_SDR_CF32, [0, 1])``, and each
+``readStream(stream, [buff0, buff1], n)`` fills one buffer per channel with the same number of
+sample-aligned samples. Every RX channel gets the same rate, frequency, bandwidth and gain. A
+channel at or beyond ``getNumChannels(SOAPY_SDR_RX)`` is refused with one line. TX uses
+``settings.channel`` (0 unless set).
+
+**Retuning.** ``retune(f)`` calls ``setFrequency`` on every RX channel and the TX channel while the
+streams run and returns ``getFrequency`` of the first RX channel; samples already in the driver's
+buffers come from the old frequency.
 """
 from __future__ import annotations
 
@@ -50,8 +61,8 @@ class SoapyDevice(Device):
 
     kind = "soapy"
 
-    def __init__(self, uri: DeviceUri, settings: RadioSettings, soapy=None):
-        super().__init__(uri, settings)
+    def __init__(self, uri: DeviceUri, settings: RadioSettings, soapy=None, rx_channels=None):
+        super().__init__(uri, settings, rx_channels)
         self._S = soapy if soapy is not None else import_soapy()
         try:
             self._dev = self._S.Device(dict(uri.params))
@@ -60,7 +71,7 @@ class SoapyDevice(Device):
                             "(connected? driver module installed? not used by another program?)") from None
         self._rx_stream = None
         self._tx_stream = None
-        self._rx_buf = np.zeros(settings.buffer_size, np.complex64)
+        self._rx_buf = np.zeros((len(self.rx_channels), settings.buffer_size), np.complex64)
         self._expect_ns = None     # timestamp the next RX sample should carry
         self._gap = False          # an error code was seen since the last samples
 
@@ -71,27 +82,43 @@ class SoapyDevice(Device):
         except Exception as exc:
             raise UserError(f"{self.uri}: cannot {what}: {_one_line(exc)}") from None
 
+    def _channels(self):
+        """(direction, channel) pairs in use: every RX channel, then the TX channel."""
+        S = self._S
+        return [(S.SOAPY_SDR_RX, c) for c in self.rx_channels] + [(S.SOAPY_SDR_TX, self.settings.channel)]
+
     def configure(self) -> None:
-        S, d, s, ch = self._S, self._dev, self.settings, self.settings.channel
-        for direction in (S.SOAPY_SDR_RX, S.SOAPY_SDR_TX):
-            if ch >= self._call("count channels", d.getNumChannels, direction):
-                raise UserError(f"{self.uri}: no channel {ch} on this device")
+        S, d, s = self._S, self._dev, self.settings
+        for direction, ch in self._channels():
+            have = self._call("count channels", d.getNumChannels, direction)
+            if ch >= have:
+                which = "RX" if direction == S.SOAPY_SDR_RX else "TX"
+                raise UserError(f"{self.uri}: no {which} channel {ch} on this device (it has {have})")
             self._call(f"set sample rate {s.sample_rate_hz}", d.setSampleRate, direction, ch, float(s.sample_rate_hz))
             self._call(f"set frequency {s.center_freq_hz}", d.setFrequency, direction, ch, float(s.center_freq_hz))
             self._call(f"set bandwidth {s.bandwidth_hz}", d.setBandwidth, direction, ch, float(s.bandwidth_hz))
-        self._call("set RX gain mode", d.setGainMode, S.SOAPY_SDR_RX, ch, bool(s.agc))
-        if not s.agc:
-            self._call(f"set RX gain {s.rx_gain_db}", d.setGain, S.SOAPY_SDR_RX, ch, float(s.rx_gain_db))
-        self._call(f"set TX gain {s.tx_gain_db}", d.setGain, S.SOAPY_SDR_TX, ch, float(s.tx_gain_db))
+        for ch in self.rx_channels:
+            self._call("set RX gain mode", d.setGainMode, S.SOAPY_SDR_RX, ch, bool(s.agc))
+            if not s.agc:
+                self._call(f"set RX gain {s.rx_gain_db}", d.setGain, S.SOAPY_SDR_RX, ch, float(s.rx_gain_db))
+        self._call(f"set TX gain {s.tx_gain_db}", d.setGain, S.SOAPY_SDR_TX, s.channel, float(s.tx_gain_db))
 
     def start(self) -> None:
-        S, d, ch = self._S, self._dev, [self.settings.channel]
+        S, d = self._S, self._dev
         if self._rx_stream is None:
-            self._rx_stream = self._call("set up the RX stream", d.setupStream, S.SOAPY_SDR_RX, S.SOAPY_SDR_CF32, ch)
+            self._rx_stream = self._call("set up the RX stream", d.setupStream, S.SOAPY_SDR_RX, S.SOAPY_SDR_CF32,
+                                         list(self.rx_channels))
             self._call("activate the RX stream", d.activateStream, self._rx_stream)
         if self._tx_stream is None:
-            self._tx_stream = self._call("set up the TX stream", d.setupStream, S.SOAPY_SDR_TX, S.SOAPY_SDR_CF32, ch)
+            self._tx_stream = self._call("set up the TX stream", d.setupStream, S.SOAPY_SDR_TX, S.SOAPY_SDR_CF32,
+                                         [self.settings.channel])
             self._call("activate the TX stream", d.activateStream, self._tx_stream)
+
+    def _tune(self, center_freq_hz: float) -> float:
+        d = self._dev
+        for direction, ch in self._channels():
+            self._call(f"set frequency {center_freq_hz}", d.setFrequency, direction, ch, center_freq_hz)
+        return float(self._call("read the frequency", d.getFrequency, self._S.SOAPY_SDR_RX, self.rx_channels[0]))
 
     def _require_started(self):
         if self._rx_stream is None:
@@ -103,7 +130,8 @@ class SoapyDevice(Device):
         S = self._S
         overflow = False
         for _ in range(MAX_RETRIES):
-            sr = self._dev.readStream(self._rx_stream, [self._rx_buf], self._rx_buf.size, timeoutUs=TIMEOUT_US)
+            sr = self._dev.readStream(self._rx_stream, list(self._rx_buf), self._rx_buf.shape[1],
+                                      timeoutUs=TIMEOUT_US)
             ret = int(sr.ret)
             if ret > 0:
                 break
@@ -131,7 +159,9 @@ class SoapyDevice(Device):
                     self.counters["drops"] += 1
                     self.counters["dropped_samples"] += gap
             self._expect_ns = ts + int(round(ret * 1e9 / self.settings.sample_rate_hz))
-        return Chunk(self._rx_buf[:ret].copy(), overflow=overflow, dropped=dropped, timestamp_ns=ts)
+        samples = self._rx_buf[:, :ret].copy()
+        return Chunk(samples if len(self.rx_channels) > 1 else samples[0], overflow=overflow, dropped=dropped,
+                     timestamp_ns=ts)
 
     def _poll_status(self) -> None:
         S = self._S
@@ -192,7 +222,7 @@ class SoapyDevice(Device):
     # -- metadata --------------------------------------------------------------------------------
     def describe(self) -> dict:
         d = self._common_description()
-        dev, S, ch = self._dev, self._S, self.settings.channel
+        dev, S, ch = self._dev, self._S, self.rx_channels[0]
         if dev is None:
             return d
         try:
@@ -203,12 +233,12 @@ class SoapyDevice(Device):
             d.update(
                 sample_rate_hz=float(dev.getSampleRate(S.SOAPY_SDR_RX, ch)),
                 center_freq_hz=float(dev.getFrequency(S.SOAPY_SDR_RX, ch)),
-                tx_center_freq_hz=float(dev.getFrequency(S.SOAPY_SDR_TX, ch)),
+                tx_center_freq_hz=float(dev.getFrequency(S.SOAPY_SDR_TX, self.settings.channel)),
                 rf_bandwidth_hz=float(dev.getBandwidth(S.SOAPY_SDR_RX, ch)),
                 rx_gain_db=float(dev.getGain(S.SOAPY_SDR_RX, ch)),
-                tx_gain_db=float(dev.getGain(S.SOAPY_SDR_TX, ch)),
+                tx_gain_db=float(dev.getGain(S.SOAPY_SDR_TX, self.settings.channel)),
                 rx_antenna=str(dev.getAntenna(S.SOAPY_SDR_RX, ch)),
-                tx_antenna=str(dev.getAntenna(S.SOAPY_SDR_TX, ch)),
+                tx_antenna=str(dev.getAntenna(S.SOAPY_SDR_TX, self.settings.channel)),
             )
         except Exception:
             pass  # read-backs are informative only
