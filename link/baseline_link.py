@@ -14,6 +14,10 @@ and each received frame's equalised payload and pilot-estimated ``noise_var`` go
 truth). The nonce is the received header's counter. Scoring is :func:`link.baseline.simulate_snr`'s:
 an image decodes only if every information bit is right; a lost frame (never detected, or header
 CRC failure), an LDPC or codec failure, or an undetected error is scored as the mean image.
+
+The pieces are shared with the radio and recording links (:mod:`link.baseline_ota`): frames from
+prepared images (:func:`baseline_frames`), the RX chain's frames (:func:`collect_frames`), and one
+result row from received frames (:func:`score_frames`).
 """
 from __future__ import annotations
 
@@ -57,6 +61,31 @@ def baseline_frame(symbols: np.ndarray, budget: LinkBudget, frame: int, image_in
     return build_frame(hdr, np.asarray(symbols, np.complex64))
 
 
+def baseline_frames(prep: Prepared, first_frame: int = 0, shape=(32, 32)) -> list[np.ndarray]:
+    """One frame per fitting image of ``prep`` (made with ``first_frame``); counter = AES nonce = first_frame + i."""
+    return [baseline_frame(s, prep.budget, first_frame + i, i, shape)
+            for s, i in zip(prep.symbols, np.nonzero(prep.fits)[0])]
+
+
+def mean_scores(images: np.ndarray, mean_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image (PSNR, SSIM) of the mean image: the score of an undecodable image."""
+    means = np.repeat(mean_u8[None], len(images), axis=0)
+    return psnr_np(means, images), ssim_np(means, images)
+
+
+def collect_frames(tb, rx_chain):
+    """Store every frame PDU ``rx_chain`` publishes (connect before ``tb`` starts); returns a function that
+    gives them as ``SyncedFrame`` / ``DroppedFrame`` in arrival order."""
+    from gnuradio import blocks
+
+    from flowgraphs.blocks import FRAMES_PORT
+    from radio.transport import pdu_to_frame
+
+    dbg = blocks.message_debug()
+    tb.msg_connect(rx_chain, FRAMES_PORT, dbg, "store")
+    return lambda: [pdu_to_frame(dbg.get_message(i)) for i in range(dbg.num_messages())]
+
+
 def radio_channel(stream: np.ndarray, snr_db: float, radio: RadioOptions = RadioOptions(), seed: int = 0
                   ) -> tuple[list, dict]:
     """Run ``stream`` (frame symbols) through TxChain → ChannelBranch → RxChain in-process.
@@ -67,19 +96,16 @@ def radio_channel(stream: np.ndarray, snr_db: float, radio: RadioOptions = Radio
     from gnuradio import blocks, gr
 
     from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain
-    from radio.transport import pdu_to_frame
 
     pulse = radio.pulse
     tb = gr.top_block()
     src = blocks.vector_source_c(np.asarray(stream, np.complex64).tolist(), False)
     ch = ChannelBranch(float(snr_db), Impairments(**radio.impairments), pulse, seed=int(seed))
     rx = RxChain(pulse, equalizer_taps=radio.equalizer_taps)
-    dbg = blocks.message_debug()
     tb.connect(src, TxChain(pulse), ch, rx)
-    tb.msg_connect(rx, "frames", dbg, "store")
+    frames = collect_frames(tb, rx)
     tb.run()
-    frames = [pdu_to_frame(dbg.get_message(i)) for i in range(dbg.num_messages())]
-    return frames, rx.sync.stats()
+    return frames(), rx.sync.stats()
 
 
 def receive_frames(received: list, codec, budget: LinkBudget, key: bytes, n_images: int, shape=(32, 32), *,
@@ -88,12 +114,14 @@ def receive_frames(received: list, codec, budget: LinkBudget, key: bytes, n_imag
 
     Returns {"images": {image_index: uint8 image or None}, "info": {image_index: decoded info bits},
     "received", "dropped" (header failures the synchroniser reported), "rejected" (frames whose header
-    does not match this baseline: constellation, length, index), "duplicates", "mer_db" (per frame)}.
+    does not match this baseline: constellation, length, index), "duplicates", "mer_db" and "snr_db" (pilot
+    estimates per accepted frame)}.
     Only the first frame of an image index counts.
     """
     from radio.sync import SyncedFrame
 
-    out = {"images": {}, "info": {}, "received": 0, "dropped": 0, "rejected": 0, "duplicates": 0, "mer_db": []}
+    out = {"images": {}, "info": {}, "received": 0, "dropped": 0, "rejected": 0, "duplicates": 0, "mer_db": [],
+           "snr_db": []}
     for f in received:
         if not isinstance(f, SyncedFrame):
             out["dropped"] += 1
@@ -108,6 +136,7 @@ def receive_frames(received: list, codec, budget: LinkBudget, key: bytes, n_imag
             continue
         out["received"] += 1
         out["mer_db"].append(float(f.mer_db))
+        out["snr_db"].append(float(f.snr_db))
         img, det = decode_symbols(f.payload, max(float(f.noise_var), 1e-9), codec, budget, key, h.counter,
                                   shape, max_iter=max_iter, method=method)
         out["images"][h.image_index] = img
@@ -115,39 +144,49 @@ def receive_frames(received: list, codec, budget: LinkBudget, key: bytes, n_imag
     return out
 
 
+def score_frames(prep: Prepared, received: list, frames_sent: int, codec, key: bytes, psnr_mean: np.ndarray,
+                 ssim_mean: np.ndarray, snr_db, shape=(32, 32), max_iter: int = LDPC_ITERS, method: str = "nms",
+                 stats: dict | None = None) -> dict:
+    """One result row (like :func:`link.baseline.simulate_snr`'s, plus frame counts and MER) from the RX chain's
+    frames. ``snr_db`` is the channel's SNR as set; None (a radio or a recording): the mean pilot estimate of
+    the accepted frames (None if there is none), flagged ``snr_estimated``."""
+    n = prep.fits.size
+    ok = np.zeros(n, bool)
+    detected = undetected = 0
+    rx = receive_frames(received, codec, prep.budget, key, n, shape, max_iter=max_iter, method=method)
+    for j, i in enumerate(np.nonzero(prep.fits)[0]):
+        if i not in rx["images"]:
+            continue
+        right = bool(np.array_equal(rx["info"][i], prep.info[j]))
+        if rx["images"][i] is None:
+            detected += 1
+        elif not right:
+            undetected += 1      # every parity check satisfied (and the codec decoded), wrong bits
+        ok[i] = right and rx["images"][i] is not None
+    psnr = np.where(ok, prep.psnr_ok, psnr_mean)
+    ssim = np.where(ok, prep.ssim_ok, ssim_mean)
+    mer = rx["mer_db"]
+    estimated = snr_db is None
+    if estimated:
+        snrs = [v for v in rx["snr_db"] if np.isfinite(v)]
+        snr_db = float(np.mean(snrs)) if snrs else None
+    return {"snr_db": None if snr_db is None else float(snr_db), "snr_estimated": estimated,
+            "psnr": float(psnr.mean()), "ssim": float(ssim.mean()),
+            "undecodable": int(n - ok.sum()), "undecodable_fraction": float(1 - ok.mean()),
+            "no_fit": int(n - prep.fits.sum()), "ldpc_detected_failures": detected, "undetected_errors": undetected,
+            "images": n, "frames_sent": int(frames_sent), "frames_received": rx["received"],
+            "frames_dropped": int(frames_sent) - rx["received"], "header_failures": rx["dropped"],
+            "frames_rejected": rx["rejected"], "mer_db": float(np.mean(mer)) if mer else None,
+            "sync": stats or {}}
+
+
 def link_snr(prep: Prepared, frames: list[np.ndarray], snr_db: float, codec, key: bytes, psnr_mean: np.ndarray,
              ssim_mean: np.ndarray, radio: RadioOptions, seed: int, shape=(32, 32), max_iter: int = LDPC_ITERS,
              method: str = "nms") -> dict:
-    """One SNR over the radio link: a row like :func:`link.baseline.simulate_snr`'s plus frame counts and MER."""
-    n = prep.fits.size
-    fit_idx = np.nonzero(prep.fits)[0]
-    ok = np.zeros(n, bool)
-    detected = undetected = 0
-    rx = {"received": 0, "dropped": 0, "rejected": 0, "duplicates": 0, "mer_db": []}
-    stats = {}
-    if len(frames):
-        received, stats = radio_channel(frame_stream(frames), snr_db, radio, seed)
-        rx = receive_frames(received, codec, prep.budget, key, n, shape, max_iter=max_iter, method=method)
-        for j, i in enumerate(fit_idx):
-            if i not in rx["images"]:
-                continue
-            right = bool(np.array_equal(rx["info"][i], prep.info[j]))
-            if rx["images"][i] is None:
-                detected += 1
-            elif not right:
-                undetected += 1      # every parity check satisfied (and the codec decoded), wrong bits
-            ok[i] = right and rx["images"][i] is not None
-    psnr = np.where(ok, prep.psnr_ok, psnr_mean)
-    ssim = np.where(ok, prep.ssim_ok, ssim_mean)
-    sent = len(frames)
-    mer = rx["mer_db"]
-    return {"snr_db": float(snr_db), "psnr": float(psnr.mean()), "ssim": float(ssim.mean()),
-            "undecodable": int(n - ok.sum()), "undecodable_fraction": float(1 - ok.mean()),
-            "no_fit": int(n - prep.fits.sum()), "ldpc_detected_failures": detected, "undetected_errors": undetected,
-            "images": n, "frames_sent": sent, "frames_received": rx["received"],
-            "frames_dropped": sent - rx["received"], "header_failures": rx["dropped"],
-            "frames_rejected": rx["rejected"], "mer_db": float(np.mean(mer)) if mer else None,
-            "sync": stats}
+    """One SNR over the simulated radio link: :func:`score_frames` of what the channel delivered."""
+    received, stats = radio_channel(frame_stream(frames), snr_db, radio, seed) if len(frames) else ([], {})
+    return score_frames(prep, received, len(frames), codec, key, psnr_mean, ssim_mean, snr_db, shape, max_iter,
+                        method, stats)
 
 
 def simulate_link(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str, snrs_db, key: bytes, *,
@@ -161,9 +200,8 @@ def simulate_link(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate
     budget = link_budget(mod, rate, k_symbols)
     prep = prepare(images, codec, budget, key, mean_u8, progress=progress)
     shape = images.shape[1:3]
-    frames = [baseline_frame(s, budget, i, i, shape) for s, i in zip(prep.symbols, np.nonzero(prep.fits)[0])]
-    means = np.repeat(mean_u8[None], len(images), axis=0)
-    psnr_mean, ssim_mean = psnr_np(means, images), ssim_np(means, images)
+    frames = baseline_frames(prep, 0, shape)
+    psnr_mean, ssim_mean = mean_scores(images, mean_u8)
     rows = [link_snr(prep, frames, s, codec, key, psnr_mean, ssim_mean, radio, seed + i, shape, max_iter, method)
             for i, s in enumerate(snrs_db)]
     res = summarise(codec, prep, psnr_mean, ssim_mean, rows, max_iter=max_iter, method=method, seed=seed)

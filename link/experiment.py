@@ -243,20 +243,44 @@ def run_flowgraph(tb, consumed, done, *, timeout_s: float, stall_s: float = 10.0
     return reached
 
 
-class SenderThread:
-    """Feeds a symbol stream to a TX flowgraph's ``zeromq.pull_source`` from a background thread."""
+#: Idle symbols a :class:`SenderThread` sends as the stream's last ZMQ message, for real-time devices.
+IDLE_TAIL_SYMBOLS = 1024
 
-    def __init__(self, address: str, stream: np.ndarray):
+
+def whole_buffers(stream: np.ndarray, sps: int, buffer_size: int) -> np.ndarray:
+    """``stream`` with idle symbols appended so that its TX samples fill whole hardware buffers.
+
+    A radio adapter holds back a partial buffer until the end-of-stream flush, which comes a poll later;
+    meanwhile the receiver hears silence, so a frame straddling the start of that last buffer would be
+    cut in two. Padded, every frame leaves in a full buffer as soon as it is shaped.
+    """
+    samples = -(-stream.size * sps // buffer_size) * buffer_size
+    return np.concatenate([stream, np.zeros(-(-samples // sps) - stream.size, np.complex64)])
+
+
+class SenderThread:
+    """Feeds a symbol stream to a TX flowgraph's ``zeromq.pull_source`` from a background thread.
+
+    ``tail`` (for real-time devices) is sent after the stream as messages of its own: gr-zeromq
+    3.10.5's ``pull_source`` hands on the last items of the last message it has received only when its
+    next poll times out (100 ms later), so a radio would pause there and the receiver hear silence in
+    the middle of a frame. With an idle tail, what waits is idle.
+    """
+
+    def __init__(self, address: str, stream: np.ndarray, tail: np.ndarray | None = None):
         from radio.transport import SymbolSender
 
         self.sender = SymbolSender(address)
         self.stream = stream
+        self.tail = tail
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         try:
             self.sender.send(self.stream)
+            if self.tail is not None:
+                self.sender.send(self.tail)
         except Exception as exc:  # noqa: BLE001 - re-raised by close()
             self.errors.append(exc)
 

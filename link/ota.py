@@ -6,7 +6,10 @@
 Devices are opened (configured, started) before anything else runs: an absent or busy radio is a
 one-line ``UserError`` naming its URI, raised before any receiver process starts or any result is
 written. One URI names one device: ``--tx`` and ``--bob`` may be the same radio (TX looped to RX),
-and ``--eve`` the same as ``--bob`` (then both chains hear the same samples).
+and ``--eve`` the same as ``--bob`` (then both chains hear the same samples). A ``#N`` suffix names
+an RX channel (:mod:`radio.devices.uri`): ``--bob pluto:ip:H --eve pluto:ip:H#1`` opens that radio
+once, streams its channels 0 and 1 together and gives Eve channel 1 — refused in one line when the
+radio has one RX channel or no such channel. ``--tx`` always transmits on channel 0.
 
 Stop condition: once the transmitter has been handed the whole stream it is flushed (a partial
 hardware buffer is zero-padded and sent); the receivers then keep going until each has consumed
@@ -15,8 +18,10 @@ or ``timeout_s`` passes.
 
 The CI fakes (``fake-pluto``, ``fake-soapy``) share a simulated air: whatever the TX fake sends
 reaches every fake receiver, each through its own impairments (``FAKE_AIR_DEFAULTS``, overridden by
-the URI's options, e.g. ``fake-pluto:noise_std=1e-4``). Fakes deliver samples as fast as they are
-asked, so the flowgraph paces them at their sample rate.
+the URI's options, e.g. ``fake-pluto:noise_std=1e-4``). A fake offers two RX channels with their own
+paths (``rx1_noise_std=2e-3`` makes channel 1 noisier): ``--bob fake-pluto:rx1_noise_std=2e-3 --eve
+fake-pluto:rx1_noise_std=2e-3#1``. Fakes deliver samples as fast as they are asked, so the
+flowgraph paces them at their sample rate.
 """
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from link.experiment import Receivers, SenderThread, link_report, prepare, run_flowgraph
+from link.experiment import (IDLE_TAIL_SYMBOLS, Receivers, SenderThread, link_report, prepare, run_flowgraph,
+                             whole_buffers)
 from link.report import write_report
 from radio.errors import UserError
 from radio.transport import free_tcp_address
@@ -92,32 +98,45 @@ def _broadcast_air_class():
     return BroadcastAir
 
 
+def role_channels(uris: dict[str, str | None]) -> dict[str, int]:
+    """Role → the RX channel its URI names (``#N``; 0 without a suffix)."""
+    from radio.devices import parse_uri
+
+    return {role: parse_uri(u).rx_channel for role, u in uris.items() if u}
+
+
 def open_devices(uris: dict[str, str | None], settings, stack: contextlib.ExitStack) -> dict[str, object]:
-    """Open every distinct URI once (role → device); fakes share one ether. Closed by ``stack``."""
+    """Open every distinct device once (role → device); fakes share one ether. Closed by ``stack``.
+
+    URIs naming channels of one device (equal but for ``#N``) share it, and it streams every channel
+    the receiving roles name (see :func:`role_channels`); the ``tx`` role must use channel 0.
+    """
     from radio.devices import open_device, parse_uri
     from radio.devices.fakes import Impairments
 
     parsed = {role: parse_uri(u) for role, u in uris.items() if u}
-    airs, devices, by_text = {}, {}, {}
-    ether = []
-    BroadcastAir = _broadcast_air_class()
+    if "tx" in parsed and parsed["tx"].rx_channel != 0:
+        raise UserError(f"'{parsed['tx']}': transmission uses channel 0 (drop the #{parsed['tx'].channel})")
+    groups: dict[str, dict] = {}   # device URI text → {"uri", "channels"}
     for role, u in parsed.items():
-        text = str(u)
-        if text in by_text:
-            devices[role] = by_text[text]
-            continue
-        air = None
+        g = groups.setdefault(u.device_text, {"uri": u.device(), "channels": set()})
+        if role != "tx":
+            g["channels"].add(u.rx_channel)
+    by_text, ether = {}, []
+    BroadcastAir = _broadcast_air_class()
+    for text, g in groups.items():
+        u, air = g["uri"], None
         if u.kind.startswith("fake"):
             params = dict(FAKE_AIR_DEFAULTS)
             params.update(u.params)
-            air = airs[text] = BroadcastAir(Impairments.from_params(params, text))
+            air = BroadcastAir(Impairments.from_params(params, text))
             ether.append(air)
-        dev = open_device(u, settings, air=air)
+        dev = open_device(u, settings, air=air, rx_channels=sorted(g["channels"]) or [0])
         stack.callback(dev.close)
-        devices[role] = by_text[text] = dev
+        by_text[text] = dev
     for air in ether:
         air.ether = [air] + [a for a in ether if a is not air]
-    return devices
+    return {role: by_text[u.device_text] for role, u in parsed.items()}
 
 
 def prime_rx(devices: dict[str, object]) -> None:
@@ -183,18 +202,20 @@ def _run_ota(opts: OtaOptions, settings, out_dir: Path, log, recorder) -> dict:
         setup = prepare(model=opts.model, mode=opts.mode, data=opts.data, images=opts.images, key=opts.key,
                         seed=opts.seed, out_dir=out_dir, subframes=opts.subframes, threads=opts.threads,
                         sps=opts.sps, rolloff=opts.rolloff, image_arrays=opts.image_arrays)
-        pulse, stream, keys = setup.pulse, setup.stream, setup.keys
+        pulse, keys = setup.pulse, setup.keys
+        stream = whole_buffers(setup.stream, pulse.sps, settings.buffer_size)
         roles = [r for r in ("bob", "eve") if r in devices]
+        channel = role_channels({"bob": opts.bob, "eve": opts.eve})
         addr = {r: free_tcp_address() for r in ["tx", *roles]}
         with Receivers({r: addr[r] for r in roles}, out_dir, setup.model_path, key_path=setup.key_path,
                        ref_path=setup.ref_path, k=keys.k, mode=keys.mode, threads=opts.threads) as rx:
             throttle = {id(d) for d in devices.values() if d.uri.kind.startswith("fake")}
-            tb = DeviceLink({r: (devices[r], addr[r]) for r in roles}, pulse=pulse, tx_address=addr["tx"],
+            tb = DeviceLink({r: (devices[r], addr[r], channel[r]) for r in roles}, pulse=pulse, tx_address=addr["tx"],
                             tx_device=devices["tx"], tx_level=opts.tx_level, equalizer_taps=opts.equalizer_taps,
                             throttle=throttle)
             if recorder is not None:
                 recorder.attach(setup, tb, None, tb.branches["bob"]["rx"])
-            sender = SenderThread(addr["tx"], stream)
+            sender = SenderThread(addr["tx"], stream, tail=np.zeros(IDLE_TAIL_SYMBOLS, np.complex64))
             tx_len = int(stream.size * pulse.sps)
             state = {"flushed_at": None}
             extra = int(tx_len * RX_MARGIN) + RX_EXTRA_BUFFERS * settings.buffer_size + GR_BUFFERING

@@ -47,12 +47,25 @@ class ReplayOptions:
     threads: int = 1
 
 
-def _recording_info(path: str):
-    """Open and validate the recording (UserError on malformed input); return (global, samples, rate, freq)."""
+@dataclass(frozen=True)
+class RecordingInfo:
+    """What a replay needs to know of a recording before it opens it as a device."""
+
+    global_info: dict
+    samples: int
+    sample_rate: float
+    center_freq: float | None
+    meta_path: Path
+    segments: list      # [sample_start, core:frequency] per capture segment (one per retune)
+
+
+def recording_info(path: str) -> RecordingInfo:
+    """Open and validate the recording (UserError on malformed input) and read its global facts."""
     from radio.recording import open_recording
 
     with open_recording(path) as rec:
-        return dict(rec.global_info), len(rec), rec.sample_rate, rec.center_freq, rec.meta_path
+        return RecordingInfo(dict(rec.global_info), len(rec), rec.sample_rate, rec.center_freq, rec.meta_path,
+                             [[int(c.get("core:sample_start", 0)), c.get("core:frequency")] for c in rec.captures])
 
 
 def run_replay(opts: ReplayOptions, log=print) -> dict:
@@ -69,8 +82,12 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
     chains = tuple(opts.chains)
     if not chains or any(c not in CHAINS for c in chains):
         raise UserError(f"--chains takes bob, eve or bob,eve; got {','.join(chains) or 'nothing'}")
-    g, n_samples, rate, freq, meta_path = _recording_info(opts.recording)
+    info = recording_info(opts.recording)
+    g, n_samples, rate, freq, meta_path = info.global_info, info.samples, info.sample_rate, info.center_freq, info.meta_path
     name = meta_path.name
+    if g.get("jscec:payload") == "digital-baseline":
+        raise UserError(f"{name} is a digital-baseline recording: replay it with "
+                        "`jscec baseline --link replay --recording ... --key ...`")
     if n_samples == 0:
         raise UserError(f"no DeepJSCEC frames found in {name} (it holds no samples)")
     pulse_meta = g.get("jscec:pulse") if isinstance(g.get("jscec:pulse"), dict) else {}
@@ -136,7 +153,7 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
         image_sizes=[list(im.shape) for im in originals], key_id=keys.key_id if keys else g.get("jscec:key_id"),
         pulse=pulse, link="replay", snr_estimated=True, chains=list(chains),
         recording={"meta": str(meta_path), "samples": n_samples, "sample_rate_hz": rate, "center_freq_hz": freq,
-                   "link": g.get("jscec:link"), "recorded_snr_b_db": g.get("jscec:snr_b_db"),
+                   "segments": info.segments, "link": g.get("jscec:link"), "recorded_snr_b_db": g.get("jscec:snr_b_db"),
                    "frames_found": len(frame_log.frames), "drops_found": len(frame_log.drops)},
         sync=tb.sync_stats()[chains[0]],
         timing={"dsp_seconds": dsp_seconds, "chains_seconds": chains_seconds, "samples_per_s": n_samples / max(dsp_seconds, 1e-9),
