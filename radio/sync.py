@@ -142,6 +142,8 @@ class FractionalInterpolator:
 
 
 _INTERP = FractionalInterpolator()
+#: Samples scanned per detection pass.
+SCAN_BLOCK = 2048
 TAYLOR_MAX = 0.05
 
 
@@ -176,9 +178,9 @@ def _rotator(n: int, freq: float) -> np.ndarray:
     """exp(−2πj·freq·k) for k = 0..n−1 (complex64) from two short exp tables."""
     blk = 256
     rows = -(-n // blk)
-    fine = np.exp(-2j * np.pi * freq * np.arange(blk))
-    coarse = np.exp(-2j * np.pi * freq * blk * np.arange(rows))
-    return (coarse[:, None] * fine[None, :]).reshape(-1)[:n].astype(np.complex64)
+    fine = np.exp(-2j * np.pi * freq * np.arange(blk)).astype(np.complex64)
+    coarse = np.exp(-2j * np.pi * freq * blk * np.arange(rows)).astype(np.complex64)
+    return (coarse[:, None] * fine[None, :]).reshape(-1)[:n]
 
 
 def _phase_slope(u: np.ndarray, lag: int) -> float:
@@ -411,7 +413,8 @@ class StreamSync:
         # when the candidate came to nothing; a candidate still waiting for samples ends the push.
         out = self._process()
         while not self._queue and self._detect():
-            out += self._process()
+            if self._queue:
+                out += self._process()
         self._trim()
         return out
 
@@ -446,15 +449,21 @@ class StreamSync:
         return sp_fft.ifft(sp_fft.fft(z, nfft) * spec)[self._kern.size - 1:z.size]
 
     def _detect(self) -> bool:
-        """Scan from ``_scan`` to the end of the buffer; True when it stopped at a new candidate."""
+        """Scan one block from ``_scan``; True when called for again (a new candidate, or more to scan).
+
+        Blocks of ``SCAN_BLOCK`` samples: in a continuous stream the next preamble follows a frame's
+        end closely, and the scan stops there (see :meth:`push`), so most of a block is never needed.
+        """
         sps, base = self.sps, self._base
         end = base + self._mf.size
         start = max(self._scan, base + self._hist)
         if end - start < 2 * sps + 1:
             return False
+        stop = min(end, start + SCAN_BLOCK)
+        more = stop < end
         lo = start - self._win - base          # buffer index of the first z needed
         mf = self._mf
-        z = mf[lo:] * np.conj(mf[lo - sps:mf.size - sps])
+        z = mf[lo:stop - base] * np.conj(mf[lo - sps:stop - base - sps])
         c = self._correlate(z)                 # c[i] ↔ mf index lo + i + len(kern) − 1
         cs = np.zeros(z.size + 1)
         np.cumsum(z.real * z.real + z.imag * z.imag, dtype=np.float64, out=cs[1:])
@@ -469,11 +478,11 @@ class StreamSync:
         n = rho.size
         if not above.size:
             self._scan = abs0 + n
-            return False
+            return more
         a = above[0] + off
         if a + 3 * sps >= n:
             self._scan = abs0 + a
-            return False
+            return more
         j = a + int(np.argmax(rho[a:a + 3 * sps + 1]))
         self.stats.detections += 1
         self._queue.append(_Candidate(abs0 + j, float(np.angle(c[j]) / (2 * np.pi)), float(rho[j])))
