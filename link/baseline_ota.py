@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,10 +41,8 @@ import numpy as np
 from link.baseline import LDPC_ITERS, Prepared, link_budget, prepare, summarise
 from link.baseline_link import baseline_frames, collect_frames, mean_scores, score_frames
 from link.capture import REFERENCE_SUFFIX, Recorder, reference_path
-from link.experiment import (IDLE_TAIL_SYMBOLS, SenderThread, frame_stream, load_reference, run_flowgraph,
-                             whole_buffers)
-from link.ota import (GR_BUFFERING, RX_EXTRA_BUFFERS, RX_MARGIN, OtaOptions, counters, open_devices, prime_rx,
-                      prime_tx)
+from link.experiment import frame_stream, load_reference, run_flowgraph
+from link.ota import OtaOptions, counters, open_devices, prime_rx, send_and_listen
 from radio.errors import UserError
 from radio.pulse import PulseShape
 
@@ -157,8 +154,6 @@ def transmit(stream: np.ndarray, opts: OtaOptions, recorder: BaselineRecorder | 
 
     settings = radio_settings(opts)
     pulse = PulseShape(opts.sps, opts.rolloff)
-    stream = whole_buffers(stream, pulse.sps, settings.buffer_size)
-    tail = np.zeros(IDLE_TAIL_SYMBOLS, np.complex64)
     with contextlib.ExitStack() as stack:
         devices = open_devices({"tx": opts.tx, "bob": opts.bob}, settings, stack)
         prime_rx(devices)
@@ -169,27 +164,8 @@ def transmit(stream: np.ndarray, opts: OtaOptions, recorder: BaselineRecorder | 
         received = collect_frames(tb, tb.branches["bob"]["rx"])
         if recorder is not None:
             recorder.attach(tb, pulse.sps)
-        tx_len = int((stream.size + tail.size) * pulse.sps)
-        after = int(tx_len * RX_MARGIN) + RX_EXTRA_BUFFERS * settings.buffer_size + GR_BUFFERING
-        flushed: dict = {}
-
-        def poll(now):      # the whole stream handed to the radio: flush it, then listen ``after`` more samples
-            if not flushed and tb.tx_sink.items >= tx_len:
-                devices["tx"].flush()
-                flushed.update(now, flushed=True)
-
-        sender = SenderThread(address, stream, tail=tail)
-        prime_tx(devices["tx"])
-        t0 = time.monotonic()
-        drained = run_flowgraph(tb, tb.samples_consumed,
-                                lambda now: bool(flushed) and all(now[r] >= flushed[r] + after for r in now),
-                                timeout_s=opts.timeout_s, stall_s=30.0, desc="ota", on_start=sender.start,
-                                on_poll=poll)
-        seconds = time.monotonic() - t0
-        sender.close()
-        tb.raise_device_error("device stream")
-        if not drained:
-            log(f"warning: stopped before the receiver had the whole stream ({tb.samples_consumed()})")
+        drained, seconds, tx_len = send_and_listen(tb, devices["tx"], address, stream, pulse.sps,
+                                                   settings.buffer_size, opts.timeout_s, log)
         recording = recorder.finish(tb) if recorder is not None else None
         unique = {id(d): d for d in devices.values()}.values()
         described = {str(d.uri): d.describe() for d in unique}

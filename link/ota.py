@@ -154,6 +154,43 @@ def prime_tx(device) -> None:
     device.tx(np.zeros(device.settings.buffer_size, np.complex64))
 
 
+def send_and_listen(tb, tx_device, address: str, stream: np.ndarray, sps: int, buffer_size: int,
+                    timeout_s: float, log=print) -> tuple[bool, float, int]:
+    """Transmit ``stream`` through the radio flowgraph ``tb`` and keep its receivers listening.
+
+    The stream is padded to whole TX buffers and followed by an idle tail (see
+    :class:`link.experiment.SenderThread`); once the TX device has been handed all of it, it is flushed
+    and the receivers listen ``RX_MARGIN`` of it (plus ``RX_EXTRA_BUFFERS`` buffers) longer. Returns
+    (drained: the receivers heard it all, seconds, samples transmitted).
+    """
+    stream = whole_buffers(stream, sps, buffer_size)
+    tail = np.zeros(IDLE_TAIL_SYMBOLS, np.complex64)
+    sender = SenderThread(address, stream, tail=tail)
+    tx_len = int((stream.size + tail.size) * sps)
+    extra = int(tx_len * RX_MARGIN) + RX_EXTRA_BUFFERS * buffer_size + GR_BUFFERING
+    state = {"flushed_at": None}
+
+    def on_poll(now):
+        if state["flushed_at"] is None and tb.tx_sink.items >= tx_len:
+            tx_device.flush()
+            state["flushed_at"] = dict(now)
+
+    def done(now):
+        at = state["flushed_at"]
+        return at is not None and all(now[r] >= at[r] + extra for r in now)
+
+    prime_tx(tx_device)
+    t0 = time.monotonic()
+    drained = run_flowgraph(tb, tb.samples_consumed, done, timeout_s=timeout_s, stall_s=30.0, desc="ota",
+                            on_start=sender.start, on_poll=on_poll)
+    seconds = time.monotonic() - t0
+    sender.close()
+    tb.raise_device_error("device stream")
+    if not drained:
+        log(f"warning: stopped before the receivers had the whole stream ({tb.samples_consumed()})")
+    return drained, seconds, tx_len
+
+
 def counters(devices: dict[str, object], tb=None) -> dict:
     """Per URI: its roles, the device's counters and what DeviceSource tagged."""
     out = {}
@@ -203,7 +240,6 @@ def _run_ota(opts: OtaOptions, settings, out_dir: Path, log, recorder) -> dict:
                         seed=opts.seed, out_dir=out_dir, subframes=opts.subframes, threads=opts.threads,
                         sps=opts.sps, rolloff=opts.rolloff, image_arrays=opts.image_arrays)
         pulse, keys = setup.pulse, setup.keys
-        stream = whole_buffers(setup.stream, pulse.sps, settings.buffer_size)
         roles = [r for r in ("bob", "eve") if r in devices]
         channel = role_channels({"bob": opts.bob, "eve": opts.eve})
         addr = {r: free_tcp_address() for r in ["tx", *roles]}
@@ -215,29 +251,8 @@ def _run_ota(opts: OtaOptions, settings, out_dir: Path, log, recorder) -> dict:
                             throttle=throttle)
             if recorder is not None:
                 recorder.attach(setup, tb, None, tb.branches["bob"]["rx"])
-            sender = SenderThread(addr["tx"], stream, tail=np.zeros(IDLE_TAIL_SYMBOLS, np.complex64))
-            tx_len = int(stream.size * pulse.sps)
-            state = {"flushed_at": None}
-            extra = int(tx_len * RX_MARGIN) + RX_EXTRA_BUFFERS * settings.buffer_size + GR_BUFFERING
-
-            def on_poll(now):
-                if state["flushed_at"] is None and tb.tx_sink.items >= tx_len:
-                    devices["tx"].flush()
-                    state["flushed_at"] = dict(now)
-
-            def done(now):
-                at = state["flushed_at"]
-                return at is not None and all(now[r] >= at[r] + extra for r in now)
-
-            prime_tx(devices["tx"])
-            t0 = time.monotonic()
-            drained = run_flowgraph(tb, tb.samples_consumed, done, timeout_s=opts.timeout_s, stall_s=30.0,
-                                    desc="ota", on_start=sender.start, on_poll=on_poll)
-            seconds = time.monotonic() - t0
-            sender.close()
-            tb.raise_device_error("device stream")
-            if not drained:
-                log(f"warning: stopped before the receivers had the whole stream ({tb.samples_consumed()})")
+            drained, seconds, tx_len = send_and_listen(tb, devices["tx"], addr["tx"], setup.stream, pulse.sps,
+                                                       settings.buffer_size, opts.timeout_s, log)
             recording = recorder.finish(tb) if recorder is not None else None
             results = rx.finish(len(setup.frames))
         descriptions = {str(d.uri): d.describe() for d in {id(d): d for d in devices.values()}.values()}
