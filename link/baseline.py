@@ -201,7 +201,10 @@ def decode_llrs(llr: np.ndarray, budget: LinkBudget, max_iter: int = LDPC_ITERS,
     parts = [msgs[..., :nf, :].reshape(lead + (nf * budget.k,))]
     if budget.short_info:
         parts.append(msgs[..., nf, :budget.short_info])
-    return np.concatenate(parts, axis=-1), res.ok.all(axis=-1)
+    # A bit whose final LLR is exactly 0 was never decided (an erasure, e.g. all-zero input LLRs make
+    # the all-zero word "check"): such a codeword is a failure, not a decoded one.
+    ok = res.ok & (res.llr != 0).all(axis=-1)
+    return np.concatenate(parts, axis=-1), ok.all(axis=-1)
 
 
 def payload_from_info(info: np.ndarray, budget: LinkBudget, key: bytes, frame: int) -> bytes:

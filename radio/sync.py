@@ -5,7 +5,9 @@ in the flowgraph, ``np.convolve`` in :func:`synchronize`), and ``raw``, the samp
 
 1. **Detection** (on ``mf``, CFO-blind): z[n] = mf[n]·conj(mf[n − sps]) turns any carrier offset into
    a constant phase; its correlation C with the preamble's differential sequence peaks at the preamble's last symbol. The metric ρ = |C|² / ((N−1)·Σ|z|²/sps) lies in
-   [0, ~1] whatever the gain, and ∠C gives a coarse CFO over ±½ of the symbol rate.
+   [0, ~1] whatever the gain, and ∠C gives a coarse CFO over ±½ of the symbol rate. Once a header
+   decodes, the scan resumes at that frame's end (one transmitter: no preamble starts inside a frame),
+   so a continuous stream is scanned only between frames.
 2. **Fine CFO and confirmation**: the preamble at the detected instants, stripped of its modulation,
    is a noisy tone; the peak of its zero-padded FFT gives the CFO (close to the Cramér–Rao bound),
    and its normalised height confirms the frame (a second, coherent detection test).

@@ -63,7 +63,9 @@ def test_ota_reports_overflows_and_discontinuity_drops(tiny_model, tiny_data, tm
           "--out", out)
     report = json.loads((out / "result.json").read_text())
     dev = report["devices"][bob]
-    assert dev["counters"]["overflows"] > 0 and dev["overflows_tagged"] == dev["counters"]["overflows"]
+    # Every overflow whose samples reached the flowgraph is tagged; one more may sit in the read-ahead
+    # chunk the adapter holds when the flowgraph stops.
+    assert 0 < dev["overflows_tagged"] <= dev["counters"]["overflows"] <= dev["overflows_tagged"] + 1
     dropped = report["bob"]["frames_dropped"].get("discontinuity", 0)
     assert dropped == report["discontinuity_drops"]["bob"]
     assert report["bob"]["frames_ok"] + dropped == report["bob"]["frames_sent"] == 2
