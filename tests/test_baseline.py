@@ -66,8 +66,8 @@ def test_encode_decode_round_trip(mod, rate):
     assert det["ldpc_ok"] and out is not None and psnr_np(out[None], img[None])[0] > 20
     wrong, _ = decode_symbols(sym, 1e-4, codec, b, new_key(), frame=9)     # wrong key: garbage or None
     assert wrong is None or psnr_np(wrong[None], img[None])[0] < psnr_np(out[None], img[None])[0]
-    llr_out, _ = decode_symbols(np.zeros(b.coded_bits), 1.0, codec, b, key, 9, are_llrs=True)
-    assert llr_out is None                                                  # no information: undecodable
+    llr_out, erased = decode_symbols(np.zeros(b.coded_bits), 1.0, codec, b, key, 9, are_llrs=True)
+    assert llr_out is None and not erased["ldpc_ok"]                        # no information: undecodable
 
 
 def test_cliff_failure_semantics():
