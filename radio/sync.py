@@ -387,6 +387,7 @@ class StreamSync:
         kern[(n - 1 - np.arange(1, n)) * self.sps] = np.conj(diff)
         self._kern = kern
         self._kern_fft: dict[int, np.ndarray] = {}
+        self._timing_plans: dict[tuple, tuple] = {}
         self._win = (n - 1) * self.sps             # energy window (samples)
         self._hist = self._win + self.sps + 8       # mf history needed before the scan point
         self._margin = self.delay + _INTERP.half + 3 * self.sps + 4
@@ -599,6 +600,18 @@ class StreamSync:
         self._scan = max(self._scan, frame_end_mf)
         return _Pending(cand, cfo, float(start), header, end, snr_db, y=y, a=a, b=b, res_cfo=res_cfo)
 
+    def _timing_plan(self, hdr: FrameHeader, n_sym: int, kpos: np.ndarray):
+        """(symbol indices, timing-segment starts, timing-detector slope per symbol) of a frame layout."""
+        key = (hdr.payload_len, hdr.d_len)
+        plan = self._timing_plans.get(key)
+        if plan is None:
+            is_known = np.zeros(n_sym, dtype=bool)
+            is_known[kpos] = True
+            seg_starts = np.linspace(0, n_sym, max(2, n_sym // 256) + 1).astype(np.int64)[:-1]
+            plan = self._timing_plans[key] = (np.arange(n_sym), seg_starts,
+                                              np.where(is_known, self._kappa, self._kappa_soft))
+        return plan
+
     def _finish(self, p: _Pending):
         """Timing drift, gain/phase tracking, equaliser, MER and the payload of a decoded frame."""
         sps, fmt, hdr = self.sps, self.fmt, p.header
@@ -612,13 +625,7 @@ class StreamSync:
         y = np.concatenate([p.y[:p.b - m - a], rest[m:]])
         tau0 = p.t0 - a
         step_len = self._step
-        k_all = np.arange(n_sym)
-        is_known = np.zeros(n_sym, dtype=bool)
-        is_known[kpos] = True
-        x_known = np.zeros(n_sym, dtype=np.complex128)
-        x_known[kpos] = ksym
-        seg_starts = np.linspace(0, n_sym, max(2, n_sym // 256) + 1).astype(np.int64)[:-1]
-        slopes = np.where(is_known, self._kappa, self._kappa_soft)
+        k_all, seg_starts, slopes = self._timing_plan(hdr, n_sym, kpos)
         cfo = p.cfo + p.res_cfo
         rot = _rotator(n_sym, p.res_cfo)
 
@@ -669,6 +676,8 @@ class StreamSync:
                 break
         h = trk.at(g)
         if self.cfg.equalizer_taps:
+            x_known = np.zeros(n_sym, dtype=np.complex128)
+            x_known[kpos] = ksym
             s = self._equalise(s / h, lay, x_known)
             h = trk.apply(s[kpos] / ksym)
         resid = s[kpos] - h[kpos] * ksym
