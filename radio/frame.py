@@ -160,14 +160,16 @@ def _crc32_bits(bits: np.ndarray) -> np.ndarray:
 
 
 def _int_bits(value: int, n: int) -> np.ndarray:
-    return ((int(value) >> np.arange(n - 1, -1, -1)) & 1).astype(np.uint8)
+    """The ``n`` low bits of ``value``, MSB first (uint8), for any size of integer."""
+    raw = np.unpackbits(np.frombuffer(int(value).to_bytes((n + 7) // 8, "big"), dtype=np.uint8))
+    return raw[raw.size - n:]
 
 
 def _bits_int(bits: np.ndarray) -> int:
-    v = 0
-    for b in bits:
-        v = (v << 1) | int(b)
-    return v
+    """Inverse of :func:`_int_bits`."""
+    bits = np.asarray(bits, dtype=np.uint8)
+    pad = np.concatenate([np.zeros(-bits.size % 8, np.uint8), bits])
+    return int.from_bytes(np.packbits(pad).tobytes(), "big")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -233,15 +235,15 @@ class FrameHeader:
 
     def to_bits(self) -> np.ndarray:
         """The 216 header bits: fields MSB first, then CRC-32 (zlib) of the packed fields."""
-        parts = []
+        word = 0   # all fields as one integer, first field in the high bits
         for name, nbits in _HEADER_FIELDS:
             v = getattr(self, name)
             if name == "mode":
                 v = MODES.index(v)
             elif name == "constellation":
                 v = _CONST_CODE[v]
-            parts.append(_int_bits(v, nbits))
-        info = np.concatenate(parts)
+            word = (word << nbits) | int(v)
+        info = _int_bits(word, HEADER_INFO_BITS)
         return np.concatenate([info, _crc32_bits(info)])
 
     @classmethod
@@ -253,10 +255,10 @@ class FrameHeader:
         info = bits[:HEADER_INFO_BITS]
         if not np.array_equal(_crc32_bits(info), bits[HEADER_INFO_BITS:]):
             raise HeaderError("header CRC mismatch")
-        vals, pos = {}, 0
+        vals, word, shift = {}, _bits_int(info), HEADER_INFO_BITS
         for name, nbits in _HEADER_FIELDS:
-            vals[name] = _bits_int(info[pos:pos + nbits])
-            pos += nbits
+            shift -= nbits
+            vals[name] = (word >> shift) & ((1 << nbits) - 1)
         if vals["version"] != VERSION:
             raise HeaderError(f"unsupported header version {vals['version']}")
         if vals["mode"] >= len(MODES):

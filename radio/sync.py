@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from scipy import fft as sp_fft
 
 from calibration.snr import snr_from_residuals
@@ -136,7 +136,9 @@ class FractionalInterpolator:
         """y(t) (complex, like ``y``), or (y(t), y'(t)) with ``deriv``; t in samples of ``y``."""
         i = np.floor(t).astype(np.int64)
         row = np.rint((t - i) * self.res).astype(np.int64)
-        v = sliding_window_view(y, self.width)[i - self.half + 1]
+        step = y.strides[0]   # as_strided: numpy's sliding_window_view costs more than the product here
+        windows = as_strided(y, shape=(y.size - self.width + 1, self.width), strides=(step, step), writeable=False)
+        v = windows[i - self.half + 1]
         s = np.einsum("ij,ij->i", v, self.table[row])
         if not deriv:
             return s
