@@ -10,7 +10,7 @@ DESCRIPTION = (
     "decoded BER and frame-error rate on AWGN with the same modulation, and the JSON lists every number plotted, "
     "with each configuration's measured cliff threshold against the one predicted from its frame-error curve.")
 
-DEFAULT_SNRS = [float(s) for s in range(-2, 21)]
+DEFAULT_SNRS = [float(s) for s in range(-2, 26)]   # issue 6: 0 to 25 dB
 # Where each modulation's codes fall off the cliff (dB), for the BER curves: a window around it.
 BER_WINDOWS = {"bpsk": (-4.0, 5.0), "qpsk": (-1.0, 8.0), "16qam": (4.0, 14.0), "64qam": (9.0, 19.0)}
 
