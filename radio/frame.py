@@ -448,6 +448,14 @@ def _layout(fmt: FrameFormat, payload_len: int, d_len: int) -> FrameLayout:
 DEFAULT_FORMAT = FrameFormat()
 
 
+def random_frames(n: int, payload_len: int, rng, counter0: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Test signal: ``n`` frames (counters ``counter0``…) of random 4096-QAM payloads; returns (frames, payloads)."""
+    from radio.zp_qam import modulate
+
+    payloads = [modulate(rng.integers(0, P, payload_len)) for _ in range(n)]
+    return [build_frame(FrameHeader(counter=counter0 + i), p) for i, p in enumerate(payloads)], payloads
+
+
 def build_frame(header: FrameHeader, payload, d=None, fmt: FrameFormat = DEFAULT_FORMAT) -> np.ndarray:
     """One frame's symbols (complex64, guard zeros included) ready for the transmitter.
 

@@ -26,21 +26,17 @@ from gnuradio import analog, blocks, gr  # noqa: E402
 
 from calibration.snr import mer_db  # noqa: E402
 from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain  # noqa: E402
-from radio.frame import FrameHeader, build_frame  # noqa: E402
+from link.experiment import frame_stream as link_frame_stream  # noqa: E402
+from radio.frame import random_frames  # noqa: E402
 from radio.pulse import PulseShape  # noqa: E402
 from radio.transport import pdu_to_frame  # noqa: E402
-from radio.zp_qam import modulate  # noqa: E402
 
 PULSE = PulseShape()
 
 
 def frame_stream(n_frames: int, payload_len: int, rng) -> tuple[np.ndarray, list[np.ndarray]]:
-    sent, frames = [], []
-    for i in range(n_frames):
-        p = modulate(rng.integers(0, 4093, payload_len))
-        sent.append(p)
-        frames.append(build_frame(FrameHeader(counter=i), p))
-    return np.concatenate([np.zeros(200, np.complex64), *frames, np.zeros(2000, np.complex64)]), sent
+    frames, sent = random_frames(n_frames, payload_len, rng)
+    return link_frame_stream(frames), sent
 
 
 def random_impairments(rng) -> Impairments:

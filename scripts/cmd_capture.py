@@ -15,7 +15,7 @@ DESCRIPTION = ("Runs `jscec loopback` (--link sim, the default) or `jscec ota` (
 
 
 def add_arguments(p):
-    from scripts import cmd_loopback
+    from scripts import cmd_loopback, cmd_ota
 
     p.add_argument("--link", choices=["sim", "ota"], default="sim", help="simulated loopback or radios")
     p.add_argument("--recording", default=None, help="recording base path (default: <out>/capture)")
@@ -25,22 +25,8 @@ def add_arguments(p):
                    help="--link ota: Eve's receiving radio (optional; URI#1 = channel 1 of that radio)")
     cmd_loopback.add_arguments(p)   # model, images, sim channel, key, seed, out, json, threads
     p.set_defaults(out="out/capture")
-    g = p.add_argument_group("radio settings (--link ota; --rate and --freq are also the sim recording's nominal values)")
-    g.add_argument("--freq", type=float, nargs="+", default=[2.4e9], metavar="HZ",
-                   help="centre frequency, Hz; several: visit them in turn (needs --dwell or --dwell-samples), "
-                        "one SigMF capture segment per retune")
-    dwell = g.add_mutually_exclusive_group()
-    dwell.add_argument("--dwell", type=float, default=None, metavar="SECONDS",
-                       help="time on each --freq before retuning, seconds of samples at --rate")
-    dwell.add_argument("--dwell-samples", type=int, default=None, metavar="N",
-                       help="time on each --freq before retuning, in samples")
-    g.add_argument("--rate", type=float, default=1e6, help="sample rate, S/s (symbol rate = rate / sps)")
-    g.add_argument("--bw", type=float, default=None, help="RF bandwidth, Hz (default: the sample rate)")
-    g.add_argument("--tx-gain", type=float, default=-10.0, help="TX gain, dB")
-    g.add_argument("--tx-level", type=float, default=0.25, help="RMS TX amplitude relative to the nominal level")
-    g.add_argument("--rx-gain", type=float, default=30.0, help="RX gain, dB")
-    g.add_argument("--agc", action="store_true", help="RX automatic gain control")
-    g.add_argument("--buffer", type=int, default=32768, help="samples per hardware buffer")
+    cmd_ota.add_radio_arguments(p, title="radio settings (--link ota; --rate and --freq are also the sim "
+                                "recording's nominal values)", retune=True)
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
 
 
@@ -52,7 +38,7 @@ def run(args) -> int:
     from link.ota import OtaOptions
     from radio.errors import UserError
     from scripts.cmd_loopback import impairments_from_args
-    from scripts.cmd_ota import model_and_data, print_report
+    from scripts.cmd_loopback import model_and_data, print_report
 
     model, data = model_and_data(args)
     opts = CaptureOptions(link=args.link, recording=args.recording, rate=args.rate, freq=list(args.freq),

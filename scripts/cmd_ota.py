@@ -15,9 +15,20 @@ DESCRIPTION = ("Alice encodes, encrypts and frames images as 4096-QAM; a GNU Rad
                "writes panel.png, constellation.png and result.json (with device counters) into --out.")
 
 
-def add_radio_arguments(p, tx: bool = True):
-    g = p.add_argument_group("radio settings (every device)")
-    g.add_argument("--freq", type=float, default=2.4e9, help="centre frequency, Hz")
+def add_radio_arguments(p, tx: bool = True, title: str = "radio settings (every device)", retune: bool = False):
+    """Device settings; with ``retune`` (capture) ``--freq`` takes several frequencies visited in turn."""
+    g = p.add_argument_group(title)
+    if retune:
+        g.add_argument("--freq", type=float, nargs="+", default=[2.4e9], metavar="HZ",
+                       help="centre frequency, Hz; several: visit them in turn (needs --dwell or --dwell-samples), "
+                            "one SigMF capture segment per retune")
+        dwell = g.add_mutually_exclusive_group()
+        dwell.add_argument("--dwell", type=float, default=None, metavar="SECONDS",
+                           help="time on each --freq before retuning, seconds of samples at --rate")
+        dwell.add_argument("--dwell-samples", type=int, default=None, metavar="N",
+                           help="time on each --freq before retuning, in samples")
+    else:
+        g.add_argument("--freq", type=float, default=2.4e9, help="centre frequency, Hz")
     g.add_argument("--rate", type=float, default=1e6, help="sample rate, S/s (symbol rate = rate / sps)")
     g.add_argument("--bw", type=float, default=None, help="RF bandwidth, Hz (default: the sample rate)")
     if tx:
@@ -29,24 +40,9 @@ def add_radio_arguments(p, tx: bool = True):
     g.add_argument("--buffer", type=int, default=32768, help="samples per hardware buffer")
 
 
-def add_link_arguments(p, out: str):
-    p.add_argument("--model", default=None, help="bundled model name or checkpoint path (default: cifar10-<mode>)")
-    p.add_argument("--mode", choices=["lwe", "lwe-pk", "mask"], default="lwe", help="cipher mode")
-    p.add_argument("--data", nargs="?", const="", default=None,
-                   help="send test images of a dataset instead of the sample photographs (no PATH: the CIFAR-10 copy)")
-    p.add_argument("--images", type=int, default=3, help="number of images")
-    p.add_argument("--sps", type=int, default=4, help="samples per symbol")
-    p.add_argument("--rolloff", type=float, default=0.25, help="RRC roll-off")
-    p.add_argument("--equalizer", type=int, default=0, help="T-spaced equaliser taps (0 = off; odd)")
-    p.add_argument("--key", default=None, help="Bob's secret key file (default: fresh keys in <out>/keys, mode 0600)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first frame counter (and the channel noise)")
-    p.add_argument("--out", default=out, help="folder for panel.png, constellation.png, result.json")
-    p.add_argument("--json", default=None, help="also write the result JSON here")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
-    p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
-
-
 def add_arguments(p):
+    from scripts.cmd_loopback import add_link_arguments
+
     p.add_argument("--tx", default="pluto:ip:192.168.2.1",
                    help="transmitting radio (device URI: pluto:ip:…, pluto:usb:…, soapy:driver=…, fake-pluto, fake-soapy)")
     p.add_argument("--bob", default="pluto:ip:192.168.2.1",
@@ -55,30 +51,12 @@ def add_arguments(p):
                    help="Eve's receiving radio (device URI; may equal --bob; BOB_URI#1 = channel 1 of Bob's radio; "
                         "default: none)")
     add_radio_arguments(p)
-    add_link_arguments(p, "out/ota")
-
-
-def model_and_data(args) -> tuple[str, str | None]:
-    model = args.model or f"cifar10-{'lwe' if args.mode == 'lwe-pk' else args.mode}"
-    data = None if args.data is None else (args.data or "default")
-    return model, data
-
-
-def print_report(report: dict, json_path: str | None) -> None:
-    import json
-
-    from link.report import table
-
-    print(f"{report['model']} ({report['mode']}), {report['images']}")
-    print(table(report))
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(report, f, indent=1)
-            f.write("\n")
+    add_link_arguments(p, "out/ota", timeout=600.0)
 
 
 def run(args) -> int:
     from link.ota import OtaOptions, run_ota
+    from scripts.cmd_loopback import model_and_data, print_report
 
     model, data = model_and_data(args)
     opts = OtaOptions(tx=args.tx, bob=args.bob, eve=args.eve, freq=args.freq, rate=args.rate, bw=args.bw,

@@ -26,7 +26,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from link.replay import ReplayOptions, run_replay
-    from scripts.cmd_ota import print_report
+    from scripts.cmd_loopback import print_report
 
     chains = tuple(c.strip() for c in args.chains.split(",") if c.strip())
     opts = ReplayOptions(recording=args.recording, chains=chains, key=args.key, reference=args.reference,

@@ -10,22 +10,18 @@ from gnuradio import blocks, gr
 
 from calibration.snr import mer_db
 from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain, fractional_delay_taps
-from radio.frame import FrameHeader, build_frame
+from link.experiment import frame_stream
+from radio.frame import random_frames
 from radio.pulse import PulseShape
 from radio.transport import FrameReceiver, SymbolSender, free_tcp_address, pdu_to_frame
-from radio.zp_qam import modulate
 
 ROOT = Path(__file__).resolve().parents[1]
 PULSE = PulseShape()
 
 
 def _frames(n, payload_len, rng, counter0=0):
-    sent, frames = [], []
-    for i in range(n):
-        p = modulate(rng.integers(0, 4093, payload_len))
-        sent.append(p)
-        frames.append(build_frame(FrameHeader(counter=counter0 + i), p))
-    return np.concatenate([np.zeros(100, np.complex64), *frames, np.zeros(1500, np.complex64)]), sent
+    frames, sent = random_frames(n, payload_len, rng, counter0)
+    return frame_stream(frames), sent
 
 
 

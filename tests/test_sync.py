@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from radio.frame import FrameHeader, build_frame
+from link.experiment import frame_stream
+from radio.frame import FrameHeader, build_frame, random_frames
 from radio.pulse import PulseShape, shape
 from radio.sync import DroppedFrame, SyncedFrame, synchronize
 from radio.zp_qam import modulate
@@ -11,13 +12,8 @@ PULSE = PulseShape()
 
 
 def _stream(n_frames, payload_len, rng, counter0=10):
-    sent, frames = [], []
-    for i in range(n_frames):
-        p = modulate(rng.integers(0, 4093, payload_len))
-        sent.append(p)
-        frames.append(build_frame(FrameHeader(counter=counter0 + i), p))
-    syms = np.concatenate([np.zeros(200, np.complex64), *frames, np.zeros(1500, np.complex64)])
-    return shape(syms, PULSE), sent
+    frames, sent = random_frames(n_frames, payload_len, rng, counter0)
+    return shape(frame_stream(frames), PULSE), sent
 
 
 def _impair(x, rng, snr_db, cfo, delay, sro=0.0, gain=0.7, phase=1.0):
