@@ -6,9 +6,20 @@ two aligned streams — the raw samples and the matched-filter output — and pu
 frame on its ``frames`` message port (``radio.transport.frame_to_pdu``), which the flowgraph connects
 to a ``zeromq.push_msg_sink``. It also exposes the synchroniser's counters.
 
+With ``process=True`` the second half of the synchroniser runs in a worker process
+(``radio.sync_process``; same frames bit for bit, on two cores instead of one) and a thread of the
+block publishes the frames it returns, in stream order, on the ``frames`` port of ``publisher``, a
+message-only :class:`FramePublisher` (connect that one, as ``RxChain`` does). Publishing from a
+stream block would lose the frames finished after its input ended: GNU Radio ends the message
+blocks downstream (the ZMQ sink) when their publishers are done.
+
 The GRC definition is ``flowgraphs/grc/jscec_frame_sync.block.yml``.
 """
 from __future__ import annotations
+
+import sys
+import threading
+import time
 
 import numpy as np
 import pmt
@@ -18,13 +29,24 @@ from threadpoolctl import threadpool_limits
 
 from radio.pulse import PulseShape
 from radio.sync import DroppedFrame, StreamSync, SyncConfig
+from radio.sync_process import ProcessSync, SyncWorkerError
 from radio.transport import frame_to_pdu
 
 FRAMES_PORT = "frames"
+#: Seconds ``FrameSync.stop`` waits for the frames still in the worker process.
+DRAIN_TIMEOUT_S = 30.0
 
 # The synchroniser's matrix products are small; with BLAS threads they lose more to thread hand-offs
 # between GNU Radio's block threads than they gain (measured: 0.46 → 1.5 M samples/s on 2 cores).
 threadpool_limits(1, user_api="blas")
+
+
+class FramePublisher(gr.basic_block):
+    """Message-only block: the ``frames`` port a ``FrameSync(process=True)`` publishes on."""
+
+    def __init__(self):
+        gr.basic_block.__init__(self, name="jscec_frame_publisher", in_sig=None, out_sig=None)
+        self.message_port_register_out(pmt.intern(FRAMES_PORT))
 
 
 class FrameSync(gr.sync_block):
@@ -35,11 +57,20 @@ class FrameSync(gr.sync_block):
     """
 
     def __init__(self, sps: int = 4, rolloff: float = 0.25, span: int = 12, equalizer_taps: int = 0,
-                 track_span: float = 128.0, chunk: int = 4096):
+                 track_span: float = 128.0, chunk: int = 4096, process: bool = False):
         gr.sync_block.__init__(self, name="jscec_frame_sync", in_sig=[np.complex64, np.complex64], out_sig=None)
         self.message_port_register_out(pmt.intern(FRAMES_PORT))
-        self.sync = StreamSync(PulseShape(sps, rolloff, span),
-                               config=SyncConfig(equalizer_taps=equalizer_taps, track_span=track_span))
+        pulse = PulseShape(sps, rolloff, span)
+        config = SyncConfig(equalizer_taps=equalizer_taps, track_span=track_span)
+        self.sync = ProcessSync(pulse, config=config) if process else StreamSync(pulse, config=config)
+        self._core: StreamSync = self.sync.sync if process else self.sync
+        self.process = bool(process)
+        self.error: BaseException | None = None   # the worker's failure, if any
+        self._published = 0
+        self._stopping = threading.Event()
+        self._receiver: threading.Thread | None = None
+        self.publisher = FramePublisher() if process else self
+        self.last_activity = 0.0   # time.perf_counter() of the last input consumed or frame published
         self.frames = 0
         self.dropped = 0
         self.discontinuities: list[int] = []
@@ -56,35 +87,100 @@ class FrameSync(gr.sync_block):
     def work(self, input_items, output_items):
         raw, mf = input_items[0], input_items[1]
         n = len(raw)
-        start = self.nitems_read(0)
         for tag in self.get_tags_in_window(0, 0, n):
             if pmt.symbol_to_string(tag.key) in ("rx_drop", "rx_overflow"):
                 self.discontinuities.append(int(tag.offset))
+        self._add(mf[:n], raw[:n])
+        self.last_activity = time.perf_counter()
+        return n
+
+    def _add(self, mf: np.ndarray, raw: np.ndarray) -> None:
         if self.chunk <= 0:
-            for item in self.sync.push(mf[:n], raw[:n]):
-                self._publish(item, start)
-            return n
-        self._pend_raw.append(np.array(raw[:n]))
-        self._pend_mf.append(np.array(mf[:n]))
-        self._pend_n += n
+            self._feed(mf, raw)
+            return
+        self._pend_raw.append(np.array(raw))
+        self._pend_mf.append(np.array(mf))
+        self._pend_n += raw.size
         if self._pend_n >= self.chunk:
             allraw, allmf = np.concatenate(self._pend_raw), np.concatenate(self._pend_mf)
             full = (allraw.size // self.chunk) * self.chunk
             for k in range(0, full, self.chunk):
-                for item in self.sync.push(allmf[k:k + self.chunk], allraw[k:k + self.chunk]):
-                    self._publish(item, start)
+                self._feed(allmf[k:k + self.chunk], allraw[k:k + self.chunk])
             self._pend_raw, self._pend_mf = [allraw[full:]], [allmf[full:]]
             self._pend_n = allraw.size - full
-        return n
+
+    def _feed(self, mf: np.ndarray, raw: np.ndarray) -> None:
+        if self.process:
+            if self.error is None:
+                try:
+                    self.sync.submit(mf, raw)
+                except SyncWorkerError as exc:
+                    self._fail(exc)
+            return
+        for item in self.sync.push(mf, raw):
+            self._publish(item)
+
+    # -- worker process mode -----------------------------------------------------------------------
+    def start(self):
+        if self.process:
+            self.sync.wait_ready()
+            self._stopping.clear()
+            self._receiver = threading.Thread(target=self._receive, name="jscec-sync-receive", daemon=True)
+            self._receiver.start()
+        return True
+
+    def _receive(self) -> None:
+        """Publish the worker's frames, in stream order, as they come back (on ``publisher``)."""
+        while not self._stopping.is_set():
+            try:
+                item = self.sync.receive(0.1)
+            except SyncWorkerError as exc:
+                self._fail(exc)
+                return
+            if item is not None:
+                self._publish(item)
+                self._published += 1
+                self.last_activity = time.perf_counter()
+
+    def _fail(self, exc: SyncWorkerError) -> None:
+        """The worker is gone: stop feeding it; the runner reports ``error`` (one line)."""
+        if self.error is None:
+            self.error = exc
+            print(f"jscec_frame_sync: {exc}", file=sys.stderr)
+
+    def stop(self):
+        # GNU Radio calls this when the block's input has ended, too: let the worker's last frames
+        # out first (they take milliseconds).
+        if self.process:
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+            while (self._published < self.sync.submitted and self.error is None and self._receiver is not None
+                   and self._receiver.is_alive() and time.monotonic() < deadline):
+                time.sleep(0.002)
+            self._stopping.set()
+            if self._receiver is not None:
+                self._receiver.join()
+            self.sync.close()
+            # Nothing more will come: finish the publisher, and with it the message blocks it feeds
+            # (else a flowgraph run with ``tb.run()`` would never end).
+            self.publisher._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+        return True
+
+    def samples_done(self) -> int:
+        """Input samples consumed with every frame found in them published (one less while the
+        worker still has frames; after a worker failure, ``error``, all of them)."""
+        n = self.nitems_read(0)
+        waiting = self.process and self.error is None and self._published < self.sync.submitted
+        return n - 1 if n and waiting else n
 
     def _touches_discontinuity(self, item) -> bool:
         if not self.discontinuities or isinstance(item, DroppedFrame):
             return False
         first = int(item.start)
-        span = self.sync.fmt.frame_len(item.header.payload_len, item.header.d_len) * self.sync.sps * 1.01
-        return any(first - self.sync.delay <= d <= first + span for d in self.discontinuities)
+        core = self._core
+        span = core.fmt.frame_len(item.header.payload_len, item.header.d_len) * core.sps * 1.01
+        return any(first - core.delay <= d <= first + span for d in self.discontinuities)
 
-    def _publish(self, item, start: int) -> None:
+    def _publish(self, item) -> None:
         if self._touches_discontinuity(item):
             item = DroppedFrame(start=item.start, reason="discontinuity", metric=item.metric, snr_db=item.snr_db)
         if isinstance(item, DroppedFrame):
@@ -92,7 +188,7 @@ class FrameSync(gr.sync_block):
         else:
             self.frames += 1
             self.mer_db.append(item.mer_db)
-        self.message_port_pub(pmt.intern(FRAMES_PORT), frame_to_pdu(item))
+        self.publisher.message_port_pub(pmt.intern(FRAMES_PORT), frame_to_pdu(item))
 
     def stats(self) -> dict:
         out = self.sync.stats.as_dict()

@@ -26,7 +26,7 @@ import pmt
 from gnuradio import blocks, gr, zeromq
 
 from flowgraphs.blocks import FRAMES_PORT
-from flowgraphs.chains import RxChain, TxChain
+from flowgraphs.chains import RxChain, TxChain, widen_output_buffer
 from flowgraphs.device_blocks import TAG_FREQ, DeviceSink, DeviceSource
 from radio.errors import UserError
 from radio.frame import DEFAULT_FORMAT
@@ -128,10 +128,12 @@ class DeviceLink(gr.top_block):
     ``address`` None: the chain still runs (its FrameLog records the frames) but publishes nowhere.
     ``channel``: which of the device's ``rx_channels`` the role listens to (default: its first).
     ``throttle``: a set of ``id(device)`` to pace at their sample rate.
+    ``sync_process``: each RX chain finishes its frames in a worker process (two cores; same frames).
     """
 
     def __init__(self, receivers: dict, *, pulse: PulseShape = PulseShape(), tx_address: str | None = None,
-                 tx_device=None, tx_level: float = 0.25, equalizer_taps: int = 0, throttle: set | None = None):
+                 tx_device=None, tx_level: float = 0.25, equalizer_taps: int = 0, throttle: set | None = None,
+                 sync_process: bool = False):
         gr.top_block.__init__(self, "jscec_device_link", catch_exceptions=False)
         self.pulse = pulse
         self.tx_sink = None
@@ -159,7 +161,7 @@ class DeviceLink(gr.top_block):
             if shared is not None:  # the same samples: one synchroniser feeds both chains
                 rx, log = shared["rx"], shared["log"]
             else:
-                rx = RxChain(pulse, equalizer_taps)
+                rx = RxChain(pulse, equalizer_taps, sync_process)
                 log = FrameLog(pulse.sps)
                 self.connect(self.sources[key], rx)
                 self.msg_connect(rx, FRAMES_PORT, log, "in")
@@ -172,6 +174,7 @@ class DeviceLink(gr.top_block):
 
     def _add_source(self, device, chans: tuple, throttle) -> None:
         src = SafeDeviceSource(device)
+        widen_output_buffer(src)
         self._source_blocks.append(src)
         self.device_sources[id(device)] = src
         for port, channel in enumerate(chans):
@@ -219,7 +222,7 @@ class DeviceLink(gr.top_block):
         self.device_sources[id(first)].schedule = schedule
 
     def samples_consumed(self) -> dict[str, int]:
-        return {role: int(b["rx"].sync.nitems_read(0)) for role, b in self.branches.items()}
+        return {role: int(b["rx"].sync.samples_done()) for role, b in self.branches.items()}
 
     def frame_logs(self) -> dict[str, FrameLog]:
         return {role: b["log"] for role, b in self.branches.items()}
@@ -234,6 +237,7 @@ class DeviceLink(gr.top_block):
         rec = getattr(self, "recorder", None)
         if rec is not None:
             blocks_.append(rec)
+        blocks_ += [b["rx"].sync for b in self.branches.values()]   # a synchroniser worker's failure
         return [b.error for b in blocks_ if getattr(b, "error", None) is not None]
 
     def raise_device_error(self, what: str) -> None:

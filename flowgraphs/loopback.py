@@ -43,7 +43,7 @@ class SimLoopback(gr.top_block):
             self.branches[name] = {"channel": channel, "rx": rx, "sink": sink}
 
     def samples_consumed(self) -> dict[str, int]:
-        return {name: int(b["rx"].sync.nitems_read(0)) for name, b in self.branches.items()}
+        return {name: int(b["rx"].sync.samples_done()) for name, b in self.branches.items()}
 
     def sync_stats(self) -> dict[str, dict]:
         return {name: b["rx"].sync.stats() for name, b in self.branches.items()}

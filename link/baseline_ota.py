@@ -282,7 +282,7 @@ def run_replay(recording: str, key_file: str, *, equalizer_taps: int = 0, max_it
     settings = RadioSettings(center_freq_hz=freq or 1.0, sample_rate_hz=rate, buffer_size=REPLAY_BUFFER)
     dev = open_device(f"file:{meta_path}", settings)
     try:
-        tb = DeviceLink({"bob": (dev, None)}, pulse=pulse, equalizer_taps=equalizer_taps)
+        tb = DeviceLink({"bob": (dev, None)}, pulse=pulse, equalizer_taps=equalizer_taps, sync_process=True)
         received = collect_frames(tb, tb.branches["bob"]["rx"])
         drained = run_flowgraph(tb, tb.samples_consumed, lambda now: min(now.values()) >= n_samples,
                                 timeout_s=timeout_s, total=n_samples, desc="replay")

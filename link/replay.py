@@ -42,6 +42,7 @@ class ReplayOptions:
     sps: int | None = None            # default: the recording's pulse (else 4)
     rolloff: float | None = None
     equalizer_taps: int = 0
+    sync_process: bool = True         # finish frames in a worker process (radio.sync_process): same frames, 2 cores
     out_dir: str = "out/replay"
     timeout_s: float = 900.0
     threads: int = 1
@@ -128,7 +129,7 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
             with Receivers(addr, stage, model_path, key_path=key_path, ref_path=ref, k=k,
                            mode=mode or "lwe", threads=opts.threads) as rx:
                 tb = DeviceLink({c: (dev, addr[c]) for c in chains}, pulse=pulse,
-                                equalizer_taps=opts.equalizer_taps)
+                                equalizer_taps=opts.equalizer_taps, sync_process=opts.sync_process)
                 t0 = time.monotonic()
                 drained = run_flowgraph(tb, tb.samples_consumed,
                                         lambda now: bool(now) and min(now.values()) >= n_samples,

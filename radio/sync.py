@@ -187,6 +187,21 @@ def _rotator(n: int, freq: float) -> np.ndarray:
     return (coarse[:, None] * fine[None, :]).reshape(-1)[:n]
 
 
+def _filtered_window(x: np.ndarray, a: int, cfo: float, ref: int, sps: int, taps32: np.ndarray) -> np.ndarray:
+    """Raw samples ``x`` (the first at absolute index ``a``), de-rotated by ``cfo`` cycles per symbol
+    (phase 0 at ``ref``), matched-filtered.
+
+    'same' alignment: element i is the filter output centred on raw sample a + i; the first and
+    last ``delay`` elements are incomplete.
+    """
+    rot = _rotator(a + x.size - ref, cfo / sps)[a - ref:]
+    xr = x * rot
+    y = np.empty(xr.size, np.complex64)   # float32 filtering: twice as fast, error far below −60 dB
+    y.real = np.convolve(xr.real, taps32, mode="same")
+    y.imag = np.convolve(xr.imag, taps32, mode="same")
+    return y
+
+
 def _phase_slope(u: np.ndarray, lag: int) -> float:
     """Frequency (cycles per sample) of a noisy tone from its lag-``lag`` autocorrelation.
 
@@ -361,16 +376,31 @@ class _Pending:
     res_cfo: float   # residual CFO measured after timing (left to the tracker)
 
 
-class StreamSync:
-    """Streaming synchroniser: push aligned (matched-filtered, raw) chunks, get frames back.
+@dataclass
+class FinishJob:
+    """Everything the second stage (:class:`FrameFinisher`) needs of a frame whose header decoded:
+    picklable, with no reference to the stream's buffers (it may be finished in another process)."""
 
-    ``mf[n]`` must be the matched filter output whose centre tap sits on ``raw[n − pulse.delay]``
-    (GNU Radio's ``fir_filter_ccf`` with the pulse taps, or ``np.convolve(raw, taps)[:len(raw)]``).
+    header: FrameHeader
+    metric: float            # detection metric ρ
+    cfo: float               # CFO (cycles per symbol) the header window was de-rotated by
+    res_cfo: float           # residual CFO measured after timing
+    t0: float                # absolute raw position of the first preamble symbol
+    a: int                   # first raw sample of the header window; the de-rotation phase reference
+    head: np.ndarray         # matched-filter output of the header window, up to its last complete sample
+    rest_start: int          # absolute raw index of ``rest_raw[0]``
+    rest_raw: np.ndarray     # raw samples from ``rest_start`` to the end of the frame (and margin)
+
+
+class FrameFinisher:
+    """Second stage of the synchroniser: one decoded header's frame → :class:`SyncedFrame`.
+
+    Frames must be finished in stream order: the sample-rate offset measured on one frame is the
+    starting point of the next (``_step``).
     """
 
     def __init__(self, pulse: PulseShape = PulseShape(), fmt: FrameFormat = DEFAULT_FORMAT,
                  config: SyncConfig = SyncConfig(), taps=None):
-        self.pulse = pulse
         self.fmt = fmt
         self.cfg = config
         self.sps = pulse.sps
@@ -380,6 +410,148 @@ class StreamSync:
         self.delay = (self.taps.size - 1) // 2
         self._taps32 = self.taps.astype(np.float32)
         self._kappa, self._kappa_soft = _pulse_slopes(tuple(self.taps), self.sps)
+        self._timing_plans: dict[tuple, tuple] = {}
+        self._step = float(self.sps)   # samples per symbol as received (tracks the sample-rate offset)
+        self.frames = 0
+
+    def _timing_plan(self, hdr: FrameHeader, n_sym: int, kpos: np.ndarray):
+        """(symbol indices, timing-segment starts, timing-detector slope per symbol) of a frame layout."""
+        key = (hdr.payload_len, hdr.d_len)
+        plan = self._timing_plans.get(key)
+        if plan is None:
+            is_known = np.zeros(n_sym, dtype=bool)
+            is_known[kpos] = True
+            seg_starts = np.linspace(0, n_sym, max(2, n_sym // 256) + 1).astype(np.int64)[:-1]
+            plan = self._timing_plans[key] = (np.arange(n_sym), seg_starts,
+                                              np.where(is_known, self._kappa, self._kappa_soft))
+        return plan
+
+    def finish(self, job: FinishJob) -> SyncedFrame:
+        """Timing drift, gain/phase tracking, equaliser, MER and the payload of a decoded frame."""
+        sps, fmt, hdr = self.sps, self.fmt, job.header
+        lay = fmt.layout(hdr.payload_len, hdr.d_len)
+        n_sym = lay.postamble.stop
+        kpos, ksym = _known(fmt, hdr)
+        trk = tracker(n_sym, kpos, self.cfg.track_span)
+        # Extend the header window's filter output to the whole frame (same de-rotation).
+        a, m = job.a, self.delay
+        rest = _filtered_window(job.rest_raw, job.rest_start, job.cfo, a, sps, self._taps32)
+        y = np.concatenate([job.head, rest[m:]])
+        tau0 = job.t0 - a
+        step_len = self._step
+        k_all, seg_starts, slopes = self._timing_plan(hdr, n_sym, kpos)
+        cfo = job.cfo + job.res_cfo
+        rot = _rotator(n_sym, job.res_cfo)
+
+        def sample(tau0, step_len):
+            s, d = _INTERP(y, tau0 + k_all * step_len, deriv=True)
+            return s * rot, d * rot
+
+        s, d = sample(tau0, step_len)
+        g = trk.grid_gain(s[kpos] / ksym)
+        # Any phase ramp left (residual CFO) would bend the local-linear tracker: remove the
+        # straight-line fit of the tracked phase and track again.
+        slope = _line_slope(np.unwrap(np.angle(g)), trk.grid)
+        if abs(slope) * n_sym > 0.02:
+            extra = _rotator(n_sym, slope / (2 * np.pi))
+            rot = rot * extra
+            s, d = s * extra, d * extra
+            g = trk.grid_gain(s[kpos] / ksym)
+            cfo += slope / (2 * np.pi)
+        for it in range(self.cfg.timing_iterations):
+            # Timing error at every symbol, with the current equalised symbols standing in for the
+            # unknown ones (h·(s/h) = s): their ISI then cancels pairwise like that of known neighbours.
+            hx = s.copy()
+            hx[kpos] = trk.at(g, kpos) * ksym
+            e = (np.conj(hx) * d).real
+            w = hx.real * hx.real + hx.imag * hx.imag
+            w_seg = np.add.reduceat(w, seg_starts)
+            c_seg = np.add.reduceat(w * k_all, seg_starts) / w_seg
+            d_seg = np.add.reduceat(e, seg_starts) / np.add.reduceat(w * slopes, seg_starts)
+            # Weighted LS line δ(k) = α + βk through the segment estimates.
+            sw = w_seg.sum()
+            cm = np.sum(w_seg * c_seg) / sw
+            dm = np.sum(w_seg * d_seg) / sw
+            beta = np.sum(w_seg * (c_seg - cm) * (d_seg - dm)) / np.sum(w_seg * (c_seg - cm) ** 2)
+            alpha = float(np.clip(dm - beta * cm, -sps / 2, sps / 2))
+            beta = float(np.clip(beta, step_len - sps * (1 + self.cfg.max_sro),
+                                 step_len - sps * (1 - self.cfg.max_sro)))
+            tau0 -= alpha
+            step_len -= beta
+            delta = alpha + beta * k_all
+            small = max(abs(alpha), abs(alpha + beta * (n_sym - 1))) <= TAYLOR_MAX
+            if small:
+                # Small corrections: a first-order Taylor step instead of interpolating again.
+                s = s - delta * d
+            else:
+                s, d = sample(tau0, step_len)
+            g = trk.grid_gain(s[kpos] / ksym)
+            if small:
+                break
+        h = trk.at(g)
+        if self.cfg.equalizer_taps:
+            x_known = np.zeros(n_sym, dtype=np.complex128)
+            x_known[kpos] = ksym
+            s = self._equalise(s / h, lay, x_known)
+            h = trk.apply(s[kpos] / ksym)
+        resid = s[kpos] - h[kpos] * ksym
+        sigma2 = snr_from_residuals(resid, *trk.dof_known)
+        pay = lay.payload
+        sel = pay if pay.size else k_all
+        gain2 = float(np.mean(np.abs(h[sel]) ** 2))
+        pen = float(np.mean(trk.penalty[sel]))
+        noise_var = sigma2 * (1 + pen) / max(gain2, 1e-30)
+        z = s / h
+        sro = step_len / sps - 1
+        # The sample-rate offset is a property of the channel: start the next frame from it.
+        self._step = float(sps * (1 + 0.5 * (self._step / sps - 1) + 0.5 * sro)) if self.frames else step_len
+        frame = SyncedFrame(
+            header=hdr, payload=z[pay].astype(np.complex64), noise_var=float(noise_var),
+            mer_db=float(-10 * np.log10(max(noise_var, 1e-30))),
+            snr_db=float(10 * np.log10(gain2 / max(sigma2, 1e-30))),
+            cfo=float(cfo), sro_ppm=float(sro * 1e6),
+            timing=float((a + tau0) % 1.0), gain=float(np.sqrt(gain2)), start=float(a + tau0),
+            metric=job.metric)
+        if hdr.d_len:
+            llr = qpsk_llr(z[lay.d_block], max(noise_var, 1e-6))
+            frame.d_values, frame.d_ok = fmt.decode_d(llr, hdr.d_len)
+            frame.d_llr = llr.astype(np.float32)
+        self.frames += 1
+        return frame
+
+    def _equalise(self, u, lay, x_known):
+        """T-spaced LS FIR trained on the contiguous known blocks, applied to gain-normalised symbols."""
+        n = self.cfg.equalizer_taps
+        c = n // 2
+        head = np.arange(c, self.fmt.preamble_len + self.fmt.header_region_len())
+        tail = np.arange(lay.postamble.start, lay.postamble.stop - c)
+        train = np.concatenate([head, tail])
+        cols = sliding_window_view(np.pad(u, c), n)[train][:, ::-1]
+        w, *_ = np.linalg.lstsq(cols, x_known[train], rcond=None)
+        return np.convolve(u, w, mode="same")
+
+
+class StreamSync:
+    """Streaming synchroniser: push aligned (matched-filtered, raw) chunks, get frames back.
+
+    Detection and header decoding run here; the rest of each frame in ``finisher`` (a
+    :class:`FrameFinisher`), or, with ``defer_finish``, by the caller: ``push`` then returns a
+    :class:`FinishJob` in the frame's place (``radio.sync_process`` finishes them in another process).
+
+    ``mf[n]`` must be the matched filter output whose centre tap sits on ``raw[n − pulse.delay]``
+    (GNU Radio's ``fir_filter_ccf`` with the pulse taps, or ``np.convolve(raw, taps)[:len(raw)]``).
+    """
+
+    def __init__(self, pulse: PulseShape = PulseShape(), fmt: FrameFormat = DEFAULT_FORMAT,
+                 config: SyncConfig = SyncConfig(), taps=None, defer_finish: bool = False):
+        self.pulse = pulse
+        self.fmt = fmt
+        self.cfg = config
+        self.sps = pulse.sps
+        self.finisher = FrameFinisher(pulse, fmt, config, taps)
+        self.defer_finish = defer_finish
+        self.taps, self.delay, self._taps32 = self.finisher.taps, self.finisher.delay, self.finisher._taps32
+        self._kappa = self.finisher._kappa
         pre = fmt.preamble
         self._npre = pre.size
         diff = pre[1:] * np.conj(pre[:-1])
@@ -389,7 +561,6 @@ class StreamSync:
         kern[(n - 1 - np.arange(1, n)) * self.sps] = np.conj(diff)
         self._kern = kern
         self._kern_fft: dict[int, np.ndarray] = {}
-        self._timing_plans: dict[tuple, tuple] = {}
         self._win = (n - 1) * self.sps             # energy window (samples)
         self._hist = self._win + self.sps + 8       # mf history needed before the scan point
         self._margin = self.delay + _INTERP.half + 3 * self.sps + 4
@@ -400,7 +571,6 @@ class StreamSync:
         self._queue: list[_Candidate] = []
         self._pending: _Pending | None = None
         self._busy_until = -1   # absolute mf index: no new frame starts before it
-        self._step = float(self.sps)   # samples per symbol as received (tracks the sample-rate offset)
         self.stats = SyncStats()
 
     # -- streaming ---------------------------------------------------------------------------------
@@ -505,10 +675,12 @@ class StreamSync:
             if self._pending is not None:
                 if self._pending.end > end:
                     return out
-                p, self._pending = self._pending, None
-                frame = self._finish(p)
-                if frame is not None:
-                    out.append(frame)
+                job, self._pending = self._job(self._pending), None
+                if self.defer_finish:
+                    out.append(job)
+                else:
+                    out.append(self.finisher.finish(job))
+                    self.stats.frames += 1
                 continue
             if not self._queue:
                 return out
@@ -526,19 +698,14 @@ class StreamSync:
             elif res is not None:
                 self._pending = res
 
-    def _window(self, a: int, b: int, cfo: float, ref: int) -> np.ndarray:
-        """Raw samples [a, b) (absolute), de-rotated by ``cfo`` (phase 0 at ``ref``), matched-filtered.
+    def _job(self, p: _Pending) -> FinishJob:
+        m, base = self.delay, self._base
+        return FinishJob(p.header, p.cand.metric, p.cfo, p.res_cfo, p.t0, p.a, p.y[:p.b - m - p.a],
+                         p.b - 2 * m, self._raw[p.b - 2 * m - base:p.end - base].copy())
 
-        'same' alignment: element i is the filter output centred on raw sample a + i; the first and
-        last ``delay`` elements are incomplete.
-        """
-        x = self._raw[a - self._base:b - self._base]
-        rot = _rotator(b - ref, cfo / self.sps)[a - ref:]
-        xr = x * rot
-        y = np.empty(xr.size, np.complex64)   # float32 filtering: twice as fast, error far below −60 dB
-        y.real = np.convolve(xr.real, self._taps32, mode="same")
-        y.imag = np.convolve(xr.imag, self._taps32, mode="same")
-        return y
+    def _window(self, a: int, b: int, cfo: float, ref: int) -> np.ndarray:
+        """Raw samples [a, b) (absolute) through :func:`_filtered_window`."""
+        return _filtered_window(self._raw[a - self._base:b - self._base], a, cfo, ref, self.sps, self._taps32)
 
     def _start(self, cand: _Candidate):
         """Fine CFO, confirmation, timing on the preamble and header decoding."""
@@ -596,129 +763,12 @@ class StreamSync:
         n_sym = lay.postamble.stop + min(self.fmt.guard, 4)
         end = int(start) + n_sym * sps + self._margin + int(abs(self.cfg.max_sro) * n_sym * sps) + 1
         # One transmitter: no other preamble can end inside this frame, so detection resumes at its
-        # postamble (most of a continuous stream is never scanned; candidates already queued inside
-        # it are discarded by ``_busy_until``).
+        # postamble (most of a continuous stream is never scanned), and candidates already queued
+        # before the postamble's end (at the largest sample-rate offset accepted) are discarded.
         frame_end_mf = int(start + lay.postamble.stop * sps * (1 - self.cfg.max_sro)) + self.delay - 2 * sps
         self._scan = max(self._scan, frame_end_mf)
+        self._busy_until = int(start + lay.postamble.stop * sps * (1 + self.cfg.max_sro)) + self.delay
         return _Pending(cand, cfo, float(start), header, end, snr_db, y=y, a=a, b=b, res_cfo=res_cfo)
-
-    def _timing_plan(self, hdr: FrameHeader, n_sym: int, kpos: np.ndarray):
-        """(symbol indices, timing-segment starts, timing-detector slope per symbol) of a frame layout."""
-        key = (hdr.payload_len, hdr.d_len)
-        plan = self._timing_plans.get(key)
-        if plan is None:
-            is_known = np.zeros(n_sym, dtype=bool)
-            is_known[kpos] = True
-            seg_starts = np.linspace(0, n_sym, max(2, n_sym // 256) + 1).astype(np.int64)[:-1]
-            plan = self._timing_plans[key] = (np.arange(n_sym), seg_starts,
-                                              np.where(is_known, self._kappa, self._kappa_soft))
-        return plan
-
-    def _finish(self, p: _Pending):
-        """Timing drift, gain/phase tracking, equaliser, MER and the payload of a decoded frame."""
-        sps, fmt, hdr = self.sps, self.fmt, p.header
-        lay = fmt.layout(hdr.payload_len, hdr.d_len)
-        n_sym = lay.postamble.stop
-        kpos, ksym = _known(fmt, hdr)
-        trk = tracker(n_sym, kpos, self.cfg.track_span)
-        # Extend the header window's filter output to the whole frame (same de-rotation).
-        a, m = p.a, self.delay
-        rest = self._window(p.b - 2 * m, p.end, p.cfo, a)
-        y = np.concatenate([p.y[:p.b - m - a], rest[m:]])
-        tau0 = p.t0 - a
-        step_len = self._step
-        k_all, seg_starts, slopes = self._timing_plan(hdr, n_sym, kpos)
-        cfo = p.cfo + p.res_cfo
-        rot = _rotator(n_sym, p.res_cfo)
-
-        def sample(tau0, step_len):
-            s, d = _INTERP(y, tau0 + k_all * step_len, deriv=True)
-            return s * rot, d * rot
-
-        s, d = sample(tau0, step_len)
-        g = trk.grid_gain(s[kpos] / ksym)
-        # Any phase ramp left (residual CFO) would bend the local-linear tracker: remove the
-        # straight-line fit of the tracked phase and track again.
-        slope = _line_slope(np.unwrap(np.angle(g)), trk.grid)
-        if abs(slope) * n_sym > 0.02:
-            extra = _rotator(n_sym, slope / (2 * np.pi))
-            rot = rot * extra
-            s, d = s * extra, d * extra
-            g = trk.grid_gain(s[kpos] / ksym)
-            cfo += slope / (2 * np.pi)
-        for it in range(self.cfg.timing_iterations):
-            # Timing error at every symbol, with the current equalised symbols standing in for the
-            # unknown ones (h·(s/h) = s): their ISI then cancels pairwise like that of known neighbours.
-            hx = s.copy()
-            hx[kpos] = trk.at(g, kpos) * ksym
-            e = (np.conj(hx) * d).real
-            w = hx.real * hx.real + hx.imag * hx.imag
-            w_seg = np.add.reduceat(w, seg_starts)
-            c_seg = np.add.reduceat(w * k_all, seg_starts) / w_seg
-            d_seg = np.add.reduceat(e, seg_starts) / np.add.reduceat(w * slopes, seg_starts)
-            # Weighted LS line δ(k) = α + βk through the segment estimates.
-            sw = w_seg.sum()
-            cm = np.sum(w_seg * c_seg) / sw
-            dm = np.sum(w_seg * d_seg) / sw
-            beta = np.sum(w_seg * (c_seg - cm) * (d_seg - dm)) / np.sum(w_seg * (c_seg - cm) ** 2)
-            alpha = float(np.clip(dm - beta * cm, -sps / 2, sps / 2))
-            beta = float(np.clip(beta, step_len - sps * (1 + self.cfg.max_sro),
-                                 step_len - sps * (1 - self.cfg.max_sro)))
-            tau0 -= alpha
-            step_len -= beta
-            delta = alpha + beta * k_all
-            small = max(abs(alpha), abs(alpha + beta * (n_sym - 1))) <= TAYLOR_MAX
-            if small:
-                # Small corrections: a first-order Taylor step instead of interpolating again.
-                s = s - delta * d
-            else:
-                s, d = sample(tau0, step_len)
-            g = trk.grid_gain(s[kpos] / ksym)
-            if small:
-                break
-        h = trk.at(g)
-        if self.cfg.equalizer_taps:
-            x_known = np.zeros(n_sym, dtype=np.complex128)
-            x_known[kpos] = ksym
-            s = self._equalise(s / h, lay, x_known)
-            h = trk.apply(s[kpos] / ksym)
-        resid = s[kpos] - h[kpos] * ksym
-        sigma2 = snr_from_residuals(resid, *trk.dof_known)
-        pay = lay.payload
-        sel = pay if pay.size else k_all
-        gain2 = float(np.mean(np.abs(h[sel]) ** 2))
-        pen = float(np.mean(trk.penalty[sel]))
-        noise_var = sigma2 * (1 + pen) / max(gain2, 1e-30)
-        z = s / h
-        sro = step_len / sps - 1
-        # The sample-rate offset is a property of the channel: start the next frame from it.
-        self._step = float(sps * (1 + 0.5 * (self._step / sps - 1) + 0.5 * sro)) if self.stats.frames else step_len
-        frame = SyncedFrame(
-            header=hdr, payload=z[pay].astype(np.complex64), noise_var=float(noise_var),
-            mer_db=float(-10 * np.log10(max(noise_var, 1e-30))),
-            snr_db=float(10 * np.log10(gain2 / max(sigma2, 1e-30))),
-            cfo=float(cfo), sro_ppm=float(sro * 1e6),
-            timing=float((a + tau0) % 1.0), gain=float(np.sqrt(gain2)), start=float(a + tau0),
-            metric=p.cand.metric)
-        if hdr.d_len:
-            llr = qpsk_llr(z[lay.d_block], max(noise_var, 1e-6))
-            frame.d_values, frame.d_ok = fmt.decode_d(llr, hdr.d_len)
-            frame.d_llr = llr.astype(np.float32)
-        self.stats.frames += 1
-        # No new frame can start before this one's postamble ends.
-        self._busy_until = int(a + tau0 + lay.postamble.stop * step_len) + self.delay
-        return frame
-
-    def _equalise(self, u, lay, x_known):
-        """T-spaced LS FIR trained on the contiguous known blocks, applied to gain-normalised symbols."""
-        n = self.cfg.equalizer_taps
-        c = n // 2
-        head = np.arange(c, self.fmt.preamble_len + self.fmt.header_region_len())
-        tail = np.arange(lay.postamble.start, lay.postamble.stop - c)
-        train = np.concatenate([head, tail])
-        cols = sliding_window_view(np.pad(u, c), n)[train][:, ::-1]
-        w, *_ = np.linalg.lstsq(cols, x_known[train], rcond=None)
-        return np.convolve(u, w, mode="same")
 
     def _trim(self):
         """Drop samples no longer needed (keep detection history and any frame in progress)."""

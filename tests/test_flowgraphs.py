@@ -55,6 +55,64 @@ def test_known_symbols_through_rotator_noise_and_delay():
         assert abs(f.mer_db - 30) < 1.5
 
 
+def _rx_pdus(samples, sync_process):
+    """Samples → RxChain → PDUs; the frames, and whether ``tb.run()`` ended by itself."""
+    import threading
+
+    tb = gr.top_block()
+    rx = RxChain(PULSE, sync_process=sync_process)
+    dbg = blocks.message_debug()
+    tb.connect(blocks.vector_source_c(samples, False), rx)
+    tb.msg_connect(rx, "frames", dbg, "store")
+    runner = threading.Thread(target=tb.run, daemon=True)
+    runner.start()
+    runner.join(60)
+    ended = not runner.is_alive()
+    if not ended:
+        tb.stop()
+        tb.wait()
+    return [pdu_to_frame(dbg.get_message(i)) for i in range(dbg.num_messages())], ended
+
+
+def test_frame_sync_with_a_worker_process_publishes_the_same_frames():
+    from radio.pulse import shape
+    from tests.test_sync import _impair
+
+    # The impaired signal is made once in numpy: GNU Radio's rotator depends (in the last bits) on
+    # how the scheduler cuts the stream, so two flowgraph runs would not see the same samples.
+    rng = np.random.default_rng(21)
+    syms, _ = _frames(5, 1500, rng, counter0=300)
+    samples = _impair(shape(syms, PULSE), rng, 22, -0.02, 0.3, 30e-6).astype(np.complex64)
+    one, _ = _rx_pdus(samples, False)
+    two, ended = _rx_pdus(samples, True)
+    assert ended, "tb.run() did not end: the publisher must finish after the last frame"
+    assert [f.counter for f in two] == [300, 301, 302, 303, 304]
+    assert [(f.counter, f.start, f.payload.tobytes(), f.mer_db, f.cfo) for f in two] == \
+        [(f.counter, f.start, f.payload.tobytes(), f.mer_db, f.cfo) for f in one]
+
+
+def test_a_dead_synchroniser_worker_ends_the_run_with_its_error():
+    from radio.sync_process import SyncWorkerError
+
+    rng = np.random.default_rng(22)
+    syms, _ = _frames(3, 1000, rng)
+    tb = gr.top_block()
+    rx = RxChain(PULSE, sync_process=True)
+    dbg = blocks.message_debug()
+    tb.connect(blocks.vector_source_c(syms, False), TxChain(PULSE), rx)
+    tb.msg_connect(rx, "frames", dbg, "store")
+    rx.sync.sync.wait_ready()
+    rx.sync.sync._proc.kill()
+    tb.start()
+    deadline = time.monotonic() + 60
+    while rx.sync.samples_done() < syms.size * PULSE.sps and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tb.stop()
+    tb.wait()
+    assert isinstance(rx.sync.error, SyncWorkerError)
+    assert "\n" not in str(rx.sync.error) and dbg.num_messages() == 0
+
+
 def test_channel_branch_sets_the_symbol_snr_and_impairments():
     rng = np.random.default_rng(1)
     syms, sent = _frames(4, 2048, rng, counter0=5)
