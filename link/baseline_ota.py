@@ -109,7 +109,8 @@ class BaselineRecorder(Recorder):
     """Records the samples entering Bob's RX chain of a baseline transmission.
 
     Only ``attach`` differs from :class:`link.capture.Recorder` (whose ``attach`` describes a DeepJSCEC
-    experiment): ``finish`` annotates the frames and copies ``reference`` beside the recording.
+    experiment; both open the recording with its ``_open``): ``finish`` annotates the frames and copies
+    ``reference`` beside the recording.
     """
 
     def __init__(self, base, opts: OtaOptions, reference: Path, extra_global: dict):
@@ -117,21 +118,11 @@ class BaselineRecorder(Recorder):
         self.setup = SimpleNamespace(ref_path=Path(reference))
 
     def attach(self, tb, sps: int) -> None:
-        from flowgraphs.blocks import FRAMES_PORT
-        from flowgraphs.device_link import FrameLog
-        from radio.recording import RecordingWriter
-
         bob = tb.branches["bob"]
         self.device = bob["device"].describe()
         self.sample_rate = float(self.device.get("sample_rate_hz", self.sample_rate))
         self.center_freq = float(self.device.get("center_freq_hz", self.center_freq))
-        self.base.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = RecordingWriter(self.base, self.sample_rate, self.center_freq, self.device,
-                                      {**self.extra_global, "symbol_rate": self.sample_rate / sps},
-                                      overwrite=self.overwrite)
-        self.sink = tb.add_recorder("bob", self.writer)
-        self.log = FrameLog(sps)
-        tb.msg_connect(bob["rx"], FRAMES_PORT, self.log, "in")
+        self._open(tb, None, bob["rx"], {"symbol_rate": self.sample_rate / sps}, sps)
 
 
 def radio_settings(opts: OtaOptions):

@@ -66,11 +66,6 @@ class Recorder:
 
     def attach(self, setup, tb, tap, rx_chain) -> None:
         """``tap``: the block whose output enters Bob's RX chain (None: ``tb.add_recorder('bob', …)``)."""
-        from flowgraphs.blocks import FRAMES_PORT
-        from flowgraphs.device_blocks import RetuneSchedule, RetuneTagger
-        from flowgraphs.device_link import FrameLog, RecordingSink
-        from radio.recording import RecordingWriter
-
         self.setup = setup
         self.key_path = setup.key_path
         extra = {
@@ -81,6 +76,17 @@ class Recorder:
             "pulse": {"sps": setup.pulse.sps, "rolloff": setup.pulse.rolloff, "span": setup.pulse.span},
             "symbol_rate": self.sample_rate / setup.pulse.sps,
         }
+        self._open(tb, tap, rx_chain, extra, setup.pulse.sps)
+
+    def _open(self, tb, tap, rx_chain, extra: dict, sps: int) -> None:
+        """Open the SigMF writer (global fields ``extra``, then ``extra_global``), connect ``tap`` (None:
+        Bob's DeviceSource) into it with the retune schedule if any, and log ``rx_chain``'s frames."""
+        from flowgraphs.blocks import FRAMES_PORT
+        from flowgraphs.device_blocks import RetuneSchedule, RetuneTagger
+        from flowgraphs.device_link import FrameLog, RecordingSink
+        from radio.recording import RecordingWriter
+
+        extra = dict(extra)
         if self.retune is not None:
             freqs, dwell = self.retune
             self.schedule = RetuneSchedule(freqs, dwell)
@@ -100,7 +106,7 @@ class Recorder:
                 tap = self.tagger
             self.sink = RecordingSink(self.writer)
             tb.connect(tap, self.sink)
-        self.log = FrameLog(setup.pulse.sps)
+        self.log = FrameLog(sps)
         tb.msg_connect(rx_chain, FRAMES_PORT, self.log, "in")
 
     def finish(self, tb) -> dict:
