@@ -232,7 +232,7 @@ def run_replay(recording: str, key_file: str, *, equalizer_taps: int = 0, max_it
     """A baseline recording through the RX chain and the decoder: the result of the run that recorded it,
     plus ``recording``. Deterministic: the same recording gives the same result."""
     from flowgraphs.device_link import DeviceLink
-    from link.replay import REPLAY_BUFFER, recording_info
+    from link.replay import REPLAY_BUFFER, SYNC_PROCESS_DEFAULT, recording_info
     from radio.aes_ctr import load_key
     from radio.devices import RadioSettings, open_device
     from radio.source_codec import get_codec
@@ -273,7 +273,8 @@ def run_replay(recording: str, key_file: str, *, equalizer_taps: int = 0, max_it
     settings = RadioSettings(center_freq_hz=freq or 1.0, sample_rate_hz=rate, buffer_size=REPLAY_BUFFER)
     dev = open_device(f"file:{meta_path}", settings)
     try:
-        tb = DeviceLink({"bob": (dev, None)}, pulse=pulse, equalizer_taps=equalizer_taps, sync_process=True)
+        tb = DeviceLink({"bob": (dev, None)}, pulse=pulse, equalizer_taps=equalizer_taps,
+                        sync_process=SYNC_PROCESS_DEFAULT)
         received = collect_frames(tb, tb.branches["bob"]["rx"])
         drained = run_flowgraph(tb, tb.samples_consumed, lambda now: min(now.values()) >= n_samples,
                                 timeout_s=timeout_s, total=n_samples, desc="replay")

@@ -16,6 +16,7 @@ finds no frame is refused with "no DeepJSCEC frames found in RECORDING".
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ from radio.transport import free_tcp_address
 
 CHAINS = ("bob", "eve")
 REPLAY_BUFFER = 65536
+#: Replays finish frames in a worker process (radio.sync_process): the same frames, on two cores; of
+#: no use on one.
+SYNC_PROCESS_DEFAULT = (os.cpu_count() or 1) > 1
 
 
 @dataclass
@@ -42,7 +46,7 @@ class ReplayOptions:
     sps: int | None = None            # default: the recording's pulse (else 4)
     rolloff: float | None = None
     equalizer_taps: int = 0
-    sync_process: bool = True         # finish frames in a worker process (radio.sync_process): same frames, 2 cores
+    sync_process: bool = SYNC_PROCESS_DEFAULT
     out_dir: str = "out/replay"
     timeout_s: float = 900.0
     threads: int = 1

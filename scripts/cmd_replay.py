@@ -19,8 +19,9 @@ def add_arguments(p):
     p.add_argument("--mode", choices=["lwe", "lwe-pk", "mask"], default=None, help="cipher mode (default: recorded)")
     p.add_argument("--equalizer", type=int, default=0, help="T-spaced equaliser taps (0 = off; odd)")
     p.add_argument("--sync-in-process", action="store_true",
-                   help="run the whole synchroniser in the flowgraph's process (default: frames are finished in a "
-                        "worker process, on a second core; the results are the same bit for bit)")
+                   help="run the whole synchroniser in the flowgraph's process (default on a machine with more than one "
+                        "core: frames are finished in a worker process, on a second core; the results are the same bit "
+                        "for bit)")
     p.add_argument("--out", default="out/replay", help="folder for panel.png, constellation.png, result.json")
     p.add_argument("--json", default=None, help="also write the result JSON here")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
@@ -33,9 +34,10 @@ def run(args) -> int:
 
     chains = tuple(c.strip() for c in args.chains.split(",") if c.strip())
     opts = ReplayOptions(recording=args.recording, chains=chains, key=args.key, reference=args.reference,
-                         model=args.model, mode=args.mode, equalizer_taps=args.equalizer,
-                         sync_process=not args.sync_in_process, out_dir=args.out,
+                         model=args.model, mode=args.mode, equalizer_taps=args.equalizer, out_dir=args.out,
                          timeout_s=args.timeout, threads=args.threads)
+    if args.sync_in_process:
+        opts.sync_process = False
     report = run_replay(opts)
     print_report(report, args.json)
     r, t = report["recording"], report["timing"]
