@@ -41,6 +41,7 @@ def run(args) -> int:
     report = run_replay(opts)
     print_report(report, args.json)
     r, t = report["recording"], report["timing"]
-    print(f"{r['samples']} samples, {r['frames_found']} frames; RX flowgraph {t['dsp_seconds']:.2f} s incl. start/stop "
-          f"({t['x_real_time']:.1f}x real time), whole replay {t['seconds']:.1f} s; wrote {report['files']['panel']}")
+    print(f"{r['samples']} samples, {r['frames_found']} frames; RX flowgraph {t['rx_seconds']:.2f} s to its last frame "
+          f"({t['x_real_time']:.1f}x real time; {t['dsp_seconds']:.2f} s with start/stop), whole replay "
+          f"{t['seconds']:.1f} s; wrote {report['files']['panel']}")
     return 0
