@@ -181,6 +181,8 @@ def _line_slope(v: np.ndarray, x: np.ndarray) -> float:
 def _rotator(n: int, freq: float) -> np.ndarray:
     """exp(−2πj·freq·k) for k = 0..n−1 (complex64) from two short exp tables."""
     blk = 256
+    if n <= blk:   # one row: the coarse factor is exactly 1
+        return np.exp(-2j * np.pi * freq * np.arange(n)).astype(np.complex64)
     rows = -(-n // blk)
     fine = np.exp(-2j * np.pi * freq * np.arange(blk)).astype(np.complex64)
     coarse = np.exp(-2j * np.pi * freq * blk * np.arange(rows)).astype(np.complex64)
@@ -210,6 +212,13 @@ def _phase_slope(u: np.ndarray, lag: int) -> float:
     return float(np.angle(np.vdot(u[:-lag], u[lag:])) / (2 * np.pi * lag))
 
 
+@lru_cache(maxsize=8)
+def _near_zero_bins(nfft: int, reach: int) -> np.ndarray:
+    bins = np.r_[np.arange(nfft - reach, nfft), np.arange(0, reach + 1)]
+    bins.setflags(write=False)
+    return bins
+
+
 def _tone_frequency(u: np.ndarray, reach: int, nfft: int = 2048, with_peak: bool = False):
     """Frequency (cycles per sample of ``u``) of the strongest tone within ±reach FFT bins of 0.
 
@@ -217,7 +226,7 @@ def _tone_frequency(u: np.ndarray, reach: int, nfft: int = 2048, with_peak: bool
     ``with_peak`` also returns the peak power |Σ u e^{−j2πfk}|².
     """
     spec = np.abs(np.fft.fft(u, nfft)) ** 2
-    bins = np.r_[np.arange(nfft - reach, nfft), np.arange(0, reach + 1)]
+    bins = _near_zero_bins(nfft, reach)
     k = bins[np.argmax(spec[bins])]
     y0, y1, y2 = spec[(k - 1) % nfft], spec[k], spec[(k + 1) % nfft]
     den = y0 - 2 * y1 + y2
@@ -369,7 +378,6 @@ class _Pending:
     t0: float        # absolute raw position of the first preamble symbol
     header: FrameHeader
     end: int         # absolute raw index needed before phase 2 can run
-    snr_db: float
     y: np.ndarray    # matched-filter output of the header window
     a: int           # its first raw sample (absolute); also the de-rotation phase reference
     b: int           # its end
@@ -750,14 +758,15 @@ class StreamSync:
         trk = tracker(plan.n_sym, plan.known_pos, self.cfg.track_span)
         h = trk.apply(s[plan.known_pos] / plan.known_sym)
         zh = s[plan.header_pos] / h[plan.header_pos]
-        resid = s[plan.known_pos] - h[plan.known_pos] * plan.known_sym
-        sigma2 = snr_from_residuals(resid, *trk.dof_known)
-        snr_db = float(10 * np.log10(np.mean(np.abs(h) ** 2) / max(sigma2, 1e-30)))
         start = a + tau0
         try:
             header = self.fmt.decode_header(zh.real)
         except HeaderError as err:
             self.stats.header_failures += 1
+            # The SNR of what was received, for the drop report (a frame's own comes from its pilots).
+            resid = s[plan.known_pos] - h[plan.known_pos] * plan.known_sym
+            sigma2 = snr_from_residuals(resid, *trk.dof_known)
+            snr_db = float(10 * np.log10(np.mean(np.abs(h) ** 2) / max(sigma2, 1e-30)))
             return DroppedFrame(start=float(start), reason=f"header: {err}", metric=cand.metric, snr_db=snr_db)
         lay = self.fmt.layout(header.payload_len, header.d_len)
         n_sym = lay.postamble.stop + min(self.fmt.guard, 4)
@@ -768,7 +777,7 @@ class StreamSync:
         frame_end_mf = int(start + lay.postamble.stop * sps * (1 - self.cfg.max_sro)) + self.delay - 2 * sps
         self._scan = max(self._scan, frame_end_mf)
         self._busy_until = int(start + lay.postamble.stop * sps * (1 + self.cfg.max_sro)) + self.delay
-        return _Pending(cand, cfo, float(start), header, end, snr_db, y=y, a=a, b=b, res_cfo=res_cfo)
+        return _Pending(cand, cfo, float(start), header, end, y=y, a=a, b=b, res_cfo=res_cfo)
 
     def _trim(self):
         """Drop samples no longer needed (keep detection history and any frame in progress)."""
