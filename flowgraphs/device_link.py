@@ -174,7 +174,10 @@ class DeviceLink(gr.top_block):
 
     def _add_source(self, device, chans: tuple, throttle) -> None:
         src = SafeDeviceSource(device)
-        widen_output_buffer(src)
+        if device.kind == "file":
+            # Replays read as fast as they can. Not for radios or the fakes: a fake's RX clock would
+            # run ahead of its TX by up to the buffer and read air the TX has not sent yet.
+            widen_output_buffer(src)
         self._source_blocks.append(src)
         self.device_sources[id(device)] = src
         for port, channel in enumerate(chans):
