@@ -26,7 +26,9 @@ in the flowgraph, ``np.convolve`` in :func:`synchronize`), and ``raw``, the samp
    freedom (``calibration.snr``), and the noise variance of the equalised payload for soft demapping.
 
 :class:`StreamSync` runs this on a stream pushed in arbitrary chunks (the GNU Radio block wraps it);
-:func:`synchronize` runs it on a whole recording.
+:func:`synchronize` runs it on a whole recording. It works in two stages: detection, CFO, preamble
+timing and the header (which tells where the next frame can start) in stream order, then the rest of
+the frame in a :class:`FrameFinisher` — which ``radio.sync_process`` runs in a worker process.
 """
 from __future__ import annotations
 
