@@ -22,3 +22,9 @@ for mode in lwe mask; do
   .venv/bin/jscec eval --model "$OUT/cifar10-$mode.pt" --threads 2 --snr 0 5 10 15 20 25 --json "$OUT/cifar10-$mode.eval.json" \
     --png "$OUT/cifar10-$mode.eval.png"
 done
+# Then the mask model alone went on for 105 more minutes (its lwe counterpart already met its target), with its
+# attack and evaluation on both cores:
+#   .venv/bin/jscec train --mode mask --params lp-192 --width small --epoch-size 8000 --time-budget 105 --threads 1 \
+#     --resume --out "$OUT/cifar10-mask.pt"
+#   .venv/bin/jscec attack --model "$OUT/cifar10-mask.pt" --epochs 8 --epoch-size 8000 --threads 2
+#   .venv/bin/jscec eval --model "$OUT/cifar10-mask.pt" --threads 2 --snr 0 5 10 15 20 25 --json … --png …
