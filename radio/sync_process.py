@@ -124,35 +124,32 @@ class ProcessSync:
                 raise SyncWorkerError(f"synchroniser worker: {exc}") from None
         return len(items)
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Block until the worker has started (call before any ``receive`` runs in another thread)."""
-        if self._ready:
-            return
+    def _take(self, timeout: float | None) -> bool:
+        """Take one message from the worker into ``_items``; False if none came within ``timeout``."""
         if not self._results.poll(timeout):
-            raise SyncWorkerError(f"synchroniser worker did not start within {timeout:g} s")
+            return False
         try:
             kind, value = self._results.recv()
         except (EOFError, OSError):
-            raise SyncWorkerError("synchroniser worker exited at start") from None
-        if kind != "ready":
-            raise SyncWorkerError(f"synchroniser worker failed at start: {value}")
-        self._ready = True
+            raise SyncWorkerError("synchroniser worker exited unexpectedly") from None
+        if kind == "error":
+            raise SyncWorkerError(f"synchroniser worker failed: {value}")
+        if kind == "ready":
+            self._ready = True
+        else:
+            self._items.extend(value)
+        return True
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the worker has started (call before any ``receive`` runs in another thread)."""
+        if not self._ready and not self._take(timeout):
+            raise SyncWorkerError(f"synchroniser worker did not start within {timeout:g} s")
 
     def receive(self, timeout: float | None = None):
         """The next item in stream order, or None if none came within ``timeout`` (None: wait)."""
         while not self._items:
-            if not self._results.poll(timeout):
+            if not self._take(timeout):
                 return None
-            try:
-                kind, value = self._results.recv()
-            except (EOFError, OSError):
-                raise SyncWorkerError("synchroniser worker exited unexpectedly") from None
-            if kind == "ready":
-                self._ready = True
-                continue
-            if kind == "error":
-                raise SyncWorkerError(f"synchroniser worker failed: {value}")
-            self._items.extend(value)
         item = self._items.popleft()
         self.received += 1   # written by the receiving thread only
         if not isinstance(item, DroppedFrame):
