@@ -129,8 +129,13 @@ class Receivers:
             self.kill()
             raise
 
-    def finish(self, frames_sent: int | None) -> dict:
-        return {role: c.finish(-1 if frames_sent is None else frames_sent) for role, c in self.chains.items()}
+    def finish(self, frames_sent: int | None, tb=None) -> dict:
+        """End every chain at once (they decode in parallel), then collect. With the flowgraph ``tb``
+        (its ``branches[role]["rx"].sync``), each chain learns how many messages were published to it
+        and stops when they all came instead of after an idle second."""
+        for role, c in self.chains.items():
+            c.end(-1 if frames_sent is None else frames_sent, None if tb is None else published_to(tb, role))
+        return {role: c.result() for role, c in self.chains.items()}
 
     def kill(self) -> None:
         for c in self.chains.values():
@@ -142,6 +147,12 @@ class Receivers:
     def __exit__(self, *exc):
         self.kill()
         return False
+
+
+def published_to(tb, role: str) -> int:
+    """Messages (frames and drop notices) ``role``'s synchroniser published in flowgraph ``tb``."""
+    sync = tb.branches[role]["rx"].sync
+    return int(sync.frames + sync.dropped)
 
 
 _SIDE_KEYS = ("psnr", "ssim", "ms_ssim", "mer_db", "frames_sent", "frames_ok", "frames_received", "frames_dropped")

@@ -77,7 +77,7 @@ def run_loopback(opts: LoopbackOptions, log=print, *, recorder=None) -> dict:
             log(f"warning: the flowgraph stopped before consuming the whole stream ({tb.samples_consumed()})")
         sync_stats = tb.sync_stats()
         recording = recorder.finish(tb) if recorder is not None else None
-        results = rx.finish(len(setup.frames))
+        results = rx.finish(len(setup.frames), tb)
 
     report = link_report(
         results, snr_b_db=opts.snr_b_db, snr_e_db=opts.snr_e_db,

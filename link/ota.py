@@ -254,7 +254,7 @@ def _run_ota(opts: OtaOptions, settings, out_dir: Path, log, recorder) -> dict:
             drained, seconds, tx_len = send_and_listen(tb, devices["tx"], addr["tx"], setup.stream, pulse.sps,
                                                        settings.buffer_size, opts.timeout_s, log)
             recording = recorder.finish(tb) if recorder is not None else None
-            results = rx.finish(len(setup.frames))
+            results = rx.finish(len(setup.frames), tb)
         descriptions = {str(d.uri): d.describe() for d in {id(d): d for d in devices.values()}.values()}
         device_counters = counters(devices, tb)
     logs = {r: tb.branches[r]["log"] for r in roles}

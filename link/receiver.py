@@ -30,6 +30,9 @@ from radio.zp_qam import soft_demap
 
 #: Received payload symbols kept for the constellation plot.
 CONSTELLATION_KEEP = 20000
+#: Images decoded (and scored) per call of the decoder: CIFAR-size images decode ~1.3× faster
+#: in batches than one by one, and score ~6× faster (scratch measurement, one core).
+DECODE_BATCH = 64
 
 
 @dataclass
@@ -115,29 +118,42 @@ class ReceiveChain:
             erased[j * per: j * per + v.size] = False
         return values[:k_img], erased[:k_img], shape
 
-    def decode_all(self, references: dict[int, np.ndarray] | None = None, device="cpu") -> list[dict]:
-        """Decode every image seen; with references, per-image PSNR/SSIM (MS-SSIM ≥ 64×64)."""
-        out = []
+    def decode_all(self, references: dict[int, np.ndarray] | None = None, device="cpu",
+                   batch_size: int = DECODE_BATCH) -> list[dict]:
+        """Decode every image seen; with references, per-image PSNR/SSIM (MS-SSIM ≥ 64×64).
+
+        Images of one size are decoded ``batch_size`` at a time, in index order (the batches depend
+        only on which images arrived, so a replay decodes exactly as the live run did).
+        """
         indices = sorted(set(self.images) | set(references or {}))
+        rows = {index: {"index": index, "image": None, "frames_ok": 0, "frames_expected": None} for index in indices}
+        groups: dict[tuple, list] = {}
         for index in indices:
-            row = {"index": index, "image": None, "frames_ok": 0, "frames_expected": None}
             got = self.assemble(index)
-            if got is not None:
-                values, erased, shape = got
-                buf = self.images[index]
-                row.update(frames_ok=len(buf.values), frames_expected=buf.chunk_count,
-                           erased_fraction=float(erased.mean()))
+            if got is None:
+                continue
+            values, erased, shape = got
+            buf = self.images[index]
+            rows[index].update(frames_ok=len(buf.values), frames_expected=buf.chunk_count,
+                               erased_fraction=float(erased.mean()))
+            groups.setdefault((shape, buf.height, buf.width), []).append((index, values, erased))
+        for (shape, height, width), members in groups.items():
+            for i in range(0, len(members), batch_size):
+                part = members[i:i + batch_size]
+                values = torch.from_numpy(np.stack([m[1] for m in part])).to(device)
+                erased = torch.from_numpy(np.stack([m[2] for m in part])).to(device)
                 with torch.no_grad():
-                    x_hat = self._decode(torch.from_numpy(values)[None].to(device),
-                                         torch.from_numpy(erased)[None].to(device), shape, (buf.height, buf.width))
-                img = (x_hat[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-                row["image"] = img
-                if references is not None and index in references:
-                    ref = references[index]
-                    q = quality(to_tensor(img[None], device), to_tensor(ref[None], device))
-                    row.update({k: float(v[0]) for k, v in q.items()})
-            out.append(row)
-        return out
+                    x_hat = self._decode(values, erased, shape, (height, width))
+                imgs = (x_hat.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+                for (index, _, _), img in zip(part, imgs):
+                    rows[index]["image"] = img
+                scored = [j for j, m in enumerate(part) if references is not None and m[0] in references]
+                if scored:
+                    q = quality(to_tensor(imgs[scored], device),
+                                to_tensor(np.stack([references[part[j][0]] for j in scored]), device))
+                    for n, j in enumerate(scored):
+                        rows[part[j][0]].update({k: float(v[n]) for k, v in q.items()})
+        return [rows[index] for index in indices]
 
     def _decode(self, values, erased, shape, size):
         raise NotImplementedError
@@ -209,7 +225,9 @@ def _num(v) -> float | None:
 
 def serve(chain: ReceiveChain, frames_address: str, control_address: str, *, idle_s: float = 1.0,
           timeout_s: float = 900.0) -> int | None:
-    """Receive frames until the runner says the stream ended (then drain ``idle_s``) or ``timeout_s``.
+    """Receive frames until the runner says the stream ended, then until ``idle_s`` passes without a
+    frame — or at once when the runner said how many messages its flowgraph published
+    (``frames_published``) and that many came. Gives up after ``timeout_s``.
 
     Returns the number of frames the runner says it sent (None if it never said).
     """
@@ -221,6 +239,9 @@ def serve(chain: ReceiveChain, frames_address: str, control_address: str, *, idl
     end = None
     try:
         while time.monotonic() - t0 < timeout_s:
+            published = None if end is None else end.get("frames_published")
+            if published is not None and rx.messages >= published:
+                break
             item = rx.recv(0.1 if end is None else idle_s)
             if item is not None:
                 chain.handle(item)

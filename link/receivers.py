@@ -49,17 +49,26 @@ class ReceiverProcess:
                 return
         raise UserError(f"{self.role}'s receive chain did not start within {timeout_s:.0f} s")
 
-    def finish(self, frames_sent: int, timeout_s: float = 300.0) -> dict:
-        """Tell the chain the stream ended; wait for it and return its results."""
+    def end(self, frames_sent: int, frames_published: int | None = None) -> None:
+        """Tell the chain the stream ended: ``frames_sent`` by Alice, ``frames_published`` (frames and
+        drop notices) by the RX flowgraph to this chain — with it, the chain stops as soon as all came."""
+        msg = {"end": True, "frames_sent": int(frames_sent)}
+        if frames_published is not None:
+            msg["frames_published"] = int(frames_published)
         ctl = ControlSocket(self.control_address, bind=False)
-        ctl.send({"end": True, "frames_sent": int(frames_sent)})
+        try:
+            ctl.send(msg)
+        finally:
+            ctl.close()   # LINGER lets the message out
+
+    def result(self, timeout_s: float = 300.0) -> dict:
+        """Wait for the chain (after :meth:`end`) and return its results."""
         try:
             rc = self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise UserError(f"{self.role}'s receive chain did not finish within {timeout_s:.0f} s") from None
         finally:
-            ctl.close()
             self._log.close()
         if rc != 0:
             raise UserError(f"{self.role}'s receive chain failed: {self._last_log_line()}")
@@ -68,6 +77,11 @@ class ReceiverProcess:
             images = {int(n.split("_")[1]): z[n] for n in z.files if n.startswith("image_")}
             constellation = z["constellation"]
         return {"summary": summary, "images": images, "constellation": constellation}
+
+    def finish(self, frames_sent: int, frames_published: int | None = None, timeout_s: float = 300.0) -> dict:
+        """:meth:`end`, then :meth:`result`."""
+        self.end(frames_sent, frames_published)
+        return self.result(timeout_s)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -147,7 +147,7 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
                 frame_log = tb.branches[chains[0]]["log"]
                 if not frame_log.frames:
                     raise UserError(f"no DeepJSCEC frames found in {name}")
-                results = rx.finish(frames_sent if frames_sent is not None else len(frame_log.frames))
+                results = rx.finish(frames_sent if frames_sent is not None else len(frame_log.frames), tb)
                 chains_seconds = time.monotonic() - t0
         finally:
             dev.close()

@@ -121,6 +121,7 @@ class FrameReceiver:
         self.sock.connect(address)
         self.address = address
         self.malformed = 0
+        self.messages = 0   # every message read, malformed ones included
 
     def recv(self, timeout_s: float) -> SyncedFrame | DroppedFrame | None:
         """The next frame, or None after ``timeout_s`` without one. Malformed messages are counted."""
@@ -130,6 +131,7 @@ class FrameReceiver:
             if left <= 0 or not self.sock.poll(max(1, int(left * 1000))):
                 return None
             msg = self.sock.recv()
+            self.messages += 1
             try:
                 return pdu_to_frame(pmt.deserialize_str(msg))
             except Exception:  # noqa: BLE001 - anything unreadable is counted and skipped

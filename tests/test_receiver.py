@@ -98,3 +98,62 @@ def test_lost_frames_are_erased_not_guessed():
     assert row["frames_ok"] == 3 and row["frames_expected"] == 4 and row["erased_fraction"] == pytest.approx(0.25)
     assert eve.decode_all({0: img})[0]["image"].shape == img.shape
     assert model_id("m") == bob.model_id
+
+
+def test_decode_all_batches_images_of_each_size_and_scores_each_image():
+    model = _model("mask")
+    keys = CipherKeys.generate(params="lp-192", mode="mask", k=512, seed=b"e" * 32)
+    alice = Alice(model, keys, "m", subframes=1)
+    rng = np.random.default_rng(2)
+    imgs = {i: rng.integers(0, 256, (32, 32, 3) if i != 3 else (40, 36, 3), dtype=np.uint8) for i in range(5)}
+    bob = BobChain(model, keys, "m")
+    for i, img in imgs.items():
+        for f in alice.frames_for_image(img, i)[0]:
+            bob.handle(_received(f, 0, None))
+    refs = {**imgs, 7: imgs[0]}                  # image 7 never arrived
+    batched = bob.decode_all(refs, batch_size=2)
+    single = bob.decode_all(refs, batch_size=1)
+    assert [r["index"] for r in batched] == [0, 1, 2, 3, 4, 7]
+    assert batched[-1]["image"] is None and "psnr" not in batched[-1]
+    for b, s in zip(batched[:-1], single[:-1]):
+        assert b["image"].shape == imgs[b["index"]].shape
+        assert np.abs(b["image"].astype(int) - s["image"]).max() <= 1   # float rounding of a batch at most
+        assert b["psnr"] == pytest.approx(s["psnr"], abs=0.05) and b["ssim"] == pytest.approx(s["ssim"], abs=1e-3)
+    assert len({round(r["psnr"], 6) for r in batched[:-1]}) == 5   # each scored against its own reference
+
+
+def test_serve_stops_when_every_published_message_came():
+    import threading
+    import time
+
+    import pmt
+    import zmq
+
+    from link.receiver import serve
+    from radio.transport import ControlSocket, frame_to_pdu, free_tcp_address
+
+    model = _model("mask")
+    keys = CipherKeys.generate(params="lp-192", mode="mask", k=512, seed=b"f" * 32)
+    frames, _ = Alice(model, keys, "m").frames_for_image(np.zeros((32, 32, 3), np.uint8), 0)
+    frames_addr, ctl_addr = free_tcp_address(), free_tcp_address()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.bind(frames_addr)
+    bob = BobChain(model, keys, "m")
+
+    def runner():
+        time.sleep(0.3)
+        push.send(pmt.serialize_str(frame_to_pdu(_received(frames[0], 0, None))))
+        push.send(b"not a pdu")
+        ctl = ControlSocket(ctl_addr, bind=False)
+        ctl.send({"end": True, "frames_sent": 1, "frames_published": 2})
+        ctl.close()
+
+    t = threading.Thread(target=runner)
+    t.start()
+    t0 = time.monotonic()
+    sent = serve(bob, frames_addr, ctl_addr, idle_s=20.0, timeout_s=30.0)
+    elapsed = time.monotonic() - t0
+    t.join()
+    push.close()
+    assert sent == 1 and len(bob.images) == 1 and bob.drops["malformed message"] == 1
+    assert elapsed < 5.0, "serve waited for the idle time although every published message had come"
