@@ -208,3 +208,25 @@ def test_grc_flowgraphs_compile_and_the_sim_loopback_runs(tmp_path):
     assert [f.counter for f in got["bob"]] == [900, 901, 902]
     assert [f.counter for f in got["eve"]] == [900, 901, 902]
     assert np.mean([f.mer_db for f in got["bob"]]) > np.mean([f.mer_db for f in got["eve"]]) + 15
+
+
+def test_frame_log_records_frames_and_drops_and_ignores_foreign_messages():
+    import pmt
+
+    from flowgraphs.device_link import FrameLog
+    from radio.frame import DEFAULT_FORMAT, FrameHeader
+    from radio.sync import DroppedFrame, SyncedFrame
+    from radio.transport import frame_to_pdu
+
+    header = FrameHeader(counter=9, mode="mask", key_id="00000001", model_id=1, constellation="zp4096",
+                         payload_len=512, image_index=4, chunk_index=2, chunk_count=3, height=32, width=32)
+    frame = SyncedFrame(header=header, payload=np.zeros(512, np.complex64), noise_var=0.01, mer_db=21.0,
+                        snr_db=20.5, cfo=0.0, sro_ppm=0.0, timing=0.0, gain=1.0, start=100.0, metric=0.9)
+    log = FrameLog(4)
+    for msg in (frame_to_pdu(frame), frame_to_pdu(DroppedFrame(start=7.0, reason="header: CRC mismatch", metric=0.6)),
+                pmt.intern("hello"), pmt.cons(pmt.make_dict(), pmt.PMT_NIL),
+                pmt.cons(pmt.dict_add(pmt.make_dict(), pmt.intern("start"), pmt.intern("x")), pmt.PMT_NIL)):
+        log._handle(msg)
+    assert log.frames == [{"start": 100.0, "length": DEFAULT_FORMAT.frame_len(512) * 4, "counter": 9, "image": 4,
+                           "chunk": 2, "mer_db": 21.0, "snr_db": 20.5}]
+    assert log.drops == [{"start": 7.0, "reason": "header: CRC mismatch"}]
