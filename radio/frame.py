@@ -47,6 +47,7 @@ _HEADER_FIELDS = (("version", 4), ("counter", 32), ("mode", 2), ("key_id", 32), 
                   ("d_len", 10), ("reserved", 8))
 HEADER_INFO_BITS = sum(b for _, b in _HEADER_FIELDS)
 HEADER_BITS = HEADER_INFO_BITS + 32
+assert HEADER_INFO_BITS % 8 == 0, "FrameHeader.from_bits reads the fields and the CRC as whole bytes"
 MAX_PAYLOAD = (1 << 12) - 1
 MAX_D_LEN = (1 << 10) - 1
 D_BITS_PER_VALUE = 12
@@ -165,13 +166,6 @@ def _int_bits(value: int, n: int) -> np.ndarray:
     return raw[raw.size - n:]
 
 
-def _bits_int(bits: np.ndarray) -> int:
-    """Inverse of :func:`_int_bits`."""
-    bits = np.asarray(bits, dtype=np.uint8)
-    pad = np.concatenate([np.zeros(-bits.size % 8, np.uint8), bits])
-    return int.from_bytes(np.packbits(pad).tobytes(), "big")
-
-
 # ---------------------------------------------------------------------------------------------------
 # Header
 # ---------------------------------------------------------------------------------------------------
@@ -252,10 +246,11 @@ class FrameHeader:
         bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
         if bits.size != HEADER_BITS:
             raise HeaderError(f"a header has {HEADER_BITS} bits, got {bits.size}")
-        info = bits[:HEADER_INFO_BITS]
-        if not np.array_equal(_crc32_bits(info), bits[HEADER_INFO_BITS:]):
+        packed = np.packbits(bits).tobytes()     # HEADER_INFO_BITS and the CRC are whole bytes
+        info = packed[:HEADER_INFO_BITS // 8]
+        if zlib.crc32(info) & 0xFFFFFFFF != int.from_bytes(packed[HEADER_INFO_BITS // 8:], "big"):
             raise HeaderError("header CRC mismatch")
-        vals, word, shift = {}, _bits_int(info), HEADER_INFO_BITS
+        vals, word, shift = {}, int.from_bytes(info, "big"), HEADER_INFO_BITS
         for name, nbits in _HEADER_FIELDS:
             shift -= nbits
             vals[name] = (word >> shift) & ((1 << nbits) - 1)
@@ -349,9 +344,15 @@ class FrameFormat:
         return bits ^ np.tile(w, -(-n // w.size))[:n]
 
     def whiten_llr(self, llr: np.ndarray) -> np.ndarray:
+        return llr * self._whitening_signs(llr.size)
+
+    @lru_cache(maxsize=8)
+    def _whitening_signs(self, n: int) -> np.ndarray:
+        """±1.0 (float64) for the first ``n`` whitening bits (0 → +1)."""
         w = self._whitening
-        n = llr.size
-        return llr * (1.0 - 2.0 * np.tile(w, -(-n // w.size))[:n])
+        signs = 1.0 - 2.0 * np.tile(w, -(-n // w.size))[:n]
+        signs.setflags(write=False)
+        return signs
 
     # -- sizes -----------------------------------------------------------------------------------
     @property
