@@ -51,7 +51,8 @@ def c32vector(x) -> "pmt.pmt_t":
     """complex64 samples → pmt c32vector, through pmt's own deserialiser: the pybind conversion of
     ``init_c32vector`` goes element by element (3× slower for a 512-symbol payload)."""
     x = np.ascontiguousarray(x, dtype=np.complex64)
-    return pmt.deserialize_str(_C32VECTOR_HEAD.pack(0x0A, 0x0A, x.size, 1, 0) + x.view(np.float32).astype(">f4").tobytes())
+    head = _C32VECTOR_HEAD.pack(0x0A, 0x0A, x.size, 1, 0)
+    return pmt.deserialize_str(head + x.view(np.float32).astype(">f4").tobytes())
 
 
 def frame_to_pdu(item) -> "pmt.pmt_t":
