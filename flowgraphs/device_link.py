@@ -35,6 +35,10 @@ from radio.pulse import PulseShape
 ZMQ_TIMEOUT_MS = 100
 
 
+#: The PDU fields FrameLog reads.
+_LOG_KEYS = {name: pmt.intern(name) for name in ("start", "dropped", "header", "mer_db", "snr_db")}
+
+
 class FrameLog(gr.basic_block):
     """Message sink: one small dict per frame PDU (``frames``) and per dropped detection (``drops``)."""
 
@@ -66,9 +70,6 @@ class FrameLog(gr.basic_block):
         except (KeyError, TypeError, ValueError):   # pmt's wrong-type error is a ValueError
             return
         self.frames.append(record)
-
-
-_LOG_KEYS = {name: pmt.intern(name) for name in ("start", "dropped", "header", "mer_db", "snr_db")}
 
 
 class RecordingSink(gr.sync_block):

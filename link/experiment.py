@@ -131,10 +131,12 @@ class Receivers:
 
     def finish(self, frames_sent: int | None, tb=None) -> dict:
         """End every chain at once (they decode in parallel), then collect. With the flowgraph ``tb``
-        (its ``branches[role]["rx"].sync``), each chain learns how many messages were published to it
+        (its ``sync_stats``), each chain learns how many messages were published to it
         and stops when they all came instead of after an idle second."""
+        stats = {} if tb is None else tb.sync_stats()
         for role, c in self.chains.items():
-            c.end(-1 if frames_sent is None else frames_sent, None if tb is None else published_to(tb, role))
+            published = stats[role]["frames_published"] + stats[role]["dropped_published"] if stats else None
+            c.end(-1 if frames_sent is None else frames_sent, published)
         return {role: c.result() for role, c in self.chains.items()}
 
     def kill(self) -> None:
@@ -147,12 +149,6 @@ class Receivers:
     def __exit__(self, *exc):
         self.kill()
         return False
-
-
-def published_to(tb, role: str) -> int:
-    """Messages (frames and drop notices) ``role``'s synchroniser published in flowgraph ``tb``."""
-    sync = tb.branches[role]["rx"].sync
-    return int(sync.frames + sync.dropped)
 
 
 _SIDE_KEYS = ("psnr", "ssim", "ms_ssim", "mer_db", "frames_sent", "frames_ok", "frames_received", "frames_dropped")

@@ -78,11 +78,6 @@ class ReceiverProcess:
             constellation = z["constellation"]
         return {"summary": summary, "images": images, "constellation": constellation}
 
-    def finish(self, frames_sent: int, frames_published: int | None = None, timeout_s: float = 300.0) -> dict:
-        """:meth:`end`, then :meth:`result`."""
-        self.end(frames_sent, frames_published)
-        return self.result(timeout_s)
-
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
