@@ -1,4 +1,5 @@
-"""Frame synchronisation from known symbols, good enough for 4096-QAM (numpy only).
+"""Frame synchronisation from known symbols, good enough for 4096-QAM (numpy; the per-frame inner loops
+are compiled with numba in :mod:`radio.sync_kernels`).
 
 The receiver works on two aligned sample streams: ``mf``, the matched-filter output (GNU Radio's FIR
 in the flowgraph, ``np.convolve`` in :func:`synchronize`), and ``raw``, the samples before it.
@@ -36,12 +37,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sp_fft
 
 from calibration.snr import snr_from_residuals
 from radio.frame import DEFAULT_FORMAT, FrameFormat, FrameHeader, HeaderError, known_symbols, qpsk_llr
 from radio.pulse import PulseShape
+from radio.sync_kernels import (derotate_filter, differential, first_peak, gain_at, grid_gain, interpolate, phase_ramp,
+                                rotator)
 
 
 @dataclass(frozen=True)
@@ -135,16 +138,9 @@ class FractionalInterpolator:
         return w / w.sum(axis=1, keepdims=True)
 
     def __call__(self, y: np.ndarray, t: np.ndarray, deriv: bool = False):
-        """y(t) (complex, like ``y``), or (y(t), y'(t)) with ``deriv``; t in samples of ``y``."""
-        i = np.floor(t).astype(np.int64)
-        row = np.rint((t - i) * self.res).astype(np.int64)
-        step = y.strides[0]   # as_strided: numpy's sliding_window_view costs more than the product here
-        windows = as_strided(y, shape=(y.size - self.width + 1, self.width), strides=(step, step), writeable=False)
-        v = windows[i - self.half + 1]
-        s = np.einsum("ij,ij->i", v, self.table[row])
-        if not deriv:
-            return s
-        return s, np.einsum("ij,ij->i", v, self.dtable[row])
+        """y(t) (complex64), or (y(t), y'(t)) with ``deriv``; t in samples of ``y`` (complex64)."""
+        s, d = interpolate(y, np.asarray(t, dtype=np.float64), self.table, self.dtable, self.half, self.res, deriv)
+        return (s, d) if deriv else s
 
 
 _INTERP = FractionalInterpolator()
@@ -174,23 +170,6 @@ def _pulse_slopes(taps_key: tuple, sps: int) -> tuple[float, float]:
     return float(known), float(known + np.sum(dc * dc) / c0 ** 2)
 
 
-def _line_slope(v: np.ndarray, x: np.ndarray) -> float:
-    """Least-squares slope of ``v`` against ``x``."""
-    k = x - x.mean()
-    return float(np.dot(k, v) / np.dot(k, k))
-
-
-def _rotator(n: int, freq: float) -> np.ndarray:
-    """exp(−2πj·freq·k) for k = 0..n−1 (complex64) from two short exp tables."""
-    blk = 256
-    if n <= blk:   # one row: the coarse factor is exactly 1
-        return np.exp(-2j * np.pi * freq * np.arange(n)).astype(np.complex64)
-    rows = -(-n // blk)
-    fine = np.exp(-2j * np.pi * freq * np.arange(blk)).astype(np.complex64)
-    coarse = np.exp(-2j * np.pi * freq * blk * np.arange(rows)).astype(np.complex64)
-    return (coarse[:, None] * fine[None, :]).reshape(-1)[:n]
-
-
 def _filtered_window(x: np.ndarray, a: int, cfo: float, ref: int, sps: int, taps32: np.ndarray) -> np.ndarray:
     """Raw samples ``x`` (the first at absolute index ``a``), de-rotated by ``cfo`` cycles per symbol
     (phase 0 at ``ref``), matched-filtered.
@@ -198,12 +177,7 @@ def _filtered_window(x: np.ndarray, a: int, cfo: float, ref: int, sps: int, taps
     'same' alignment: element i is the filter output centred on raw sample a + i; the first and
     last ``delay`` elements are incomplete.
     """
-    rot = _rotator(a + x.size - ref, cfo / sps)[a - ref:]
-    xr = x * rot
-    y = np.empty(xr.size, np.complex64)   # float32 filtering: twice as fast, error far below −60 dB
-    y.real = np.convolve(xr.real, taps32, mode="same")
-    y.imag = np.convolve(xr.imag, taps32, mode="same")
-    return y
+    return derotate_filter(x, a - ref, cfo / sps, taps32)
 
 
 def _phase_slope(u: np.ndarray, lag: int) -> float:
@@ -258,25 +232,22 @@ class _Tracker:
     dof_known: tuple         # (n, tr H, ||H||²_F) on the known positions
     penalty: np.ndarray      # per-symbol estimation-noise factor Σ_b Q[k,b]²/n_b
 
-    def grid_gain(self, ratios: np.ndarray) -> np.ndarray:
-        """The complex gain on the tracker's grid (every ``_BIN`` symbols) from the known ratios y/x."""
-        sums = np.bincount(self.bins, weights=ratios.real, minlength=self.counts.size) + \
-            1j * np.bincount(self.bins, weights=ratios.imag, minlength=self.counts.size)
-        v = sums / self.counts
-        return self.op @ v.real + 1j * (self.op @ v.imag)   # real operator: no complex upcast of op
+    def grid_gain(self, s: np.ndarray, known_sym: np.ndarray) -> np.ndarray:
+        """The complex gain on the tracker's grid (every ``_BIN`` symbols) from the frame's symbols
+        ``s``, whose known positions carry ``known_sym``."""
+        return grid_gain(s, self.known, known_sym, self.bins, self.counts, self.op)
 
     def at(self, g: np.ndarray, pos: np.ndarray | None = None) -> np.ndarray:
         """Grid gain ``g`` interpolated to symbol positions ``pos`` (default: every symbol)."""
-        pos = self._all_pos if pos is None else pos
-        return np.interp(pos, self.grid, g.real) + 1j * np.interp(pos, self.grid, g.imag)
+        return gain_at(g, self.grid, _BIN, self.all_pos if pos is None else pos)
 
     @property
-    def _all_pos(self) -> np.ndarray:
-        return np.arange(self.n_sym, dtype=np.float64)
+    def all_pos(self) -> np.ndarray:
+        return np.arange(self.n_sym)
 
-    def apply(self, ratios: np.ndarray) -> np.ndarray:
-        """The complex gain at every symbol from the known ratios y/x."""
-        return self.at(self.grid_gain(ratios))
+    def apply(self, s: np.ndarray, known_sym: np.ndarray) -> np.ndarray:
+        """The complex gain at every symbol from the frame's symbols ``s`` (known ones: ``known_sym``)."""
+        return self.at(self.grid_gain(s, known_sym))
 
 
 def _make_tracker(n_sym: int, known: np.ndarray, span: float) -> _Tracker:
@@ -423,6 +394,7 @@ class FrameFinisher:
         self._timing_plans: dict[tuple, tuple] = {}
         self._step = float(self.sps)   # samples per symbol as received (tracks the sample-rate offset)
         self.frames = 0
+        warm_up()
 
     def _timing_plan(self, hdr: FrameHeader, n_sym: int, kpos: np.ndarray):
         """(symbol indices, timing-segment starts, timing-detector slope per symbol) of a frame layout."""
@@ -451,22 +423,22 @@ class FrameFinisher:
         step_len = self._step
         k_all, seg_starts, slopes = self._timing_plan(hdr, n_sym, kpos)
         cfo = job.cfo + job.res_cfo
-        rot = _rotator(n_sym, job.res_cfo)
+        rot = rotator(n_sym, job.res_cfo)
 
         def sample(tau0, step_len):
             s, d = _INTERP(y, tau0 + k_all * step_len, deriv=True)
             return s * rot, d * rot
 
         s, d = sample(tau0, step_len)
-        g = trk.grid_gain(s[kpos] / ksym)
+        g = trk.grid_gain(s, ksym)
         # Any phase ramp left (residual CFO) would bend the local-linear tracker: remove the
         # straight-line fit of the tracked phase and track again.
-        slope = _line_slope(np.unwrap(np.angle(g)), trk.grid)
+        slope = phase_ramp(g, trk.grid)
         if abs(slope) * n_sym > 0.02:
-            extra = _rotator(n_sym, slope / (2 * np.pi))
+            extra = rotator(n_sym, slope / (2 * np.pi))
             rot = rot * extra
             s, d = s * extra, d * extra
-            g = trk.grid_gain(s[kpos] / ksym)
+            g = trk.grid_gain(s, ksym)
             cfo += slope / (2 * np.pi)
         for it in range(self.cfg.timing_iterations):
             # Timing error at every symbol, with the current equalised symbols standing in for the
@@ -495,7 +467,7 @@ class FrameFinisher:
                 s = s - delta * d
             else:
                 s, d = sample(tau0, step_len)
-            g = trk.grid_gain(s[kpos] / ksym)
+            g = trk.grid_gain(s, ksym)
             if small:
                 break
         h = trk.at(g)
@@ -503,7 +475,7 @@ class FrameFinisher:
             x_known = np.zeros(n_sym, dtype=np.complex128)
             x_known[kpos] = ksym
             s = self._equalise(s / h, lay, x_known)
-            h = trk.apply(s[kpos] / ksym)
+            h = trk.apply(s, ksym)
         resid = s[kpos] - h[kpos] * ksym
         sigma2 = snr_from_residuals(resid, *trk.dof_known)
         pay = lay.payload
@@ -647,30 +619,20 @@ class StreamSync:
         stop = min(end, start + SCAN_BLOCK)
         more = stop < end
         lo = start - self._win - base          # buffer index of the first z needed
-        mf = self._mf
-        z = mf[lo:stop - base] * np.conj(mf[lo - sps:stop - base - sps])
+        z, cs = differential(self._mf, lo, stop - base, sps)
         c = self._correlate(z)                 # c[i] ↔ mf index lo + i + len(kern) − 1
-        cs = np.zeros(z.size + 1)
-        np.cumsum(z.real * z.real + z.imag * z.imag, dtype=np.float64, out=cs[1:])
+        # c[j] belongs to absolute mf index lo + base + first + j
         first = self._kern.size - 1
-        idx = np.arange(first, z.size)
-        energy = cs[idx + 1] - cs[idx - first]     # |z|² over the correlator's span
-        rho = np.abs(c) ** 2 / ((self._npre - 1) * energy / sps + 1e-30)
-        # rho[j] belongs to absolute mf index lo + base + first + j
         abs0 = base + lo + first
-        off = start - abs0
-        above = np.flatnonzero(rho[off:] > self.cfg.detect_threshold)
-        n = rho.size
-        if not above.size:
-            self._scan = abs0 + n
+        a, j, rho = first_peak(c, cs, first, start - abs0, (self._npre - 1) / sps, self.cfg.detect_threshold, 3 * sps)
+        if a < 0:
+            self._scan = abs0 + c.size
             return more
-        a = above[0] + off
-        if a + 3 * sps >= n:
+        if j < 0:
             self._scan = abs0 + a
             return more
-        j = a + int(np.argmax(rho[a:a + 3 * sps + 1]))
         self.stats.detections += 1
-        self._queue.append(_Candidate(abs0 + j, float(np.angle(c[j]) / (2 * np.pi)), float(rho[j])))
+        self._queue.append(_Candidate(abs0 + j, float(np.angle(c[j]) / (2 * np.pi)), float(rho)))
         self._scan = abs0 + j + 2 * sps + 1
         return True
 
@@ -726,7 +688,7 @@ class StreamSync:
             return None
         pre = self.fmt.preamble
         u = self._mf[s0 - self._base + np.arange(npre) * sps] * np.conj(pre)
-        u = u * _rotator(npre, cand.cfo0)
+        u = u * rotator(npre, cand.cfo0)
         dcfo, peak = _tone_frequency(u, reach=int(0.05 * 2048), with_peak=True)
         cfo = cand.cfo0 + dcfo
         confirm = peak / (npre * np.sum(np.abs(u) ** 2) + 1e-30)
@@ -756,9 +718,9 @@ class StreamSync:
         # sample instants, carries a small deterministic bias from the preamble's own ISI at
         # fractional timing); removed at symbol rate, where it is far too small to upset the filter.
         res_cfo = _phase_slope(s[:npre] * np.conj(pre), lag=32)
-        s *= _rotator(plan.n_sym, res_cfo)
+        s *= rotator(plan.n_sym, res_cfo)
         trk = tracker(plan.n_sym, plan.known_pos, self.cfg.track_span)
-        h = trk.apply(s[plan.known_pos] / plan.known_sym)
+        h = trk.apply(s, plan.known_sym)
         zh = s[plan.header_pos] / h[plan.header_pos]
         start = a + tau0
         try:
@@ -795,6 +757,33 @@ class StreamSync:
             self._mf = self._mf[cut:]
             self._raw = self._raw[cut:]
             self._base += cut
+
+
+_warm = False
+
+
+def warm_up() -> None:
+    """Run one short synthetic frame through both stages, once per process.
+
+    The compiled kernels (``radio.sync_kernels``) load from numba's on-disk cache on their first call
+    in a process (~0.15 s; the first time on a machine they compile, a few seconds): done here, at
+    construction, that cost stays out of the first frame of a stream. A real frame passes exactly the
+    array types a stream passes, so no later call compiles again.
+    """
+    global _warm
+    if _warm:
+        return
+    _warm = True
+    from radio.frame import random_frames
+    from radio.pulse import shape
+
+    pulse = PulseShape()
+    frames, _ = random_frames(1, 64, np.random.default_rng(0))
+    raw = np.concatenate([np.zeros(1000, np.complex64), shape(frames[0], pulse), np.zeros(1000, np.complex64)])
+    raw = (raw * np.exp(0.3j)).astype(np.complex64)
+    sync = StreamSync(pulse)
+    sync.push(matched_filter(raw, pulse.taps), raw)
+    sync.flush()
 
 
 def matched_filter(raw: np.ndarray, taps: np.ndarray) -> np.ndarray:

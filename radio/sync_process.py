@@ -1,8 +1,8 @@
 """The synchroniser split over two processes: detection and headers here, the rest of every frame in a
-worker process (numpy only).
+worker process.
 
-:class:`radio.sync.StreamSync` is pure Python/numpy and holds the GIL, so in one process it runs on
-one core however many the machine has. Its work per frame falls in two stages of similar cost:
+:class:`radio.sync.StreamSync` is Python and numpy around a few compiled loops and holds the GIL for
+most of its time, so in one process it runs on one core however many the machine has. Its work per frame falls in two stages of similar cost:
 detection, fine CFO and header decoding (which must run in stream order, as a decoded header tells
 the detector where the next frame can start), and the rest — timing drift, gain/phase tracking,
 MER, payload (:class:`radio.sync.FrameFinisher`). :class:`ProcessSync` runs the first stage in the
