@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from radio.sync_kernels import (derotate_filter, differential, first_peak, gain_at, grid_gain, interpolate,
-                                phase_ramp, rotator)
+from radio.sync_kernels import (derotate_filter, gain_at, grid_gain, interpolate, phase_ramp, preamble_timing,
+                                rotator, scan_preamble)
 
 RNG = np.random.default_rng(7)
 
@@ -48,24 +48,34 @@ def test_interpolate_refuses_windows_outside_the_samples():
         interpolate(y, np.array([38.5]), table, table, 2, 2, False)
 
 
-def test_differential_and_first_peak_match_the_metric():
-    sps, first, lo = 4, 20, 8
-    mf = _cnoise(300)
-    mf[150:170] *= 30   # a strong burst: the metric crosses the threshold there
-    z, cs = differential(mf, lo, 300, sps)
-    assert np.allclose(z, mf[lo:] * np.conj(mf[lo - sps:-sps]), rtol=1e-6)
-    assert np.allclose(cs, np.concatenate([[0], np.cumsum(np.abs(z.astype(np.complex128)) ** 2)]), rtol=1e-6)
-    c = np.convolve(z, RNG.standard_normal(first + 1), "valid").astype(np.complex64)
-    energy = cs[first + 1:] - cs[:-first - 1]
-    rho = np.abs(c.astype(np.complex128)) ** 2 / (0.7 * energy + 1e-30)
-    thr = np.quantile(rho, 0.9)
-    a, j, best = first_peak(c, cs, first, 5, 0.7, thr, 12)
-    above = np.flatnonzero(rho[5:] > thr) + 5
-    assert a == above[0]
-    assert j == a + np.argmax(rho[a:a + 13]) and best == pytest.approx(rho[j])
-    assert first_peak(c, cs, first, 0, 0.7, rho.max() + 1, 12) == (-1, -1, 0.0)
-    last = c.size - 3   # a crossing too close to the end: the peak waits for more samples
-    assert first_peak(c, cs, first, last, 0.7, -1.0, 12)[:2] == (last, -1)
+def _metric(mf, lo, hi, sps, quarter, scale):
+    """numpy reference of the detector: z, its correlation with j^quarter, the normalised metric."""
+    z = (mf[lo:hi] * np.conj(mf[lo - sps:hi - sps])).astype(np.complex128)
+    kern = np.zeros((quarter.size - 1) * sps + 1, complex)
+    kern[::sps] = (1j ** quarter)[::-1]
+    c = np.convolve(z, kern, "valid")
+    energy = np.convolve(np.abs(z) ** 2, np.ones(kern.size), "valid")
+    return c, np.abs(c) ** 2 / (scale * energy + 1e-30)
+
+
+def test_scan_preamble_finds_the_first_crossing_and_its_peak():
+    sps, lo, hi = 4, 40, 1500
+    quarter = RNG.integers(0, 4, 30)
+    pre = np.cumprod(np.concatenate([[1], (1j ** quarter).conj()]))   # differential sequence conj(j^q)
+    x = np.zeros(hi + 200, complex)
+    x[900:900 + pre.size * sps:sps] = pre * np.exp(0.7j)               # a burst: the metric peaks there
+    mf = (np.convolve(x, np.ones(sps), "same") + 0.05 * _cnoise(x.size)).astype(np.complex64)
+    scale = (quarter.size) / sps
+    c, rho = _metric(mf, lo, hi, sps, quarter, scale)
+    for thr, off in ((0.3, 0), (0.3, 5), (0.05, 0)):
+        above = np.flatnonzero(rho[off:] > thr) + off
+        a, j, best, cj = scan_preamble(mf, lo, hi, sps, quarter, scale, thr, off, 12)
+        assert a == above[0]
+        assert j == a + np.argmax(rho[a:a + 13])
+        assert best == pytest.approx(rho[j], rel=1e-4) and cj == pytest.approx(c[j], rel=1e-4)
+    assert scan_preamble(mf, lo, hi, sps, quarter, scale, rho.max() + 1, 0, 12) == (-1, -1, 0.0, 0j)
+    last = rho.size - 3   # a crossing too close to the block's end: the peak waits for more samples
+    assert scan_preamble(mf, lo, hi, sps, quarter, scale, -1.0, last, 12)[:2] == (last, -1)
 
 
 def test_rotator_and_phase_ramp():
@@ -94,3 +104,22 @@ def test_grid_gain_and_gain_at_match_bincount_and_interp():
     ref = np.interp(pos, grid, g.real) + 1j * np.interp(pos, grid, g.imag)
     assert np.allclose(gain_at(g, grid, step, pos), ref, rtol=1e-12, atol=1e-12)
     assert np.allclose(gain_at(g, grid, step, known.astype(float)), ref[known], atol=1e-12)
+
+
+def test_preamble_timing_finds_a_fractional_delay():
+    from radio.frame import DEFAULT_FORMAT
+    from radio.pulse import PulseShape, shape
+    from radio.sync import _INTERP, _pulse_slopes
+
+    pulse = PulseShape()
+    pre = DEFAULT_FORMAT.preamble
+    x = np.concatenate([np.zeros(40, np.complex64), shape(pre, pulse), np.zeros(80, np.complex64)])
+    delay = 0.37                                      # samples, applied in the frequency domain
+    f = np.fft.fftfreq(x.size)
+    xd = np.fft.ifft(np.fft.fft(x) * np.exp(-2j * np.pi * f * delay))
+    y = np.convolve(xd * np.exp(1.1j), pulse.taps, "same").astype(np.complex64)
+    t_true = 40 + pulse.delay + delay                 # where symbol 0 sits in y
+    kappa = _pulse_slopes(tuple(pulse.taps), pulse.sps)[0]
+    tau = preamble_timing(y, float(np.floor(t_true)), pre, pulse.sps, kappa, 2, _INTERP.table, _INTERP.dtable,
+                          _INTERP.half, _INTERP.res)
+    assert tau == pytest.approx(t_true, abs=0.01)
