@@ -600,7 +600,8 @@ class StreamSync:
         """Scan one block from ``_scan``; True when called for again (a new candidate, or more to scan).
 
         Blocks of ``SCAN_BLOCK`` samples: in a continuous stream the next preamble follows a frame's
-        end closely, and the scan stops there (see :meth:`push`), so most of a block is never needed.
+        end closely, and the correlator stops at the first detection (see :meth:`push`), so most of a
+        block is never correlated.
         """
         sps, base = self.sps, self._base
         end = base + self._mf.size

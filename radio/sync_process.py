@@ -2,12 +2,13 @@
 worker process.
 
 :class:`radio.sync.StreamSync` is Python and numpy around a few compiled loops and holds the GIL for
-most of its time, so in one process it runs on one core however many the machine has. Its work per frame falls in two stages of similar cost:
-detection, fine CFO and header decoding (which must run in stream order, as a decoded header tells
-the detector where the next frame can start), and the rest — timing drift, gain/phase tracking,
-MER, payload (:class:`radio.sync.FrameFinisher`). :class:`ProcessSync` runs the first stage in the
-caller's process and streams :class:`radio.sync.FinishJob` objects to a worker process that runs the
-second, in order, so the two stages overlap on two cores.
+most of its time, so in one process it runs on one core however many the machine has. Its work per
+frame falls in two stages of similar cost: detection, fine CFO and header decoding (which must run in
+stream order, as a decoded header tells the detector where the next frame can start), and the rest —
+timing drift, gain/phase tracking, MER, payload (:class:`radio.sync.FrameFinisher`).
+:class:`ProcessSync` runs the first stage in the caller's process and streams
+:class:`radio.sync.FinishJob` objects to a worker process that runs the second, in order, so the two
+stages overlap on two cores.
 
 The results are the frames ``StreamSync`` gives in one process, bit for bit and in the same order
 (dropped headers included): the worker does the same arithmetic on the same samples, with BLAS
