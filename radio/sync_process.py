@@ -18,6 +18,7 @@ GNU Radio process with running threads, where ``fork`` is unsafe) and ends when 
 from __future__ import annotations
 
 import multiprocessing as mp
+import select
 from collections import deque
 
 try:
@@ -90,6 +91,10 @@ class ProcessSync:
         self._results, result_send = ctx.Pipe(duplex=False)
         _widen(self._jobs)
         _widen(self._results)
+        # One poll object for the results pipe: Connection.poll builds a selector per call (~15 µs,
+        # once per frame in the publishing thread).
+        self._poller = select.poll()
+        self._poller.register(self._results.fileno(), select.POLLIN)
         self._proc = ctx.Process(target=_serve, name="jscec-sync-finish", daemon=True,
                                  args=(job_recv, result_send, pulse, fmt, config))
         self._proc.start()
@@ -127,7 +132,7 @@ class ProcessSync:
 
     def _take(self, timeout: float | None) -> bool:
         """Take one message from the worker into ``_items``; False if none came within ``timeout``."""
-        if not self._results.poll(timeout):
+        if timeout is not None and not self._poller.poll(max(0.0, timeout) * 1000):
             return False
         try:
             kind, value = self._results.recv()
