@@ -5,7 +5,7 @@ import pytest
 from link.experiment import frame_stream
 from radio.frame import FrameHeader, build_frame, random_frames
 from radio.pulse import PulseShape, shape
-from radio.sync import DroppedFrame, SyncedFrame, synchronize
+from radio.sync import DroppedFrame, StreamSync, SyncedFrame, matched_filter, synchronize
 from radio.zp_qam import modulate
 
 PULSE = PulseShape()
@@ -98,3 +98,24 @@ def test_the_equaliser_removes_a_short_echo():
 
     plain, equalised = mer(SyncConfig()), mer(SyncConfig(equalizer_taps=5))
     assert plain < 20 and equalised > 30, (plain, equalised)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cut_streams_in_odd_chunks_never_raise(seed):
+    """Streams that start and end inside frames, at any SNR, CFO and SRO accepted, pushed in chunks of
+    any size: the synchroniser reports what it found and never reads outside its samples (the
+    compiled loops raise IndexError there instead of reading memory)."""
+    rng = np.random.default_rng(100 + seed)
+    x, _ = _stream(3, int(rng.integers(64, 2000)), rng)
+    y = _impair(x, rng, rng.uniform(-2, 30), rng.uniform(-0.11, 0.11), rng.uniform(0, 4), rng.uniform(-1.5e-3, 1.5e-3))
+    y = y[int(rng.integers(0, 3000)):]
+    y = y[:int(rng.integers(y.size // 2, y.size))].astype(np.complex64)
+    mf = matched_filter(y, PULSE.taps)
+    sync, out, k = StreamSync(PULSE), [], 0
+    while k < y.size:
+        c = int(rng.integers(1, 9000))
+        out += sync.push(mf[k:k + c], y[k:k + c])
+        k += c
+    out += sync.flush()
+    assert all(isinstance(f, (SyncedFrame, DroppedFrame)) for f in out)
+    assert sync.stats.frames <= 3
