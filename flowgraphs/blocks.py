@@ -165,6 +165,12 @@ class FrameSync(gr.sync_block):
             self.publisher._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
         return True
 
+    def close(self) -> None:
+        """Release the worker process of a synchroniser that may never have run (idempotent; a run's
+        ``stop`` releases it too)."""
+        if self.process:
+            self.sync.close()
+
     def samples_done(self) -> int:
         """Input samples consumed with every frame found in them published (one less while the
         worker still has frames; after a worker failure, ``error``, all of them)."""

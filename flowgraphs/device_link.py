@@ -234,6 +234,11 @@ class DeviceLink(gr.top_block):
         schedule.retune = retune
         self.device_sources[id(first)].schedule = schedule
 
+    def close(self) -> None:
+        """Release the RX chains' synchroniser workers, also when the flowgraph never ran."""
+        for b in self.branches.values():
+            b["rx"].sync.close()
+
     def samples_consumed(self) -> dict[str, int]:
         return {role: int(b["rx"].sync.samples_done()) for role, b in self.branches.items()}
 

@@ -74,8 +74,6 @@ def recording_info(path: str) -> RecordingInfo:
 
 
 def run_replay(opts: ReplayOptions, log=print) -> dict:
-    import torch
-
     from flowgraphs.device_link import DeviceLink
     from link.ota import mean_snr
     from models.checkpoint import resolve_model
@@ -83,7 +81,6 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
     from radio.devices import RadioSettings, open_device
     from radio.pulse import PulseShape
 
-    torch.set_num_threads(opts.threads)
     chains = tuple(opts.chains)
     if not chains or any(c not in CHAINS for c in chains):
         raise UserError(f"--chains takes bob, eve or bob,eve; got {','.join(chains) or 'nothing'}")
@@ -128,12 +125,14 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
     settings = RadioSettings(center_freq_hz=freq or 1.0, sample_rate_hz=rate, buffer_size=REPLAY_BUFFER)
     with staged_output(out_dir) as stage:
         dev = open_device(f"file:{meta_path}", settings)
+        tb = None
         try:
             addr = {c: free_tcp_address() for c in chains}
+            # The flowgraph first: its synchroniser worker starts while the chains load their models.
+            tb = DeviceLink({c: (dev, addr[c]) for c in chains}, pulse=pulse,
+                            equalizer_taps=opts.equalizer_taps, sync_process=opts.sync_process)
             with Receivers(addr, stage, model_path, key_path=key_path, ref_path=ref, k=k,
                            mode=mode or "lwe", threads=opts.threads) as rx:
-                tb = DeviceLink({c: (dev, addr[c]) for c in chains}, pulse=pulse,
-                                equalizer_taps=opts.equalizer_taps, sync_process=opts.sync_process)
                 t0, t0_perf = time.monotonic(), time.perf_counter()
                 drained = run_flowgraph(tb, tb.samples_consumed,
                                         lambda now: bool(now) and min(now.values()) >= n_samples,
@@ -150,6 +149,8 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
                 results = rx.finish(frames_sent if frames_sent is not None else len(frame_log.frames), tb)
                 chains_seconds = time.monotonic() - t0
         finally:
+            if tb is not None:
+                tb.close()
             dev.close()
         commit_stage(stage, out_dir)
 

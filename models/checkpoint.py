@@ -13,10 +13,12 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from radio.errors import UserError
+
+if TYPE_CHECKING:   # torch is imported where it is used: resolving a model's path needs no torch
+    import torch
 
 FORMAT = "deepjscec-hil/1"
 #: The checkpoints shipped with the project.
@@ -48,6 +50,8 @@ def save_checkpoint(path, payload: dict, card: dict | None = None) -> None:
         # Through JSON and back: the card holds only plain values, so the file loads with weights_only.
         card = json.loads(json.dumps(card, default=str))
         payload["card"] = card
+    import torch
+
     atomic_write_bytes(Path(path), lambda f: torch.save(payload, f))
     if card is not None:
         text = json.dumps(card, indent=2, sort_keys=True) + "\n"
@@ -56,6 +60,8 @@ def save_checkpoint(path, payload: dict, card: dict | None = None) -> None:
 
 def load_checkpoint(path, kind: str | None = None) -> dict:
     """Load a checkpoint dict, refusing truncated, foreign or wrong-kind files with a ``UserError``."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -53,3 +55,13 @@ def test_foreign_and_mismatched_files_are_refused(tmp_path):
 def test_unknown_model_name(tmp_path):
     with pytest.raises(UserError, match="unknown model"):
         resolve_model("no-such-model")
+
+
+def test_resolving_a_model_and_the_replay_runner_do_not_load_torch():
+    """`jscec replay`'s flowgraph process never runs a network: importing torch there cost ~1 s."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import models.checkpoint, link.replay; "
+            "models.checkpoint.resolve_model('cifar10-lwe'); assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
