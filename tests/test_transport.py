@@ -5,7 +5,7 @@ import pytest
 
 from radio.frame import FrameHeader
 from radio.sync import DroppedFrame, SyncedFrame
-from radio.transport import c32vector, frame_to_pdu, pdu_to_frame
+from radio.transport import c32_elements, c32vector, frame_to_pdu, pdu_to_frame
 
 
 @pytest.mark.parametrize("n", [0, 1, 512, 4099])
@@ -18,6 +18,9 @@ def test_c32vector_is_what_init_c32vector_makes(n):
     assert pmt.is_c32vector(got) and pmt.length(got) == n
     assert pmt.serialize_str(got) == pmt.serialize_str(want)
     np.testing.assert_array_equal(np.asarray(pmt.c32vector_elements(got), np.complex64), x)
+    back = c32_elements(want)
+    assert back.dtype == np.complex64
+    np.testing.assert_array_equal(back, x)
 
 
 def _frame(d_values=None):
@@ -52,6 +55,11 @@ def test_dropped_frame_pdu_round_trip_and_foreign_pdus_are_refused():
         pdu_to_frame(pmt.cons(pmt.make_dict(), pmt.init_c32vector(0, [])))
     with pytest.raises(ValueError):
         pdu_to_frame(pmt.intern("nonsense"))
+    with pytest.raises(ValueError):   # a payload of another type
+        pdu_to_frame(pmt.cons(pmt.car(frame_to_pdu(_frame())), pmt.init_f32vector(2, [1.0, 2.0])))
+    with pytest.raises(ValueError):   # a field of the wrong type
+        meta = pmt.dict_add(pmt.car(frame_to_pdu(_frame())), pmt.intern("mer_db"), pmt.intern("high"))
+        pdu_to_frame(pmt.cons(meta, pmt.init_c32vector(0, [])))
     with pytest.raises(ValueError):
         pdu_to_frame(pmt.cons(pmt.dict_add(pmt.make_dict(), pmt.intern("header"), pmt.intern("{}")),
                               pmt.init_c32vector(0, [])))
