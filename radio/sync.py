@@ -228,7 +228,7 @@ class _Tracker:
     known: np.ndarray        # sorted known positions
     bins: np.ndarray         # bin index of each known position (into the non-empty bins)
     counts: np.ndarray       # known symbols per non-empty bin
-    op: np.ndarray           # (n_grid, n_bins) smoother at the grid points
+    op_t: np.ndarray         # (n_bins, n_grid) smoother at the grid points, transposed
     grid: np.ndarray         # grid positions (symbols)
     dof_known: tuple         # (n, tr H, ||H||²_F) on the known positions
     penalty: np.ndarray      # per-symbol estimation-noise factor Σ_b Q[k,b]²/n_b
@@ -236,7 +236,7 @@ class _Tracker:
     def grid_gain(self, s: np.ndarray, known_sym: np.ndarray) -> np.ndarray:
         """The complex gain on the tracker's grid (every ``_BIN`` symbols) from the frame's symbols
         ``s``, whose known positions carry ``known_sym``."""
-        return grid_gain(s, self.known, known_sym, self.bins, self.counts, self.op)
+        return grid_gain(s, self.known, known_sym, self.bins, self.counts, self.op_t)
 
     def at(self, g: np.ndarray, pos: np.ndarray | None = None) -> np.ndarray:
         """Grid gain ``g`` interpolated to symbol positions ``pos`` (default: every symbol)."""
@@ -277,9 +277,10 @@ def _make_tracker(n_sym: int, known: np.ndarray, span: float) -> _Tracker:
     n = known.size
     tr = float(np.sum(qk[np.arange(n), inv] / counts[inv]))
     fro = float(penalty[known].sum())
-    for a in (op, grid, known, inv, counts, penalty):
+    op_t = np.ascontiguousarray(op.T)
+    for a in (op_t, grid, known, inv, counts, penalty):
         a.setflags(write=False)
-    return _Tracker(n_sym, known, inv, counts, op, grid, (n, tr, fro), penalty)
+    return _Tracker(n_sym, known, inv, counts, op_t, grid, (n, tr, fro), penalty)
 
 
 @lru_cache(maxsize=32)

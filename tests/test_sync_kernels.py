@@ -98,7 +98,7 @@ def test_grid_gain_and_gain_at_match_bincount_and_interp():
     ksym = _cnoise(known.size) + 2
     ratios = s[known] / ksym
     v = (np.bincount(bins, ratios.real) + 1j * np.bincount(bins, ratios.imag)) / counts
-    g = grid_gain(s, known, ksym, bins, counts, op)
+    g = grid_gain(s, known, ksym, bins, counts, np.ascontiguousarray(op.T))
     assert np.allclose(g, op @ v, rtol=1e-5, atol=1e-6)
     pos = np.arange(n_sym)
     ref = np.interp(pos, grid, g.real) + 1j * np.interp(pos, grid, g.imag)
