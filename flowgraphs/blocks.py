@@ -130,10 +130,12 @@ class FrameSync(gr.sync_block):
         return True
 
     def _receive(self) -> None:
-        """Publish the worker's frames, in stream order, as they come back (on ``publisher``)."""
+        """Publish the worker's frames, in stream order, as they come back (on ``publisher``), and
+        send it the jobs that waited too long for their batch (the input may have paused or ended)."""
         while not self._stopping.is_set():
             try:
-                item = self.sync.receive(0.1)
+                item = self.sync.receive(self.sync.hold_s / 2)
+                self.sync.release(self.sync.hold_s)
             except SyncWorkerError as exc:
                 self._fail(exc)
                 return
@@ -152,8 +154,12 @@ class FrameSync(gr.sync_block):
         # GNU Radio calls this when the block's input has ended, too: let the worker's last frames
         # out first (they take milliseconds).
         if self.process:
+            try:
+                self.sync.release()
+            except SyncWorkerError as exc:
+                self._fail(exc)
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            while (self._published < self.sync.submitted and self.error is None and self._receiver is not None
+            while (self._published < self.sync.found and self.error is None and self._receiver is not None
                    and self._receiver.is_alive() and time.monotonic() < deadline):
                 time.sleep(0.002)
             self._stopping.set()
@@ -175,7 +181,7 @@ class FrameSync(gr.sync_block):
         """Input samples consumed with every frame found in them published (one less while the
         worker still has frames; after a worker failure, ``error``, all of them)."""
         n = self.nitems_read(0)
-        waiting = self.process and self.error is None and self._published < self.sync.submitted
+        waiting = self.process and self.error is None and self._published < self.sync.found
         return n - 1 if n and waiting else n
 
     def _touches_discontinuity(self, item) -> bool:

@@ -81,3 +81,23 @@ def test_a_stream_without_frames_closes_cleanly():
     with ProcessSync(PULSE) as sync:
         assert [i for i in _run(sync, qam, matched_filter(qam, PULSE.taps)) if isinstance(i, SyncedFrame)] == []
         assert sync.outstanding == 0
+
+
+def test_jobs_wait_for_a_full_batch_or_a_release():
+    y, mf = _signal(np.random.default_rng(15))
+    with ProcessSync(PULSE, batch=100, hold_s=60.0) as sync:
+        sync.wait_ready()
+        for i in range(0, y.size, 4096):
+            sync.submit(mf[i:i + 4096], y[i:i + 4096])
+        assert sync.found == 6 and sync.submitted == 0          # held: neither a full batch nor old enough
+        sync.release(waited_s=60.0)
+        assert sync.submitted == 0
+        sync.release()
+        assert sync.submitted == 6
+        got = [sync.receive(timeout=30) for _ in range(6)]
+    assert [type(i) for i in got] == [SyncedFrame] * 3 + [DroppedFrame] + [SyncedFrame] * 2
+    with ProcessSync(PULSE, batch=2, hold_s=60.0) as sync:
+        for i in range(0, y.size, 4096):
+            sync.submit(mf[i:i + 4096], y[i:i + 4096])
+            assert sync.submitted % 2 == 0 and sync.found - sync.submitted < 2
+        assert sync.submitted == 6
