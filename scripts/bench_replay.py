@@ -1,6 +1,7 @@
 """Benchmark: replay speed of a recording of the simulated loopback, at a nominal 1 MS/s.
 
-    python scripts/bench_replay.py --model /tmp/m/test-lwe.pt            # records first (~20 s)
+    python scripts/bench_replay.py                                        # records 1 photo with cifar10-lwe first
+    python scripts/bench_replay.py --model cifar10-lwe --images 3 --repeat 3
     python scripts/bench_replay.py --recording out/capture/capture.sigmf-meta --key out/capture/keys/bob.key
 
 Two figures, in samples per second of wall-clock time and × real time at the recording's rate
@@ -100,7 +101,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--recording", default=None, help="an existing recording (default: record one first)")
     p.add_argument("--key", default=None, help="Bob's key for --recording")
-    p.add_argument("--model", default=None, help="model for recording/replay (default: the recording's)")
+    p.add_argument("--model", default=None,
+                   help="model for recording/replay (default: the recording's; cifar10-lwe when recording one)")
     p.add_argument("--data", default=None, help="dataset for the recorded images (default: sample photos)")
     p.add_argument("--images", type=int, default=1, help="images to record (a 512×512 photo ≈ 0.74 M samples)")
     p.add_argument("--rate", type=float, default=1e6, help="nominal sample rate of the recording")
@@ -114,8 +116,7 @@ def main(argv=None) -> int:
             if key is None:
                 p.error("--recording needs --key")
         else:
-            if not args.model:
-                p.error("give --model (or --recording and --key)")
+            args.model = args.model or "cifar10-lwe"
             meta, key = record(args, work)
         dsp1 = max((dsp_only(meta, False) for _ in range(args.repeat)), key=lambda r: r["samples_per_s"])
         dsp = max((dsp_only(meta, True) for _ in range(args.repeat)), key=lambda r: r["samples_per_s"])
