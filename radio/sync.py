@@ -7,13 +7,12 @@ in the flowgraph, ``np.convolve`` in :func:`synchronize`), and ``raw``, the samp
 1. **Detection** (on ``mf``, CFO-blind): z[n] = mf[n]·conj(mf[n − sps]) turns any carrier offset into
    a constant phase; its correlation C with the preamble's differential sequence (powers of j for a
    QPSK preamble: additions only) peaks at the preamble's last symbol. The metric
-   ρ = |C|² / ((N−1)·Σ|z|²/sps) lies in [0, ~1] whatever the gain, and ∠C gives a coarse CFO over ±½ of the symbol rate. Once a header
-   decodes, the scan resumes at that frame's end (one transmitter: no preamble starts inside a frame),
-   so a continuous stream is scanned only between frames.
+   ρ = |C|² / ((N−1)·Σ|z|²/sps) lies in [0, ~1] whatever the gain, and ∠C gives a coarse CFO over ±½
+   of the symbol rate. Once a header decodes, the scan resumes at that frame's end (one transmitter:
+   no preamble starts inside a frame), so a continuous stream is scanned only between frames.
 2. **Fine CFO and confirmation**: the preamble at the detected instants, stripped of its modulation,
    is a noisy tone; the peak of its zero-padded DFT (the bins near 0 only) gives the CFO (close to the
-   Cramér–Rao bound),
-   and its normalised height confirms the frame (a second, coherent detection test).
+   Cramér–Rao bound), and its normalised height confirms the frame (a second, coherent detection test).
 3. **Matched filter after CFO removal**: the raw samples of the frame are de-rotated and filtered
    again, so a large CFO does not turn the RRC pair into a non-Nyquist filter.
 4. **Timing**: a data-aided timing-error detector on the known blocks at both ends of the frame
