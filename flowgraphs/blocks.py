@@ -3,7 +3,7 @@
 ``FrameSync`` wraps :class:`radio.sync.StreamSync` (synchronisation from the known symbols; GNU
 Radio's own tracking loops are too noisy for 4096-QAM and its Costas loop stops at 8-PSK). It takes
 two aligned streams — the raw samples and the matched-filter output — and publishes one PDU per
-frame on its ``frames`` message port (``radio.transport.frame_to_pdu``), which the flowgraph connects
+frame on its ``frames`` message port (``flowgraphs.pdu.frame_to_pdu``), which the flowgraph connects
 to a ``zeromq.push_msg_sink``. It also exposes the synchroniser's counters.
 
 With ``process=True`` the second half of the synchroniser runs in a worker process
@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from radio.pulse import PulseShape
 from radio.sync import DroppedFrame, StreamSync, SyncConfig
 from radio.sync_process import ProcessSync, SyncWorkerError
-from radio.transport import frame_to_pdu
+from flowgraphs.pdu import frame_to_pdu
 
 FRAMES_PORT = "frames"
 #: Seconds ``FrameSync.stop`` waits for the frames still in the worker process.

@@ -28,7 +28,7 @@ from gnuradio import blocks, gr, zeromq
 from flowgraphs.blocks import FRAMES_PORT
 from flowgraphs.chains import RxChain, TxChain, widen_output_buffer
 from flowgraphs.device_blocks import TAG_FREQ, DeviceSink, DeviceSource
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.frame import DEFAULT_FORMAT
 from radio.pulse import PulseShape
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.cipher import CipherKeys, Encryptor
+from crypto.cipher import CipherKeys, Encryptor
 from models.codec import DeepJscec
 from models.train import to_tensor
 from radio.frame import DEFAULT_FORMAT, FrameHeader, build_frame

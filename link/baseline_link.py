@@ -1,7 +1,7 @@
 """The digital baseline over the radio link (``jscec baseline --link sim``).
 
-Each image's baseline symbols (:func:`link.baseline.prepare`, i.e. the transmit side of
-:func:`link.baseline.encode_image`) become the payload of one radio frame (:func:`radio.frame.build_frame`:
+Each image's baseline symbols (:func:`baseline.pipeline.prepare`, i.e. the transmit side of
+:func:`baseline.pipeline.encode_image`) become the payload of one radio frame (:func:`radio.frame.build_frame`:
 the link's preamble, Golay-protected header, pilots and postamble). Header: mode ``none`` (AES-CTR is
 inside the payload), constellation per modulation, counter = frame number = the AES nonce,
 image_index, height/width. The frames run in-process through GNU Radio::
@@ -10,8 +10,8 @@ image_index, height/width. The frames run in-process through GNU Radio::
     (matched filter, FrameSync) → message_debug
 
 and each received frame's equalised payload and pilot-estimated ``noise_var`` go to
-:func:`link.baseline.decode_symbols` (LLRs from the measured noise variance; the receiver has no
-truth). The nonce is the received header's counter. Scoring is :func:`link.baseline.simulate_snr`'s:
+:func:`baseline.pipeline.decode_symbols` (LLRs from the measured noise variance; the receiver has no
+truth). The nonce is the received header's counter. Scoring is :func:`baseline.pipeline.simulate_snr`'s:
 an image decodes only if every information bit is right; a lost frame (never detected, or header
 CRC failure), an LDPC or codec failure, or an undetected error is scored as the mean image.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from link.baseline import (LDPC_ITERS, LinkBudget, Prepared, decode_symbols, link_budget, prepare, psnr_np,
+from baseline.pipeline import (LDPC_ITERS, LinkBudget, Prepared, decode_symbols, link_budget, prepare, psnr_np,
                            ssim_np, summarise)
 from link.experiment import frame_stream
 from radio.frame import FrameHeader, build_frame
@@ -79,7 +79,7 @@ def collect_frames(tb, rx_chain):
     from gnuradio import blocks
 
     from flowgraphs.blocks import FRAMES_PORT
-    from radio.transport import pdu_to_frame
+    from flowgraphs.pdu import pdu_to_frame
 
     dbg = blocks.message_debug()
     tb.msg_connect(rx_chain, FRAMES_PORT, dbg, "store")
@@ -147,7 +147,7 @@ def receive_frames(received: list, codec, budget: LinkBudget, key: bytes, n_imag
 def score_frames(prep: Prepared, received: list, frames_sent: int, codec, key: bytes, psnr_mean: np.ndarray,
                  ssim_mean: np.ndarray, snr_db, shape=(32, 32), max_iter: int = LDPC_ITERS, method: str = "nms",
                  stats: dict | None = None) -> dict:
-    """One result row (like :func:`link.baseline.simulate_snr`'s, plus frame counts and MER) from the RX chain's
+    """One result row (like :func:`baseline.pipeline.simulate_snr`'s, plus frame counts and MER) from the RX chain's
     frames. ``snr_db`` is the channel's SNR as set; None (a radio or a recording): the mean pilot estimate of
     the accepted frames (None if there is none), flagged ``snr_estimated``."""
     n = prep.fits.size
@@ -192,7 +192,7 @@ def link_snr(prep: Prepared, frames: list[np.ndarray], snr_db: float, codec, key
 def simulate_link(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str, snrs_db, key: bytes, *,
                   k_symbols: int = 512, seed: int = 0, radio: RadioOptions = RadioOptions(),
                   max_iter: int = LDPC_ITERS, method: str = "nms", progress: bool = False) -> dict:
-    """:func:`link.baseline.simulate` over the GNU Radio simulated link (same result keys, plus frame counts).
+    """:func:`baseline.pipeline.simulate` over the GNU Radio simulated link (same result keys, plus frame counts).
 
     Frame numbers (AES nonces, header counters) are the image indices, as in ``simulate``; the channel
     noise of the i-th SNR is seeded with ``seed + i``.

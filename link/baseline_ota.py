@@ -38,17 +38,17 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from link.baseline import LDPC_ITERS, Prepared, link_budget, prepare, summarise
+from baseline.pipeline import LDPC_ITERS, Prepared, link_budget, prepare, summarise
 from link.baseline_link import baseline_frames, collect_frames, mean_scores, score_frames
 from link.capture import REFERENCE_SUFFIX, Recorder, reference_path
 from link.experiment import frame_stream, load_reference, run_flowgraph
 from link.ota import OtaOptions, counters, open_devices, prime_rx, send_and_listen
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.pulse import PulseShape
 
 #: ``jscec:payload`` of a baseline recording.
 PAYLOAD = "digital-baseline"
-#: Transmit-side truth kept in the reference file (fields of :class:`link.baseline.Prepared`).
+#: Transmit-side truth kept in the reference file (fields of :class:`baseline.pipeline.Prepared`).
 TRUTH = ("fits", "quality", "payload_bytes", "info", "psnr_ok", "ssim_ok")
 
 
@@ -64,7 +64,7 @@ def first_frame(seed: int) -> int:
 
 def store_key(base, key: bytes) -> Path:
     """Save a run's fresh AES key as ``<dir of base>/keys/<name>.aes.key`` (folder 0700, file 0600)."""
-    from radio.aes_ctr import save_key
+    from crypto.aes_ctr import save_key
 
     base = Path(base)
     folder = base.parent / "keys"
@@ -166,7 +166,7 @@ def transmit(stream: np.ndarray, opts: OtaOptions, recorder: BaselineRecorder | 
 
 
 def _result(codec, prep: Prepared, images, mean_u8, row: dict, max_iter: int, method: str, seed: int) -> dict:
-    """:func:`link.baseline.summarise` of one measured row (no SNR sweep, so no threshold)."""
+    """:func:`baseline.pipeline.summarise` of one measured row (no SNR sweep, so no threshold)."""
     psnr_mean, ssim_mean = mean_scores(images, mean_u8)
     res = summarise(codec, prep, psnr_mean, ssim_mean, [], max_iter=max_iter, method=method, seed=seed)
     res["results"] = [row]
@@ -233,9 +233,9 @@ def run_replay(recording: str, key_file: str, *, equalizer_taps: int = 0, max_it
     plus ``recording``. Deterministic: the same recording gives the same result."""
     from flowgraphs.device_link import DeviceLink
     from link.replay import REPLAY_BUFFER, SYNC_PROCESS_DEFAULT, recording_info
-    from radio.aes_ctr import load_key
+    from crypto.aes_ctr import load_key
     from radio.devices import RadioSettings, open_device
-    from radio.source_codec import get_codec
+    from baseline.source_codec import get_codec
     from radio.sync import SyncedFrame
 
     info = recording_info(recording)

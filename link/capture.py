@@ -32,7 +32,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 REFERENCE_SUFFIX = ".reference.npz"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.pulse import PulseShape
 
 #: Idle symbols before the first frame and after the last (the tail lets the last frame complete).
@@ -42,7 +42,7 @@ class Setup:
 
     model: object            # models.codec.DeepJscec (Bob's)
     model_path: Path
-    keys: object             # models.cipher.CipherKeys
+    keys: object             # crypto.cipher.CipherKeys
     key_path: Path           # Bob's secret key file (mode 0600)
     images: list             # uint8 (H, W, 3)
     source: str              # where the images came from

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 #: scikit-image sample photographs sent by default (coded fully convolutionally at their own size).
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left")

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from link.alice import compatible_modes
-from models.cipher import CipherKeys
+from crypto.cipher import CipherKeys
 from models.secure_channel import FRAME_SYMBOLS
-from radio.errors import UserError
+from jscec.errors import UserError
 
 
 def prepare_keys(config, key_path: str | None, out_dir: Path, mode: str | None = None) -> tuple[CipherKeys, Path]:

@@ -36,7 +36,7 @@ import numpy as np
 from link.experiment import (IDLE_TAIL_SYMBOLS, Receivers, SenderThread, link_report, prepare, run_flowgraph,
                              whole_buffers)
 from link.report import write_report
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.transport import free_tcp_address
 
 #: What the fakes' air does unless a URI says otherwise: -30 dB path loss and a little noise

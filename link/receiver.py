@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from link.alice import latent_shape_for, model_id
-from models.cipher import CipherKeys, Decryptor
+from crypto.cipher import CipherKeys, Decryptor
 from models.evaluate import quality
 from models.train import to_tensor
 from radio.sync import DroppedFrame, SyncedFrame
@@ -231,7 +231,8 @@ def serve(chain: ReceiveChain, frames_address: str, control_address: str, *, idl
 
     Returns the number of frames the runner says it sent (None if it never said).
     """
-    from radio.transport import ControlSocket, FrameReceiver
+    from flowgraphs.pdu import FrameReceiver
+    from radio.transport import ControlSocket
 
     rx = FrameReceiver(frames_address)
     ctl = ControlSocket(control_address, bind=True)

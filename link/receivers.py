@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.transport import ControlSocket, free_tcp_address
 
 

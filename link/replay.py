@@ -25,7 +25,7 @@ from link.capture import reference_path
 from link.experiment import (Receivers, commit_stage, link_report, load_reference, run_flowgraph,
                              staged_output)
 from link.report import write_report
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.transport import free_tcp_address
 
 CHAINS = ("bob", "eve")
@@ -77,7 +77,7 @@ def run_replay(opts: ReplayOptions, log=print) -> dict:
     from flowgraphs.device_link import DeviceLink
     from link.ota import mean_snr
     from models.checkpoint import resolve_model
-    from models.cipher import CipherKeys
+    from crypto.cipher import CipherKeys
     from radio.devices import RadioSettings, open_device
     from radio.pulse import PulseShape
 

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 if TYPE_CHECKING:   # torch is imported where it is used: resolving a model's path needs no torch
     import torch

@@ -19,7 +19,7 @@ from torch import nn
 
 from models.networks import DOWNSAMPLING, WIDTH_PRESETS, Decoder, Encoder, latent_channels, pad_to_multiple
 from models.quantiser import (circle_features, index_to_zp, quantise, soft_dequantise, zp_to_spacing)
-from radio.zp import N_LEVELS, P
+from crypto.zp import N_LEVELS, P
 
 DECODER_INPUTS = ("circular", "eq16")
 

@@ -40,7 +40,7 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"

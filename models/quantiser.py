@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from radio.zp import N_LEVELS, P
+from crypto.zp import N_LEVELS, P
 
 
 def sigma_q_schedule(step: int) -> float:

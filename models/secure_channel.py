@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.cipher import CipherKeys, Decryptor, Encryptor
+from crypto.cipher import CipherKeys, Decryptor, Encryptor
 from radio.channel import awgn, noise_variance
 from radio.zp_qam import modulate, soft_demap
 

@@ -27,8 +27,8 @@ from models.codec import CodecConfig, DeepJscec
 from models.metrics import image_loss, psnr, ssim
 from models.quantiser import sigma_q_schedule
 from models.secure_channel import SecureChannel
-from radio.errors import UserError
-from radio.zp import P, centered
+from jscec.errors import UserError
+from crypto.zp import P, centered
 
 
 @dataclass

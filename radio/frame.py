@@ -29,7 +29,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from radio.zp import P
+from crypto.zp import P
 
 #: Header format version carried in the header.
 VERSION = 1

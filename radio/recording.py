@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 META_EXT = ".sigmf-meta"
 DATA_EXT = ".sigmf-data"

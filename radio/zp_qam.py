@@ -47,7 +47,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from radio.zp import P
+from crypto.zp import P
 
 #: Points per axis of the square QAM.
 SIDE = 64

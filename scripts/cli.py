@@ -11,7 +11,7 @@ import pkgutil
 import sys
 
 import scripts
-from radio.errors import UserError
+from jscec.errors import UserError
 
 
 def _command_modules():

@@ -33,7 +33,7 @@ DEFAULT_SNRS = [4.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0]
 def _fraction(text: str) -> float:
     from fractions import Fraction
 
-    from radio.errors import UserError
+    from jscec.errors import UserError
     try:
         v = float(Fraction(text))
     except (ValueError, ZeroDivisionError):
@@ -104,9 +104,9 @@ def add_arguments(p):
 
 def check_common(codec_names, mod, rate, ldpc_iters):
     """Validate the options shared with `jscec compare`; returns (codecs, mods, rates)."""
-    from link.baseline import MODULATIONS, parse_rate
-    from radio.errors import UserError
-    from radio.source_codec import get_codec
+    from baseline.pipeline import MODULATIONS, parse_rate
+    from jscec.errors import UserError
+    from baseline.source_codec import get_codec
 
     for c in codec_names:
         if c not in CODECS:
@@ -122,7 +122,7 @@ def check_common(codec_names, mod, rate, ldpc_iters):
 
 
 def _key(args) -> bytes:
-    from radio.aes_ctr import load_key, new_key
+    from crypto.aes_ctr import load_key, new_key
     return load_key(args.key_file) if args.key_file else new_key()
 
 
@@ -162,7 +162,7 @@ def table(res: dict) -> str:
 
 def _radio(args):
     from link.baseline_link import RadioOptions
-    from radio.errors import UserError
+    from jscec.errors import UserError
     from radio.pulse import PulseShape
 
     if args.phase_noise < 0:
@@ -181,7 +181,7 @@ def _radio(args):
 
 def _check_link_options(args) -> None:
     """Refuse options that belong to another --link than the one chosen."""
-    from radio.errors import UserError
+    from jscec.errors import UserError
 
     link = args.link
     if link not in LINKS:
@@ -261,8 +261,8 @@ NOTE_RADIO = ("failures (any wrong bit, no quality fits, or a lost frame) are sc
 def run(args) -> int:
     import sys
 
-    from link.baseline import channel_uses, eval_images, simulate
-    from radio.errors import UserError
+    from baseline.pipeline import channel_uses, eval_images, simulate
+    from jscec.errors import UserError
 
     _check_link_options(args)
     if args.link == "replay":

@@ -36,7 +36,7 @@ def run(args) -> int:
     from link.capture import CaptureOptions, run_capture
     from link.loopback import LoopbackOptions
     from link.ota import OtaOptions
-    from radio.errors import UserError
+    from jscec.errors import UserError
     from scripts.cmd_loopback import impairments_from_args
     from scripts.cmd_loopback import model_and_data, print_report
 

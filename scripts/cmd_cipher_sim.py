@@ -48,10 +48,10 @@ def simulate(modes, params_list, snrs, symbols: int, frame_symbols: int, sigma_l
     import numpy as np
     from tqdm import tqdm
 
-    from models.cipher import PRESETS, CipherKeys, nearest_centroid
+    from crypto.cipher import PRESETS, CipherKeys, nearest_centroid
     from radio.channel import awgn, noise_variance
-    from radio.errors import UserError
-    from radio.zp import N_LEVELS, P, centroids, circular_std
+    from jscec.errors import UserError
+    from crypto.zp import N_LEVELS, P, centroids, circular_std
     from radio.zp_qam import hard_demap, modulate, soft_demap
 
     if symbols < 1:
@@ -157,7 +157,7 @@ def run(args) -> int:
     notes = [NOTE] + ([NOTE_PK] if "lwe-pk" in modes else [])
     for pname in params_list:
         if any(m != "mask" for m in modes):
-            from models.cipher import PRESETS
+            from crypto.cipher import PRESETS
             print(f"{pname}: expected LWE decryption noise std {PRESETS[pname].decryption_noise_std():.1f}; "
                   f"security {PRESETS[pname].security_estimate}")
     if "lwe-pk" in modes:

@@ -41,7 +41,7 @@ def read_deepjscec(path) -> dict:
     import json
     from pathlib import Path
 
-    from radio.errors import UserError
+    from jscec.errors import UserError
 
     try:
         doc = json.loads(Path(path).read_text())
@@ -113,7 +113,7 @@ def run(args) -> int:
 
     import numpy as np
 
-    from link.baseline import (channel_uses, coded_error_curve, eval_images, link_budget, predicted_threshold,
+    from baseline.pipeline import (channel_uses, coded_error_curve, eval_images, link_budget, predicted_threshold,
                                simulate, waterfall_snr)
     from scripts.cmd_baseline import _key, check_common, table
     from scripts.output import write_json

@@ -33,9 +33,9 @@ def run(args) -> int:
 
     from link.receiver import BobChain, EveChain, serve, write_results
     from models.checkpoint import resolve_model
-    from models.cipher import CipherKeys
+    from crypto.cipher import CipherKeys
     from models.evaluate import load_bob, load_eve
-    from radio.errors import UserError
+    from jscec.errors import UserError
 
     torch.set_num_threads(args.threads)
     path = resolve_model(args.model)

@@ -46,7 +46,7 @@ def add_arguments(p):
 def parse_rho(text: str) -> float:
     from fractions import Fraction
 
-    from radio.errors import UserError
+    from jscec.errors import UserError
 
     try:
         return float(Fraction(text))
@@ -61,7 +61,7 @@ def run(args) -> int:
     from models.datasets import load_dataset, split_indices
     from models.presets import WIDTH_PRESETS
     from models.train import TrainConfig, train
-    from radio.errors import UserError
+    from jscec.errors import UserError
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,12 +1,12 @@
-"""AES-128-CTR of the digital baseline (radio.aes_ctr)."""
+"""AES-128-CTR of the digital baseline (crypto.aes_ctr)."""
 import os
 import stat
 
 import numpy as np
 import pytest
 
-from radio.aes_ctr import AesCtr, keystream_xor, load_key, new_key, nonce_bytes, save_key
-from radio.errors import UserError
+from crypto.aes_ctr import AesCtr, keystream_xor, load_key, new_key, nonce_bytes, save_key
+from jscec.errors import UserError
 
 
 def test_round_trip_and_frame_nonce():

@@ -1,14 +1,14 @@
-"""Digital baseline pipeline (link.baseline) and its commands."""
+"""Digital baseline pipeline (baseline.pipeline) and its commands."""
 import json
 
 import numpy as np
 import pytest
 
-from link.baseline import (MODULATIONS, channel_uses, coded_error_curve, decode_symbols, encode_image, link_budget,
+from baseline.pipeline import (MODULATIONS, channel_uses, coded_error_curve, decode_symbols, encode_image, link_budget,
                            padded_length, prepare, predicted_threshold, psnr_np, simulate_snr, threshold_snr)
-from radio.aes_ctr import new_key
-from radio.errors import UserError
-from radio.source_codec import get_codec
+from crypto.aes_ctr import new_key
+from jscec.errors import UserError
+from baseline.source_codec import get_codec
 
 
 def _images(n=3):

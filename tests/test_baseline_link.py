@@ -3,11 +3,11 @@ import json
 
 import numpy as np
 
-from link.baseline import decode_symbols, link_budget, prepare, psnr_np, simulate
+from baseline.pipeline import decode_symbols, link_budget, prepare, psnr_np, simulate
 from link.baseline_link import RadioOptions, baseline_frame, radio_channel, receive_frames, simulate_link
 from link.experiment import frame_stream
-from radio.aes_ctr import new_key
-from radio.source_codec import get_codec
+from crypto.aes_ctr import new_key
+from baseline.source_codec import get_codec
 from radio.sync import SyncedFrame
 from tests.test_baseline import _images, synthetic_dataset
 

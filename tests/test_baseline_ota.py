@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("gnuradio.gr")
 
-from radio.aes_ctr import new_key, save_key  # noqa: E402
+from crypto.aes_ctr import new_key, save_key  # noqa: E402
 from radio.recording import RecordingWriter  # noqa: E402
 from tests.test_baseline import _images, synthetic_dataset  # noqa: E402
 

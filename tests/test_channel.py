@@ -5,7 +5,7 @@ import torch
 
 from models import channel as tch
 from radio import channel as nch
-from radio.zp import P
+from crypto.zp import P
 from radio.zp_qam import modulate
 
 N = 10 ** 6

@@ -5,7 +5,7 @@ import torch
 
 from models.checkpoint import load_checkpoint, load_state, resolve_model, save_checkpoint
 from models.codec import CodecConfig, DeepJscec
-from radio.errors import UserError
+from jscec.errors import UserError
 
 
 def _save(tmp_path, width=8):

@@ -1,4 +1,4 @@
-"""The DeepJSCEC cipher (models/cipher.py, models/drbg.py): correctness, noise, misuse, Eve, key files."""
+"""The DeepJSCEC cipher (crypto/cipher.py, crypto/drbg.py): correctness, noise, misuse, Eve, key files."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,11 @@ import stat
 import numpy as np
 import pytest
 
-from models import drbg
-from models.cipher import (MODES, PRESETS, CipherKeys, Decryptor, Encryptor, PublicKey, get_params,
+from crypto import drbg
+from crypto.cipher import (MODES, PRESETS, CipherKeys, Decryptor, Encryptor, PublicKey, get_params,
                            known_seed_attack, lwe_errors, nearest_centroid)
-from radio.errors import UserError
-from radio.zp import centroids, circular_std
+from jscec.errors import UserError
+from crypto.zp import centroids, circular_std
 
 p = 4093
 K = 512

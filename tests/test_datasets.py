@@ -14,7 +14,7 @@ from PIL import Image
 
 from models import datasets
 from models.datasets import ImageSet, load_dataset, mean_image, split_indices
-from radio.errors import UserError
+from jscec.errors import UserError
 
 REAL_CIFAR = datasets.DEFAULT_DATA
 FASHION = Path("/usr/share/datasets/fashion-mnist")

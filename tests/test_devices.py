@@ -9,7 +9,7 @@ from radio.devices import RadioSettings, open_device, parse_uri
 from radio.devices.fakes import (FakeAd9361, FakeAir, FakePluto, Impairments, fake_adi_module, fake_soapy_module)
 from radio.devices.pluto import PlutoDevice
 from radio.devices.soapy import SoapyDevice
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.recording import RecordingWriter
 
 BUF = 1000

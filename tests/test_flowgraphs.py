@@ -13,7 +13,8 @@ from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain, frac
 from link.experiment import frame_stream
 from radio.frame import random_frames
 from radio.pulse import PulseShape
-from radio.transport import FrameReceiver, SymbolSender, free_tcp_address, pdu_to_frame
+from flowgraphs.pdu import FrameReceiver, pdu_to_frame
+from radio.transport import SymbolSender, free_tcp_address
 
 ROOT = Path(__file__).resolve().parents[1]
 PULSE = PulseShape()
@@ -216,7 +217,7 @@ def test_frame_log_records_frames_and_drops_and_ignores_foreign_messages():
     from flowgraphs.device_link import FrameLog
     from radio.frame import DEFAULT_FORMAT, FrameHeader
     from radio.sync import DroppedFrame, SyncedFrame
-    from radio.transport import frame_to_pdu
+    from flowgraphs.pdu import frame_to_pdu
 
     header = FrameHeader(counter=9, mode="mask", key_id="00000001", model_id=1, constellation="zp4096",
                          payload_len=512, image_index=4, chunk_index=2, chunk_count=3, height=32, width=32)

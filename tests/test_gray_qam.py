@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from radio.gray_qam import ORDERS, GrayQam
+from baseline.gray_qam import ORDERS, GrayQam
 
 
 def _noisy(q, n, snr_db, rng):

@@ -1,8 +1,8 @@
-"""802.11ad LDPC (radio.ldpc): construction checks, systematic encoding, batched decoding, pyldpc cross-check."""
+"""802.11ad LDPC (baseline.ldpc): construction checks, systematic encoding, batched decoding, pyldpc cross-check."""
 import numpy as np
 import pytest
 
-from radio.ldpc import RATES, LdpcCode, circulant_base, expand, gf2_rank, ieee80211ad, load_base_matrices
+from baseline.ldpc import RATES, LdpcCode, circulant_base, expand, gf2_rank, ieee80211ad, load_base_matrices
 
 SHAPES = {"1/2": (336, 672), "5/8": (252, 672), "3/4": (168, 672), "13/16": (126, 672)}
 
@@ -80,7 +80,7 @@ def test_batch_shape_and_order_independent():
 def test_cross_check_with_pyldpc():
     """pyldpc's log-BP on the same H and LLRs gives the same decisions as our BP, frame by frame."""
     pytest.importorskip("pyldpc")
-    from scripts.bench_ldpc import pyldpc_decode
+    from benchmarks.bench_ldpc import pyldpc_decode
 
     code = ieee80211ad("1/2")
     rng = np.random.default_rng(5)

@@ -2,7 +2,7 @@ import torch
 
 from models.quantiser import (circle_features, index_to_zp, quantise, sigma_q_schedule, soft_dequantise,
                               soft_dequantise_weights, soft_quantise)
-from radio.zp import P, centroids
+from crypto.zp import P, centroids
 
 
 def test_sigma_q_schedule_is_eq29_without_compounding():

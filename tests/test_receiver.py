@@ -5,7 +5,7 @@ import torch
 
 from link.alice import Alice, model_id
 from link.receiver import BobChain, EveChain
-from models.cipher import CipherKeys
+from crypto.cipher import CipherKeys
 from models.codec import CodecConfig, DeepJscec, EveDecoder
 from radio.frame import DEFAULT_FORMAT
 from radio.sync import DroppedFrame, SyncedFrame
@@ -130,7 +130,8 @@ def test_serve_stops_when_every_published_message_came():
     import zmq
 
     from link.receiver import serve
-    from radio.transport import ControlSocket, frame_to_pdu, free_tcp_address
+    from flowgraphs.pdu import frame_to_pdu
+    from radio.transport import ControlSocket, free_tcp_address
 
     model = _model("mask")
     keys = CipherKeys.generate(params="lp-192", mode="mask", k=512, seed=b"f" * 32)

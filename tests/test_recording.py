@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.recording import RecordingWriter, open_recording
 
 DESC = {"device": "pluto", "hw": "PlutoSDR [test]", "rx_gain_db": 30.0, "tx_gain_db": -10.0,

@@ -1,9 +1,9 @@
-"""Source codecs (radio.source_codec): payload round trip, container rebuild, padding, errors."""
+"""Source codecs (baseline.source_codec): payload round trip, container rebuild, padding, errors."""
 import numpy as np
 import pytest
 
-from radio.errors import UserError
-from radio.source_codec import HeifCodec, Jpeg2000Codec, bpg_available, get_codec, strip_padding
+from jscec.errors import UserError
+from baseline.source_codec import HeifCodec, Jpeg2000Codec, bpg_available, get_codec, strip_padding
 
 
 def _image(seed=0):

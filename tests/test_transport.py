@@ -5,7 +5,7 @@ import pytest
 
 from radio.frame import FrameHeader
 from radio.sync import DroppedFrame, SyncedFrame
-from radio.transport import c32_elements, c32vector, frame_to_pdu, pdu_to_frame
+from flowgraphs.pdu import c32_elements, c32vector, frame_to_pdu, pdu_to_frame
 
 
 @pytest.mark.parametrize("n", [0, 1, 512, 4099])

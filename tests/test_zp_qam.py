@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from radio import zp_qam
-from radio.zp import P, centered
+from crypto.zp import P, centered
 from radio.zp_qam import (constellation, hard_demap, modulate, soft_demap, soft_demap_oracle, soft_demap_phasor,
                           soft_demap_phasor_oracle)
 

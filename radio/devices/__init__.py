@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from radio.devices.base import COUNTER_NAMES, Device, RadioSettings, RxBlock
 from radio.devices.uri import DeviceUri, parse_uri
-from radio.errors import UserError
+from jscec.errors import UserError
 
 __all__ = ["COUNTER_NAMES", "Device", "DeviceUri", "RadioSettings", "RxBlock", "open_device", "parse_uri"]
 

@@ -17,7 +17,7 @@ Conventions shared by all adapters:
   ``drops`` (discontinuities with a known number of lost samples), ``dropped_samples``,
   ``stream_errors`` and ``tx_clipped`` (samples clipped on transmit).
 * Opening, configuring or starting a device that is absent, busy or refuses a setting raises
-  :class:`radio.errors.UserError` with one line that names the URI.
+  :class:`jscec.errors.UserError` with one line that names the URI.
 * ``describe()`` gives a JSON-able dict for SigMF global metadata; it never holds secrets.
 * ``retune(f)`` moves the RX and TX centre frequency while streaming and returns the frequency
   read back from the hardware; samples the device or its driver already buffered (and the LO's
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from radio.devices.uri import DeviceUri
-from radio.errors import UserError
+from jscec.errors import UserError
 
 COUNTER_NAMES = ("overflows", "underflows", "timeouts", "drops", "dropped_samples",
                  "stream_errors", "tx_clipped")

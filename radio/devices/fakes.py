@@ -53,7 +53,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 STATUS_REG = 0x80000088
 ADC_OVERFLOW_BIT = 0x4

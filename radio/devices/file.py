@@ -13,7 +13,7 @@ import numpy as np
 
 from radio.devices.base import Chunk, Device, RadioSettings
 from radio.devices.uri import DeviceUri
-from radio.errors import UserError
+from jscec.errors import UserError
 from radio.recording import open_recording
 
 

@@ -61,7 +61,7 @@ import numpy as np
 
 from radio.devices.base import Chunk, Device, RadioSettings, clip_to_int16
 from radio.devices.uri import DeviceUri
-from radio.errors import UserError
+from jscec.errors import UserError
 
 TX_SCALE = 2.0 ** 14
 RX_FULL_SCALE = 2048.0

@@ -35,7 +35,7 @@ import numpy as np
 
 from radio.devices.base import Chunk, Device, RadioSettings
 from radio.devices.uri import DeviceUri
-from radio.errors import UserError
+from jscec.errors import UserError
 
 TIMEOUT_US = 200_000
 MAX_RETRIES = 50

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 KINDS = ("pluto", "soapy", "file", "sim", "fake-pluto", "fake-soapy")
 

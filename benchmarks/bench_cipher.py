@@ -1,6 +1,6 @@
 """Cipher throughput on one core: encrypt/decrypt symbols/s for k = 512 and k = 16384, per mode.
 
-    python scripts/bench_cipher.py [--params lp-192] [--seconds 0.5] [--json PATH]
+    python benchmarks/bench_cipher.py [--params lp-192] [--seconds 0.5] [--json PATH]
 
 "single" encrypts/decrypts one frame of k symbols per call (what the radio link does per frame);
 "batch" passes B frames at once (B·k ≈ 64 Ki symbols; what training does). Decryption takes a soft
@@ -24,8 +24,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from models.cipher import MODES, CipherKeys  # noqa: E402
-from radio.zp import centroids  # noqa: E402
+from crypto.cipher import MODES, CipherKeys  # noqa: E402
+from crypto.zp import centroids  # noqa: E402
 
 
 def _rate(fn, symbols_per_call: int, seconds: float) -> float:

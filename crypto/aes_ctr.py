@@ -19,7 +19,7 @@ from pathlib import Path
 
 from Crypto.Cipher import AES
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 KEY_BYTES = 16
 BLOCK_BYTES = 16

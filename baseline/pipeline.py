@@ -6,8 +6,8 @@ Transmit side, one image per frame::
     capacity with zeros→ plaintext ─AES-128-CTR(key, nonce = frame)→ ciphertext ─LDPC (n = 672)→
     coded bits ─Gray QAM→ ≤ k complex symbols
 
-Receive side: LLRs (exact, from :class:`radio.gray_qam.GrayQam`) → LDPC decoding → AES-CTR → strip the
-zero padding → rebuild the codec's container (:mod:`radio.source_codec`) → image, or ``None``.
+Receive side: LLRs (exact, from :class:`baseline.gray_qam.GrayQam`) → LDPC decoding → AES-CTR → strip the
+zero padding → rebuild the codec's container (:mod:`baseline.source_codec`) → image, or ``None``.
 
 Channel budget (paper eq. 4): k = ρ·H·W·C complex symbols (ρ = 1/6 → k = 512 for 32×32×3), i.e.
 B = k·log2(M) coded bits. They carry ⌊B/672⌋ whole codewords; if the B mod 672 bits left over exceed
@@ -35,12 +35,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from radio.aes_ctr import BLOCK_BYTES, AesCtr
+from crypto.aes_ctr import BLOCK_BYTES, AesCtr
 from radio.channel import awgn, noise_variance
-from radio.errors import UserError
-from radio.gray_qam import GrayQam
-from radio.ldpc import ieee80211ad
-from radio.source_codec import SourceCodec, strip_padding
+from jscec.errors import UserError
+from baseline.gray_qam import GrayQam
+from baseline.ldpc import ieee80211ad
+from baseline.source_codec import SourceCodec, strip_padding
 
 MODULATIONS = {"bpsk": 2, "qpsk": 4, "16qam": 16, "64qam": 64}
 KNOWN_LLR = np.float32(1e4)   # LLR of a shortened (known-zero) information bit

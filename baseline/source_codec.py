@@ -44,7 +44,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from radio.errors import UserError
+from jscec.errors import UserError
 
 CODECS = ("heif", "bpg", "jpeg2000")
 

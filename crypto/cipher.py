@@ -19,7 +19,7 @@ Modes (DESIGN.md, security notes):
 - ``mask``: symmetric, c = z̄ + m (mod p) with m uniform in Z_p from AES-CTR keyed by the shared
   mask key and the nonce; Bob removes m exactly — no decryption noise.
 
-Randomness: a frame's errors and mask are a keyed DRBG on (secret, frame nonce) (``models.drbg``:
+Randomness: a frame's errors and mask are a keyed DRBG on (secret, frame nonce) (``crypto.drbg``:
 HMAC-SHA256 sub-key → AES-256-CTR → exact discrete-Gaussian CDT or unbiased uniform Z_p), so a
 replay with the same key file and nonce reproduces them bit for bit; an ``Encryptor`` refuses a
 nonce it has already used. **The error seed is a secret**: with it and the public key anyone computes
@@ -46,9 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models import drbg
-from radio.errors import UserError
-from radio.zp import N_LEVELS, P as P_MOD, centered, centroids
+from crypto import drbg
+from jscec.errors import UserError
+from crypto.zp import N_LEVELS, P as P_MOD, centered, centroids
 
 MODES = ("lwe", "lwe-pk", "mask")
 DEFAULT_FRAME_SYMBOLS = 512

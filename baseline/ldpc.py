@@ -63,10 +63,10 @@ def load_base_matrices(path: str | os.PathLike | None = None) -> tuple[int, dict
         z = int(doc["Z"])
         base = {str(r): np.asarray(m, dtype=np.int64) for r, m in doc["base"].items()}
     except FileNotFoundError:
-        from radio.errors import UserError
+        from jscec.errors import UserError
         raise UserError(f"LDPC base matrices not found: {path} (set {SHARED_ENV} to the shared folder)") from None
     except (KeyError, TypeError, ValueError) as exc:
-        from radio.errors import UserError
+        from jscec.errors import UserError
         raise UserError(f"{path} is not an LDPC base-matrix file ({type(exc).__name__})") from None
     return z, base
 
@@ -495,10 +495,10 @@ class DecodeResult:
 def ieee80211ad(rate: str = "1/2") -> LdpcCode:
     """The 802.11ad code of length 672 at ``rate`` ('1/2', '5/8', '3/4' or '13/16'), cached."""
     if rate not in RATES:
-        from radio.errors import UserError
+        from jscec.errors import UserError
         raise UserError(f"unknown LDPC rate {rate!r}: choose one of {', '.join(RATES)}")
     z, base = load_base_matrices()
     if rate not in base:
-        from radio.errors import UserError
+        from jscec.errors import UserError
         raise UserError(f"the LDPC base-matrix file has no rate {rate}")
     return LdpcCode(expand(base[rate], z), name=f"802.11ad rate {rate} (n=672)")

@@ -1,6 +1,6 @@
-"""Benchmark: radio.ldpc's batched numpy decoder against pyldpc on the same 802.11ad H.
+"""Benchmark: baseline.ldpc's batched numpy decoder against pyldpc on the same 802.11ad H.
 
-Usage: ``python -m scripts.bench_ldpc [--rate 1/2] [--codewords 200] [--iters 10] [--ebn0 1.0] [--repeat 5]``
+Usage: ``python -m benchmarks.bench_ldpc [--rate 1/2] [--codewords 200] [--iters 10] [--ebn0 1.0] [--repeat 5]``
 
 Both decoders get the same channel LLRs and run the same number of iterations (no early stop on
 either side: the SNR is chosen below the waterfall, where pyldpc's all-or-nothing stopping rule never
@@ -28,7 +28,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from radio.ldpc import ieee80211ad  # noqa: E402
+from baseline.ldpc import ieee80211ad  # noqa: E402
 
 
 def pyldpc_decode(h: np.ndarray, llr: np.ndarray, iterations: int, early_stop: bool = True) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Benchmark: 4096-QAM soft demapper (vectorised vs the k × p oracle) and Gray-QAM LLRs, one core.
 
-    python scripts/bench_demap.py            # defaults: about a minute
-    python scripts/bench_demap.py --help
+    python benchmarks/bench_demap.py            # defaults: about a minute
+    python benchmarks/bench_demap.py --help
 
 Pins the process to one CPU and sets the BLAS/OpenMP thread counts to 1 *before* numpy is imported.
 Each figure is the best of ``--repeat`` runs, as symbols per second of wall-clock time and of
@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from radio.gray_qam import ORDERS, GrayQam  # noqa: E402
-from radio.zp import P, centered  # noqa: E402
+from baseline.gray_qam import ORDERS, GrayQam  # noqa: E402
+from crypto.zp import P, centered  # noqa: E402
 from radio.zp_qam import modulate, soft_demap, soft_demap_oracle  # noqa: E402
 
 

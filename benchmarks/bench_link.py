@@ -8,7 +8,7 @@
    neural networks (target ≥ 1 M samples/s), from GNU Radio flowgraphs fed by a vector source.
 5. Images per second end to end (`jscec loopback` on CIFAR-10 test images), when ``--e2e`` is given.
 
-    .venv/bin/python scripts/bench_link.py [--frames 1000] [--noise-seconds 60] [--e2e] [--json out.json]
+    .venv/bin/python benchmarks/bench_link.py [--frames 1000] [--noise-seconds 60] [--e2e] [--json out.json]
 """
 from __future__ import annotations
 

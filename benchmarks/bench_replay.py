@@ -1,8 +1,8 @@
 """Benchmark: replay speed of a recording of the simulated loopback, at a nominal 1 MS/s.
 
-    python scripts/bench_replay.py                                        # records 1 photo with cifar10-lwe first
-    python scripts/bench_replay.py --model cifar10-lwe --images 3 --repeat 3
-    python scripts/bench_replay.py --recording out/capture/capture.sigmf-meta --key out/capture/keys/bob.key
+    python benchmarks/bench_replay.py                                        # records 1 photo with cifar10-lwe first
+    python benchmarks/bench_replay.py --model cifar10-lwe --images 3 --repeat 3
+    python benchmarks/bench_replay.py --recording out/capture/capture.sigmf-meta --key out/capture/keys/bob.key
 
 Two figures, in samples per second of wall-clock time and × real time at the recording's rate
 (target: ≥ 5× real time at 1 MS/s):

@@ -1,0 +1,2 @@
+"""Cryptography, numpy only: Z_p arithmetic, the LWE cipher and its modes, the keyed DRBG, AES-CTR and
+key files. No torch, no GNU Radio: the radio, the models and the baseline all build on it."""

@@ -1,0 +1,1 @@
+"""Project-wide definitions every package may import (nothing here imports the others)."""
