@@ -26,7 +26,7 @@ from gnuradio import analog, blocks, gr  # noqa: E402
 
 from calibration.snr import mer_db  # noqa: E402
 from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain  # noqa: E402
-from link.experiment import frame_stream as link_frame_stream  # noqa: E402
+from link.sender import frame_stream as link_frame_stream  # noqa: E402
 from radio.frame import random_frames  # noqa: E402
 from radio.pulse import PulseShape  # noqa: E402
 from radio.transport import pdu_to_frame  # noqa: E402
@@ -144,7 +144,7 @@ def throughput_test(args, rng) -> dict:
 
 
 def e2e_test(args) -> dict:
-    from link.loopback import LoopbackOptions, run_loopback
+    from link.links.sim import LoopbackOptions, run_loopback
 
     opts = LoopbackOptions(data="default", images=args.e2e_images, out_dir="/tmp/bench_link_e2e",
                            bob_impairments={"cfo": 0.01, "sro_ppm": 20, "delay": 1.3},

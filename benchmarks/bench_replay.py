@@ -11,7 +11,7 @@ Two figures, in samples per second of wall-clock time and × real time at the re
   no receive chains: what the GNU Radio RX flowgraph sustains, with the synchroniser's second stage
   in a worker process (replay's default) and, for comparison, all in the flowgraph's process; timed
   from the flowgraph's start to the synchroniser's last sample or frame;
-* **full replay** — ``jscec replay`` in-process (``link.replay.run_replay``): the flowgraph plus
+* **full replay** — ``jscec replay`` in-process (``link.links.replay.run_replay``): the flowgraph plus
   Bob's and Eve's chains (soft demapping, decryption, decoding, metrics, plots), from the start of
   the flowgraph to the written result; the receivers' start-up (loading torch and the model in two
   processes) is reported separately. Within it, the RX flowgraph's own time to its last frame while
@@ -40,7 +40,7 @@ def record(args, work: Path) -> tuple[Path, Path]:
     import numpy as np
 
     from link.capture import CaptureOptions, run_capture
-    from link.loopback import LoopbackOptions
+    from link.links.sim import LoopbackOptions
     from scripts.cmd_loopback import impairments_from_args
 
     ns = argparse.Namespace(cfo=0.01, sro_ppm=20.0, phase_noise=0.002, gain=0.8, delay=None)
@@ -54,7 +54,7 @@ def record(args, work: Path) -> tuple[Path, Path]:
 
 def dsp_only(meta: Path, sync_process: bool) -> dict:
     from flowgraphs.device_link import DeviceLink
-    from link.experiment import run_flowgraph
+    from link.links.flowgraph import run_flowgraph
     from radio.devices import RadioSettings, open_device
     from radio.pulse import PulseShape
     from radio.recording import open_recording
@@ -82,7 +82,7 @@ def dsp_only(meta: Path, sync_process: bool) -> dict:
 
 
 def full(meta: Path, key: Path, model: str | None, work: Path, i: int) -> dict:
-    from link.replay import ReplayOptions, run_replay
+    from link.links.replay import ReplayOptions, run_replay
 
     t0 = time.perf_counter()
     report = run_replay(ReplayOptions(recording=str(meta), key=str(key), model=model, out_dir=str(work / f"r{i}")),

@@ -5,7 +5,7 @@
 
 The same blocks exist as GNU Radio Companion flowgraphs in ``flowgraphs/grc/`` (``sim_loopback.grc``);
 this module builds it in Python so the runner can set every parameter and watch progress. A
-flowgraph fed by ZMQ never finishes by itself: ``link.experiment.run_flowgraph`` stops it once both
+flowgraph fed by ZMQ never finishes by itself: ``link.links.flowgraph.run_flowgraph`` stops it once both
 synchronisers have consumed the expected number of samples (or nothing moves for a while).
 """
 from __future__ import annotations

@@ -3,9 +3,9 @@
 The recording holds the samples entering Bob's RX chain (``cf32_le``), exactly what
 ``jscec replay`` feeds back into the same chain:
 
-* ``--link sim`` — the simulated loopback (:func:`link.loopback.run_loopback`), tapped after Bob's
+* ``--link sim`` — the simulated loopback (:func:`link.links.sim.run_loopback`), tapped after Bob's
   channel branch; the sample rate written is the nominal ``--rate`` (symbol rate × sps);
-* ``--link ota`` — the over-the-air link (:func:`link.ota.run_ota`), tapped after Bob's device.
+* ``--link ota`` — the over-the-air link (:func:`link.links.ota.run_ota`), tapped after Bob's device.
 
 Metadata: sample rate, centre frequency, gains, the device's description, software version, the
 link's public parameters (model, mode, key id, pulse, frames sent), one capture segment per
@@ -147,8 +147,8 @@ class CaptureOptions:
     freq: float | list = 2.4e9        # centre frequency (sim: nominal); several: retune every dwell
     dwell_s: float | None = None      # time on each frequency, seconds ...
     dwell_samples: int | None = None  # ... or samples
-    loopback: object = None           # link.loopback.LoopbackOptions (sim)
-    ota: object = None                # link.ota.OtaOptions (ota; its freq is the first one)
+    loopback: object = None           # link.links.sim.LoopbackOptions (sim)
+    ota: object = None                # link.links.ota.OtaOptions (ota; its freq is the first one)
     extra: dict = field(default_factory=dict)
 
 
@@ -176,7 +176,7 @@ def retune_plan(freq, rate: float, dwell_s: float | None = None, dwell_samples: 
 def run_capture(opts: CaptureOptions, log=print) -> dict:
     freqs, retune = retune_plan(opts.freq, opts.rate, opts.dwell_s, opts.dwell_samples)
     if opts.link == "sim":
-        from link.loopback import run_loopback
+        from link.links.sim import run_loopback
 
         lo = opts.loopback
         out_dir = Path(lo.out_dir)
@@ -192,7 +192,7 @@ def run_capture(opts: CaptureOptions, log=print) -> dict:
             rec.abort()
             raise
     elif opts.link == "ota":
-        from link.ota import run_ota
+        from link.links.ota import run_ota
 
         oo = opts.ota
         out_dir = Path(oo.out_dir)

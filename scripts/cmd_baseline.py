@@ -161,7 +161,7 @@ def table(res: dict) -> str:
 
 
 def _radio(args):
-    from link.baseline_link import RadioOptions
+    from link.apps.baseline import RadioOptions
     from jscec.errors import UserError
     from radio.pulse import PulseShape
 
@@ -205,7 +205,7 @@ def _check_link_options(args) -> None:
 
 
 def _ota_options(args):
-    from link.ota import OtaOptions
+    from link.links.ota import OtaOptions
 
     _radio(args)    # the pulse and equaliser checks
     default = OtaOptions()
@@ -235,7 +235,7 @@ def _write(args, doc: dict) -> None:
 
 
 def _replay(args) -> int:
-    from link.baseline_ota import run_replay
+    from link.apps.baseline_radio import run_replay
 
     import math
 
@@ -284,7 +284,7 @@ def run(args) -> int:
     for mod in mods:
         for rate in rates:
             if ota is not None:
-                from link.baseline_ota import run_ota
+                from link.apps.baseline_radio import run_ota
                 res = run_ota(images, mean_u8, codec, mod, rate, key, ota, k_symbols=k, record=args.record,
                               key_file=args.key_file, source=f"{name}: the first {len(images)} images of test split "
                               f"{args.seed}", max_iter=args.ldpc_iters, method=args.decoder, progress=progress)
@@ -292,7 +292,7 @@ def run(args) -> int:
                 res = simulate(images, mean_u8, codec, mod, rate, args.snr, key, k_symbols=k, seed=args.seed,
                                max_iter=args.ldpc_iters, method=args.decoder, progress=progress)
             else:
-                from link.baseline_link import simulate_link
+                from link.apps.baseline import simulate_link
                 res = simulate_link(images, mean_u8, codec, mod, rate, args.snr, key, k_symbols=k, seed=args.seed,
                                     radio=radio, max_iter=args.ldpc_iters, method=args.decoder, progress=progress)
             runs.append(res)

@@ -34,8 +34,8 @@ def run(args) -> int:
     import numpy as np
 
     from link.capture import CaptureOptions, run_capture
-    from link.loopback import LoopbackOptions
-    from link.ota import OtaOptions
+    from link.links.sim import LoopbackOptions
+    from link.links.ota import OtaOptions
     from jscec.errors import UserError
     from scripts.cmd_loopback import impairments_from_args
     from scripts.cmd_loopback import model_and_data, print_report

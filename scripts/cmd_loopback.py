@@ -74,7 +74,7 @@ def impairments_from_args(args, rng) -> tuple[dict, dict]:
 def run(args) -> int:
     import numpy as np
 
-    from link.loopback import LoopbackOptions, run_loopback
+    from link.links.sim import LoopbackOptions, run_loopback
 
     model, data = model_and_data(args)
     bob_imp, eve_imp = impairments_from_args(args, np.random.default_rng([args.seed, 17]))

@@ -55,7 +55,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from link.ota import OtaOptions, run_ota
+    from link.links.ota import OtaOptions, run_ota
     from scripts.cmd_loopback import model_and_data, print_report
 
     model, data = model_and_data(args)

@@ -29,7 +29,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from link.replay import ReplayOptions, run_replay
+    from link.links.replay import ReplayOptions, run_replay
     from scripts.cmd_loopback import print_report
 
     chains = tuple(c.strip() for c in args.chains.split(",") if c.strip())

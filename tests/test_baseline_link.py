@@ -1,11 +1,11 @@
-"""The digital baseline over the simulated GNU Radio link (link.baseline_link, `jscec baseline --link sim`)."""
+"""The digital baseline over the simulated GNU Radio link (link.apps.baseline, `jscec baseline --link sim`)."""
 import json
 
 import numpy as np
 
 from baseline.pipeline import decode_symbols, link_budget, prepare, psnr_np, simulate
-from link.baseline_link import RadioOptions, baseline_frame, radio_channel, receive_frames, simulate_link
-from link.experiment import frame_stream
+from link.apps.baseline import RadioOptions, baseline_frame, radio_channel, receive_frames, simulate_link
+from link.sender import frame_stream
 from crypto.aes_ctr import new_key
 from baseline.source_codec import get_codec
 from radio.sync import SyncedFrame

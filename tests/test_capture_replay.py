@@ -128,7 +128,7 @@ def test_replay_refuses_bad_recordings_leaving_nothing(case, words, captured, ti
 
 def test_ota_capture_retunes_the_fake_radios_and_segments_follow(tiny_model, tiny_data, tmp_path, monkeypatch):
     from link.capture import CaptureOptions, run_capture
-    from link.ota import OtaOptions
+    from link.links.ota import OtaOptions
     from radio.devices import fakes
 
     made = []

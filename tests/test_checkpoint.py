@@ -62,6 +62,6 @@ def test_resolving_a_model_and_the_replay_runner_do_not_load_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import models.checkpoint, link.replay; "
+    code = ("import sys; import models.checkpoint, link.links.replay; "
             "models.checkpoint.resolve_model('cifar10-lwe'); assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

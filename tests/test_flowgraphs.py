@@ -10,7 +10,7 @@ from gnuradio import blocks, gr
 
 from calibration.snr import mer_db
 from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain, fractional_delay_taps
-from link.experiment import frame_stream
+from link.sender import frame_stream
 from radio.frame import random_frames
 from radio.pulse import PulseShape
 from flowgraphs.pdu import FrameReceiver, pdu_to_frame

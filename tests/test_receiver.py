@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from link.alice import Alice, model_id
-from link.receiver import BobChain, EveChain
+from link.apps.alice import Alice, model_id
+from link.receiver.chains import BobChain, EveChain
 from crypto.cipher import CipherKeys
 from models.codec import CodecConfig, DeepJscec, EveDecoder
 from radio.frame import DEFAULT_FORMAT
@@ -129,7 +129,7 @@ def test_serve_stops_when_every_published_message_came():
     import pmt
     import zmq
 
-    from link.receiver import serve
+    from link.receiver.chains import serve
     from flowgraphs.pdu import frame_to_pdu
     from radio.transport import ControlSocket, free_tcp_address
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from link.experiment import frame_stream
+from link.sender import frame_stream
 from radio.frame import DEFAULT_FORMAT, FrameFormat, FrameHeader, build_frame, random_frames
 from radio.pulse import PulseShape, shape
 from radio.sync import DroppedFrame, StreamSync, SyncedFrame, matched_filter

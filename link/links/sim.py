@@ -4,7 +4,7 @@ Alice (this process) encodes, encrypts and frames the images and pushes the fram
 into :class:`flowgraphs.loopback.SimLoopback`; Bob's and Eve's chains run as their own processes
 (``jscec receive``) on the frame PDUs of their RX branch. The runner stops the flowgraph once both
 synchronisers have consumed the whole stream, tells the chains, and gathers their results. What the
-runners share lives in :mod:`link.experiment`.
+runners share lives in :mod:`link.apps.deepjscec`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from link.experiment import TAIL_SYMBOLS, Receivers, SenderThread, link_report, prepare, run_flowgraph
+from link.sender import TAIL_SYMBOLS, SenderThread
+from link.links.flowgraph import run_flowgraph
+from link.apps.deepjscec import Receivers, link_report, prepare
 from link.report import write_report
 from radio.transport import free_tcp_address
 

@@ -1,4 +1,4 @@
-"""Bob's and Eve's chains as separate processes (``jscec receive``), driven by an experiment runner."""
+"""Bob's and Eve's chains as separate processes (``python -m link.receiver``), driven by a runner."""
 from __future__ import annotations
 
 import json
@@ -16,14 +16,14 @@ from radio.transport import ControlSocket, free_tcp_address
 
 
 class ReceiverProcess:
-    """Starts ``jscec receive --role ROLE`` and talks to it through its control socket."""
+    """Starts ``python -m link.receiver --role ROLE`` and talks to it through its control socket."""
 
     def __init__(self, role: str, frames_address: str, out_dir: Path, model: str, *, key: Path | None = None,
                  reference: Path | None = None, k: int = 512, threads: int = 1, mode: str | None = None):
         self.role = role
         self.out_dir = Path(out_dir)
         self.control_address = free_tcp_address()
-        cmd = [sys.executable, "-m", "scripts.cli", "receive", "--role", role, "--frames", frames_address,
+        cmd = [sys.executable, "-m", "link.receiver", "--role", role, "--frames", frames_address,
                "--control", self.control_address, "--model", str(model), "--out", str(self.out_dir),
                "--k", str(k), "--threads", str(threads)]
         if key is not None:
@@ -35,7 +35,7 @@ class ReceiverProcess:
         self.log_path = self.out_dir / f"{role}.log"
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
-        root = Path(__file__).resolve().parents[1]
+        root = Path(__file__).resolve().parents[2]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True, cwd=root, env=env)
 

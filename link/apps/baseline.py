@@ -15,7 +15,7 @@ truth). The nonce is the received header's counter. Scoring is :func:`baseline.p
 an image decodes only if every information bit is right; a lost frame (never detected, or header
 CRC failure), an LDPC or codec failure, or an undetected error is scored as the mean image.
 
-The pieces are shared with the radio and recording links (:mod:`link.baseline_ota`): frames from
+The pieces are shared with the radio and recording links (:mod:`link.apps.baseline_radio`): frames from
 prepared images (:func:`baseline_frames`), the RX chain's frames (:func:`collect_frames`), and one
 result row from received frames (:func:`score_frames`).
 """
@@ -27,7 +27,7 @@ import numpy as np
 
 from baseline.pipeline import (LDPC_ITERS, LinkBudget, Prepared, decode_symbols, link_budget, prepare, psnr_np,
                            ssim_np, summarise)
-from link.experiment import frame_stream
+from link.sender import frame_stream
 from radio.frame import FrameHeader, build_frame
 from radio.pulse import PulseShape
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from link.alice import compatible_modes
+from link.apps.alice import compatible_modes
 from crypto.cipher import CipherKeys
 from models.secure_channel import FRAME_SYMBOLS
 from jscec.errors import UserError

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from link.alice import latent_shape_for, model_id
+from link.apps.alice import latent_shape_for, model_id
 from crypto.cipher import CipherKeys, Decryptor
 from models.evaluate import quality
 from models.train import to_tensor

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from link.capture import reference_path
-from link.experiment import (Receivers, commit_stage, link_report, load_reference, run_flowgraph,
-                             staged_output)
+from link.output import commit_stage, load_reference, staged_output
+from link.links.flowgraph import run_flowgraph
+from link.apps.deepjscec import Receivers, link_report
 from link.report import write_report
 from jscec.errors import UserError
 from radio.transport import free_tcp_address
@@ -75,7 +76,7 @@ def recording_info(path: str) -> RecordingInfo:
 
 def run_replay(opts: ReplayOptions, log=print) -> dict:
     from flowgraphs.device_link import DeviceLink
-    from link.ota import mean_snr
+    from link.links.ota import mean_snr
     from models.checkpoint import resolve_model
     from crypto.cipher import CipherKeys
     from radio.devices import RadioSettings, open_device

@@ -1,6 +1,6 @@
 """The digital baseline over radios and recordings (``jscec baseline --link ota`` / ``--link replay``).
 
-The frames are ``--link sim``'s (:mod:`link.baseline_link`: the link's preamble, Golay-coded header and
+The frames are ``--link sim``'s (:mod:`link.apps.baseline`: the link's preamble, Golay-coded header and
 pilots; the payload is one image's codec payload, AES-128-CTR-encrypted, 802.11ad-LDPC-coded and mapped at
 the chosen modulation), sent and received by ``jscec ota``'s machinery::
 
@@ -8,7 +8,7 @@ the chosen modulation), sent and received by ``jscec ota``'s machinery::
     DeviceSource(--bob) [→ throttle, fakes only] → RxChain (matched filter, FrameSync) → frames → decode
                                                 └→ RecordingSink (--record: SigMF, cf32_le)
 
-Devices are opened by :func:`link.ota.open_devices` (the same URIs; the fakes share one air; an absent or
+Devices are opened by :func:`link.links.ota.open_devices` (the same URIs; the fakes share one air; an absent or
 busy radio is refused with one line before anything is sent) and the stream stops as in ``jscec ota``. One
 transmission per (modulation, code rate). The SNR is measured, not set: a row's ``snr_db`` is the mean pilot
 estimate of the received baseline frames (``snr_estimated``). Frame numbers (header counters = AES nonces)
@@ -39,10 +39,12 @@ from types import SimpleNamespace
 import numpy as np
 
 from baseline.pipeline import LDPC_ITERS, Prepared, link_budget, prepare, summarise
-from link.baseline_link import baseline_frames, collect_frames, mean_scores, score_frames
+from link.apps.baseline import baseline_frames, collect_frames, mean_scores, score_frames
 from link.capture import REFERENCE_SUFFIX, Recorder, reference_path
-from link.experiment import frame_stream, load_reference, run_flowgraph
-from link.ota import OtaOptions, counters, open_devices, prime_rx, send_and_listen
+from link.sender import frame_stream
+from link.output import load_reference
+from link.links.flowgraph import run_flowgraph
+from link.links.ota import OtaOptions, counters, open_devices, prime_rx, send_and_listen
 from jscec.errors import UserError
 from radio.pulse import PulseShape
 
@@ -74,7 +76,7 @@ def store_key(base, key: bytes) -> Path:
 
 
 def save_truth(path: Path, images: np.ndarray, mean_u8: np.ndarray, prep: Prepared) -> Path:
-    """The reference file of a baseline recording (``image_<i>`` as :func:`link.experiment.load_reference` reads)."""
+    """The reference file of a baseline recording (``image_<i>`` as :func:`link.output.load_reference` reads)."""
     np.savez(path, **{f"image_{i}": im for i, im in enumerate(images)}, mean_image=mean_u8,
              **{k: getattr(prep, k) for k in TRUTH})
     return Path(path)
@@ -176,7 +178,7 @@ def _result(codec, prep: Prepared, images, mean_u8, row: dict, max_iter: int, me
 def run_ota(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str, key: bytes, opts: OtaOptions, *,
             k_symbols: int = 512, record: str | None = None, key_file: str | None = None, source: str = "",
             max_iter: int = LDPC_ITERS, method: str = "nms", progress: bool = False, log=print) -> dict:
-    """One (codec, mod, rate) over the radios: a result like :func:`link.baseline_link.simulate_link`'s with one
+    """One (codec, mod, rate) over the radios: a result like :func:`link.apps.baseline.simulate_link`'s with one
     measured row, plus ``radio``, ``devices`` and (``record``) ``recording`` (with ``key_file``: the given one,
     or where the fresh ``key`` was saved)."""
     budget = link_budget(mod, rate, k_symbols)
@@ -232,7 +234,7 @@ def run_replay(recording: str, key_file: str, *, equalizer_taps: int = 0, max_it
     """A baseline recording through the RX chain and the decoder: the result of the run that recorded it,
     plus ``recording``. Deterministic: the same recording gives the same result."""
     from flowgraphs.device_link import DeviceLink
-    from link.replay import REPLAY_BUFFER, SYNC_PROCESS_DEFAULT, recording_info
+    from link.links.replay import REPLAY_BUFFER, SYNC_PROCESS_DEFAULT, recording_info
     from crypto.aes_ctr import load_key
     from radio.devices import RadioSettings, open_device
     from baseline.source_codec import get_codec

@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from link.experiment import (IDLE_TAIL_SYMBOLS, Receivers, SenderThread, link_report, prepare, run_flowgraph,
-                             whole_buffers)
+from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, whole_buffers
+from link.links.flowgraph import run_flowgraph
+from link.apps.deepjscec import Receivers, link_report, prepare
 from link.report import write_report
 from jscec.errors import UserError
 from radio.transport import free_tcp_address
@@ -159,7 +160,7 @@ def send_and_listen(tb, tx_device, address: str, stream: np.ndarray, sps: int, b
     """Transmit ``stream`` through the radio flowgraph ``tb`` and keep its receivers listening.
 
     The stream is padded to whole TX buffers and followed by an idle tail (see
-    :class:`link.experiment.SenderThread`); once the TX device has been handed all of it, it is flushed
+    :class:`link.sender.SenderThread`); once the TX device has been handed all of it, it is flushed
     and the receivers listen ``RX_MARGIN`` of it (plus ``RX_EXTRA_BUFFERS`` buffers) longer. Returns
     (drained: the receivers heard it all, seconds, samples transmitted).
     """

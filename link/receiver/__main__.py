@@ -1,0 +1,5 @@
+import sys
+
+from link.receiver.main import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""One receive chain (Bob or Eve) as its own process: ``python -m link.receiver --role bob …``.
+
+The runners start it (:class:`link.receiver.process.ReceiverProcess`); ``jscec receive`` runs the
+same entry point by hand. It connects to an RX flowgraph's frame PDUs, prints ``ready``, serves
+frames until the runner's control message says the stream ended, then decodes and writes
+``<out>/<role>.json`` and ``<role>-images.npz``; its stderr (``<out>/<role>.log``) says where the
+time went.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jscec.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--role", choices=["bob", "eve"], required=True)
+    p.add_argument("--frames", required=True, help="ZMQ address of the RX flowgraph's frame PDUs (connect)")
+    p.add_argument("--control", required=True, help="ZMQ address this process binds for the runner's messages")
+    p.add_argument("--model", default="cifar10-lwe", help="bundled model name or checkpoint path")
+    p.add_argument("--key", default=None, help="Bob's secret key file (required for --role bob)")
+    p.add_argument("--mode", default=None, help="cipher mode of the link (Eve; Bob takes it from his key)")
+    p.add_argument("--k", type=int, default=512, help="symbols per cipher frame (public; Eve's view)")
+    p.add_argument("--reference", default=None, help="npz of the transmitted images (image_<index>) for PSNR/SSIM")
+    p.add_argument("--out", required=True, help="folder for the results")
+    p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+
+
+def run(args) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from crypto.cipher import CipherKeys
+    from link.receiver.chains import BobChain, EveChain, serve, write_results
+    from models.checkpoint import resolve_model
+    from models.evaluate import load_bob, load_eve
+
+    torch.set_num_threads(args.threads)
+    path = resolve_model(args.model)
+    model = load_bob(path, args.device)
+    if args.role == "bob":
+        if not args.key:
+            raise UserError("Bob needs --key (his secret key file)")
+        chain = BobChain(model, CipherKeys.load(args.key), path.stem)
+    else:
+        eve = load_eve(path, args.device)
+        if eve is None:
+            raise UserError(f"no Eve decoder beside {path} (train one with `jscec attack`)")
+        chain = EveChain(model, eve, path.stem, args.k, mode=args.mode)
+    refs = None
+    if args.reference:
+        with np.load(args.reference) as z:
+            refs = {int(name.split("_")[1]): z[name] for name in z.files if name.startswith("image_")}
+    print("ready", flush=True)
+    t0 = time.monotonic()
+    frames_sent = serve(chain, args.frames, args.control, timeout_s=args.timeout)
+    t1 = time.monotonic()
+    rows = chain.decode_all(refs, device=args.device)
+    t2 = time.monotonic()
+    write_results(Path(args.out), args.role, chain.summary(rows, frames_sent), rows, chain.constellation)
+    print(f"{args.role}: {len(chain.records)} frames received in {t1 - t0:.2f} s, {len(rows)} images decoded "
+          f"in {t2 - t1:.2f} s, results written in {time.monotonic() - t2:.2f} s", file=sys.stderr)
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m link.receiver", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f"{args.role}'s receiver: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"{args.role}'s receiver: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
