@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.codec import CodecConfig, DeepJscec, EveDecoder
+from models.images import to_tensor
 from models.metrics import psnr, ssim
 from models.secure_channel import SecureChannel
-from models.train import library_versions, to_tensor
+from models.train import library_versions
 
 
 @torch.no_grad()

@@ -8,9 +8,9 @@ import torch
 
 from models.checkpoint import eve_path, load_checkpoint, load_state
 from models.codec import CodecConfig, DeepJscec, EveDecoder
+from models.images import to_tensor
 from models.metrics import ms_ssim, psnr, ssim
 from models.secure_channel import SecureChannel
-from models.train import to_tensor
 
 
 def load_bob(path, device="cpu") -> DeepJscec:

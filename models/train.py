@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from models.checkpoint import load_checkpoint, load_state, save_checkpoint
 from models.codec import CodecConfig, DeepJscec
+from models.images import to_tensor
 from models.metrics import image_loss, psnr, ssim
 from models.quantiser import sigma_q_schedule
 from models.secure_channel import SecureChannel
@@ -60,11 +61,6 @@ def pick_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda requested but no CUDA device is available")
     return torch.device(name)
-
-
-def to_tensor(images_u8: np.ndarray, device) -> torch.Tensor:
-    """uint8 (B, H, W, C) → float (B, C, H, W) in [0, 1]."""
-    return torch.from_numpy(images_u8).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def library_versions() -> dict:

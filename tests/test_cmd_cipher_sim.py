@@ -1,4 +1,7 @@
-"""`jscec cipher-sim` end to end through the CLI entry point."""
+"""`jscec cipher-sim` end to end through the CLI entry point: what it prints and writes.
+
+The simulation's numbers are tested on the library function, ``tests/test_secure_channel.py``.
+"""
 from __future__ import annotations
 
 import json
@@ -19,7 +22,7 @@ def sim(tmp_path, *argv):
     return json.loads(text), text
 
 
-def test_lwe_at_60_db_has_the_paper_decryption_noise(tmp_path, capsys):
+def test_lwe_at_60_db_prints_and_writes_one_row(tmp_path, capsys):
     doc, _ = sim(tmp_path, "--mode", "lwe", "--params", "lp-192", "--snr", "60", "--symbols", "8192")
     out = capsys.readouterr().out
     assert "lwe" in out and "lp-192" in out and "seed 0" in out
@@ -27,17 +30,6 @@ def test_lwe_at_60_db_has_the_paper_decryption_noise(tmp_path, capsys):
     (r,) = doc["results"]
     assert FIELDS <= set(r)
     assert (r["mode"], r["params"], r["snr_db"], r["symbols"]) == ("lwe", "lp-192", 60.0, 8192)
-    assert r["plaintext_noise_std"] == pytest.approx(245, rel=0.05)
-    assert r["decryption_noise_std"] == pytest.approx(245, rel=0.05)
-    assert 0.5 < r["plaintext_error_rate"] < 0.7  # DESIGN.md: about 60% wrong even without channel noise
-
-
-def test_mask_at_60_db_makes_no_errors(tmp_path):
-    doc, _ = sim(tmp_path, "--mode", "mask", "--snr", "60", "--symbols", "4096")
-    (r,) = doc["results"]
-    assert r["plaintext_error_rate"] == 0
-    assert r["plaintext_noise_std"] < 1e-6
-    assert r["decryption_noise_std"] == 0
 
 
 def test_several_snrs_modes_and_lwe_pk_note(tmp_path, capsys):
@@ -48,23 +40,15 @@ def test_several_snrs_modes_and_lwe_pk_note(tmp_path, capsys):
     rows = doc["results"]
     assert [(r["mode"], r["snr_db"]) for r in rows] == [("lwe-pk", 0.0), ("lwe-pk", 20.0), ("lwe-pk", None),
                                                        ("mask", 0.0), ("mask", 20.0), ("mask", None)]
-    assert all(r["symbols"] == 1000 and r["frames"] == 4 for r in rows)
     assert "error-free" in doc["note"] and "error-free" in out
-    assert "error-free" in rows[0]["d"]
-    pk = rows[:3]
-    assert pk[0]["plaintext_noise_std"] > pk[1]["plaintext_noise_std"] > 200
-    assert rows[5]["plaintext_error_rate"] == 0 and rows[5]["plaintext_noise_std"] == 0
-    assert rows[3]["plaintext_error_rate"] > rows[4]["plaintext_error_rate"]
     # No secret material: no long hex strings, only the 8-hex-digit key id.
     assert not re.search(r"[0-9a-f]{16}", text)
 
 
-def test_same_seed_same_numbers(tmp_path):
+def test_same_seed_same_file(tmp_path):
     a, _ = sim(tmp_path, "--snr", "10", "--symbols", "600", "--seed", "7")
     b, _ = sim(tmp_path, "--snr", "10", "--symbols", "600", "--seed", "7")
-    c, _ = sim(tmp_path, "--snr", "10", "--symbols", "600", "--seed", "8")
     assert a == b
-    assert a["results"][0]["plaintext_noise_std"] != c["results"][0]["plaintext_noise_std"]
 
 
 def test_bad_arguments_are_one_line_errors(capsys):

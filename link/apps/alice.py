@@ -1,12 +1,13 @@
 """Alice: images → DeepJSCEC plaintext → encryption → 4096-QAM → radio frames.
 
-One cipher frame is ``keys.k`` plaintext symbols under one nonce (the training path uses the same
-cut, ``models.secure_channel``). A radio frame carries up to ``subframes`` cipher frames of one
-image: its header's ``counter`` is the nonce of the first, the others follow (counter + 1, …), and
-the running counter advances by the number of cipher frames, so no nonce is ever reused (the
-encryptor refuses reuse anyway). ``chunk_index``/``chunk_count`` place the radio frame within its
-image; ``height``/``width`` let a receiver rebuild the latent shape. In ``lwe-pk`` mode the frame's
-d vectors (n2 values per cipher frame) travel in the header-protected d block.
+One cipher frame is ``keys.k`` plaintext symbols under one nonce, cut by
+:func:`crypto.framing.to_cipher_frames` (the training path, ``models.secure_channel``, uses the same
+cut). A radio frame carries up to ``subframes`` cipher frames of one image: its header's ``counter``
+is the nonce of the first, the others follow (counter + 1, …), and the running counter advances by
+the number of cipher frames, so no nonce is ever reused (the encryptor refuses reuse anyway).
+``chunk_index``/``chunk_count`` place the radio frame within its image; ``height``/``width`` let a
+receiver rebuild the latent shape. In ``lwe-pk`` mode the frame's d vectors (n2 values per cipher
+frame) travel in the header-protected d block.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import numpy as np
 import torch
 
 from crypto.cipher import CipherKeys, Encryptor
+from crypto.framing import to_cipher_frames
 from models.codec import DeepJscec
-from models.train import to_tensor
+from models.images import to_tensor
 from radio.frame import DEFAULT_FORMAT, FrameHeader, build_frame
 from radio.zp_qam import modulate
 
@@ -75,13 +77,10 @@ class Alice:
         x = to_tensor(image_u8[None], next(self.model.parameters()).device)
         _, plaintext, shape = self.model.encode(x)
         z = plaintext[0].cpu().numpy().astype(np.int64)
-        k = self.keys.k
-        n_cipher = -(-z.size // k)
-        padded = np.zeros(n_cipher * k, dtype=np.int64)
-        padded[:z.size] = z
-        nonces = np.arange(self.counter, self.counter + n_cipher, dtype=np.int64)
-        ct = self.encryptor.encrypt_batch(padded.reshape(n_cipher, k), nonces)
-        symbols = modulate(ct.c).reshape(n_cipher, k)
+        cipher_frames, nonces = to_cipher_frames(z, self.keys.k, self.counter)
+        n_cipher = len(nonces)
+        ct = self.encryptor.encrypt_batch(cipher_frames, nonces)
+        symbols = modulate(ct.c).reshape(n_cipher, self.keys.k)
         n_radio = -(-n_cipher // self.subframes)
         frames = []
         for j in range(n_radio):

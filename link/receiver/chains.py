@@ -24,7 +24,7 @@ import torch
 from link.apps.alice import latent_shape_for, model_id
 from crypto.cipher import CipherKeys, Decryptor
 from models.evaluate import quality
-from models.train import to_tensor
+from models.images import to_tensor
 from radio.sync import DroppedFrame, SyncedFrame
 from radio.zp_qam import soft_demap
 
