@@ -144,13 +144,16 @@ def throughput_test(args, rng) -> dict:
 
 
 def e2e_test(args) -> dict:
-    from link.links.sim import LoopbackOptions, run_loopback
+    from link.apps.deepjscec import DeepJscecApp, ImageOptions
+    from link.links.sim import SimLink, SimOptions
+    from link.runner import RunOptions, run
+    from radio.impairments import Impairments
 
-    opts = LoopbackOptions(data="default", images=args.e2e_images, out_dir="/tmp/bench_link_e2e",
-                           bob_impairments={"cfo": 0.01, "sro_ppm": 20, "delay": 1.3},
-                           eve_impairments={"cfo": 0.01, "sro_ppm": 20, "delay": 2.1})
+    link = SimLink(SimOptions(bob=Impairments(cfo=0.01, sro_ppm=20, delay=1.3),
+                              eve=Impairments(cfo=0.01, sro_ppm=20, delay=2.1)))
     t0 = time.perf_counter()
-    rep = run_loopback(opts, log=lambda *a: None)
+    rep = run(DeepJscecApp(ImageOptions(data="default", images=args.e2e_images)), link,
+              RunOptions(out_dir="/tmp/bench_link_e2e"), log=lambda *a: None)
     seconds = time.perf_counter() - t0
     out = {"images": args.e2e_images, "seconds": seconds, "images_per_s": args.e2e_images / seconds,
            "bob_psnr": rep["bob"].get("psnr"), "eve_psnr": rep["eve"].get("psnr")}

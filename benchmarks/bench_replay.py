@@ -11,7 +11,7 @@ Two figures, in samples per second of wall-clock time and × real time at the re
   no receive chains: what the GNU Radio RX flowgraph sustains, with the synchroniser's second stage
   in a worker process (replay's default) and, for comparison, all in the flowgraph's process; timed
   from the flowgraph's start to the synchroniser's last sample or frame;
-* **full replay** — ``jscec replay`` in-process (``link.links.replay.run_replay``): the flowgraph plus
+* **full replay** — ``jscec replay`` in-process (``link.runner.run`` over ``link.links.replay.ReplayLink``): the flowgraph plus
   Bob's and Eve's chains (soft demapping, decryption, decoding, metrics, plots), from the start of
   the flowgraph to the written result; the receivers' start-up (loading torch and the model in two
   processes) is reported separately. Within it, the RX flowgraph's own time to its last frame while
@@ -37,18 +37,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def record(args, work: Path) -> tuple[Path, Path]:
-    import numpy as np
-
+    from link.apps.deepjscec import DeepJscecApp, ImageOptions
     from link.capture import CaptureOptions, run_capture
-    from link.links.sim import LoopbackOptions
-    from scripts.cmd_loopback import impairments_from_args
+    from link.links.sim import SimLink
+    from link.runner import RunOptions
+    from scripts.arguments import sim_options
 
-    ns = argparse.Namespace(cfo=0.01, sro_ppm=20.0, phase_noise=0.002, gain=0.8, delay=None)
-    bob_imp, eve_imp = impairments_from_args(ns, np.random.default_rng([0, 17]))
-    lo = LoopbackOptions(model=args.model, data=args.data, images=args.images, snr_b_db=20.0, snr_e_db=10.0,
-                         bob_impairments=bob_imp, eve_impairments=eve_imp, out_dir=str(work / "capture"))
-    report = run_capture(CaptureOptions(link="sim", recording=str(work / "rec"), rate=args.rate, loopback=lo),
-                         log=lambda *a: None)
+    ns = argparse.Namespace(cfo=0.01, sro_ppm=20.0, phase_noise=0.002, gain=0.8, delay=None, snr_b=20.0, snr_e=10.0,
+                            seed=0)
+    report = run_capture(DeepJscecApp(ImageOptions(model=args.model, data=args.data, images=args.images)),
+                         SimLink(sim_options(ns)), RunOptions(out_dir=str(work / "capture")),
+                         CaptureOptions(recording=str(work / "rec"), rate=args.rate), log=lambda *a: None)
     return Path(report["recording"]["meta"]), Path(report["key_file"])
 
 
@@ -82,11 +81,13 @@ def dsp_only(meta: Path, sync_process: bool) -> dict:
 
 
 def full(meta: Path, key: Path, model: str | None, work: Path, i: int) -> dict:
-    from link.links.replay import ReplayOptions, run_replay
+    from link.apps.deepjscec import DeepJscecApp, ImageOptions
+    from link.links.replay import ReplayLink, ReplayOptions
+    from link.runner import RunOptions, run
 
     t0 = time.perf_counter()
-    report = run_replay(ReplayOptions(recording=str(meta), key=str(key), model=model, out_dir=str(work / f"r{i}")),
-                        log=lambda *a: None)
+    report = run(DeepJscecApp(ImageOptions(model=model, key=str(key))), ReplayLink(ReplayOptions(str(meta))),
+                 RunOptions(out_dir=str(work / f"r{i}")), log=lambda *a: None)
     wall = time.perf_counter() - t0
     t = report["timing"]
     n, rate = report["recording"]["samples"], report["recording"]["sample_rate_hz"]

@@ -11,12 +11,11 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 from gnuradio import analog, blocks, channels, filter as gr_filter, gr
 
 from flowgraphs.blocks import FRAMES_PORT, FrameSync
+from radio.impairments import Impairments
 from radio.pulse import PulseShape
 
 #: Half length (samples) of the windowed-sinc fractional-delay filter of the channel.
@@ -33,22 +32,6 @@ def widen_output_buffer(block, items: int = STREAM_BUFFER_ITEMS) -> None:
     block.set_log_level("warn")
     block.set_min_output_buffer(items)
     block.set_log_level(level)
-
-
-@dataclass
-class Impairments:
-    """One channel branch's impairments (all off by default)."""
-
-    cfo: float = 0.0            # carrier frequency offset, cycles per symbol (0.05 = 5% of the symbol rate)
-    sro_ppm: float = 0.0        # sample-rate offset, ppm (channel_model epsilon = 1 + sro_ppm·1e-6; FrameSync reports −sro_ppm, the RX clock against the TX clock)
-    delay: float = 0.0          # extra delay in samples (fractional part is what matters)
-    phase_noise: float = 0.0    # rms phase noise in radians (low-pass Gaussian, bandwidth set by alpha)
-    phase_noise_alpha: float = 0.01
-    gain: float = 1.0           # amplitude gain
-    phase: float = 0.0          # carrier phase, radians
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def fractional_delay_taps(delay: float, half: int = DELAY_HALF) -> list[complex]:

@@ -3,9 +3,12 @@
 The recording holds the samples entering Bob's RX chain (``cf32_le``), exactly what
 ``jscec replay`` feeds back into the same chain:
 
-* ``--link sim`` — the simulated loopback (:func:`link.links.sim.run_loopback`), tapped after Bob's
+* ``--link sim`` — the simulated link (:class:`link.links.sim.SimLink`), tapped after Bob's
   channel branch; the sample rate written is the nominal ``--rate`` (symbol rate × sps);
-* ``--link ota`` — the over-the-air link (:func:`link.links.ota.run_ota`), tapped after Bob's device.
+* ``--link ota`` — the over-the-air link (:class:`link.links.ota.OtaLink`), tapped after Bob's device.
+
+Any application records this way (:func:`link.runner.run` with a :class:`Recorder`): the DeepJSCEC
+images (``jscec capture``) and the digital baseline (``jscec baseline --link ota --record``).
 
 Metadata: sample rate, centre frequency, gains, the device's description, software version, the
 link's public parameters (model, mode, key id, pulse, frames sent), one capture segment per
@@ -47,15 +50,20 @@ def reference_path(base: Path) -> Path:
 
 
 class Recorder:
-    """Taps a running experiment's flowgraph and writes the SigMF recording when it ends."""
+    """Taps a running flowgraph's Bob RX input and writes the SigMF recording when the run ends.
 
-    def __init__(self, base: Path, *, sample_rate: float, center_freq: float, device: dict,
-                 extra_global: dict | None = None, overwrite: bool = True, retune: tuple | None = None):
-        """``retune``: ``(frequencies, dwell_samples)`` to visit in turn (the first is ``center_freq``)."""
+    Any application over the ``sim`` or ``ota`` link: :func:`link.runner.run` calls :meth:`attach`
+    before the flowgraph starts and :meth:`finish` after it stopped.
+    """
+
+    def __init__(self, base: Path, *, sample_rate: float, center_freq: float, extra_global: dict | None = None,
+                 overwrite: bool = True, retune: tuple | None = None):
+        """``sample_rate``/``center_freq``: what a link without a device (``sim``) records as nominal.
+        ``retune``: ``(frequencies, dwell_samples)`` to visit in turn (the first is ``center_freq``)."""
         self.base = Path(base)
         self.sample_rate = float(sample_rate)
         self.center_freq = float(center_freq)
-        self.device = device
+        self.device = {}
         self.extra_global = dict(extra_global or {})
         self.overwrite = overwrite
         self.retune = retune
@@ -63,20 +71,19 @@ class Recorder:
         self.writer = None
         self.key_path = None
         self.meta_path = None
+        self.ref_path = None
 
-    def attach(self, setup, tb, tap, rx_chain) -> None:
-        """``tap``: the block whose output enters Bob's RX chain (None: ``tb.add_recorder('bob', …)``)."""
-        self.setup = setup
-        self.key_path = setup.key_path
-        extra = {
-            "description": f"DeepJSCEC link: Bob's RX input, {len(setup.frames)} frames of {len(setup.images)} images",
-            "model": setup.model_name, "model_path": str(Path(setup.model_path).resolve()), "mode": setup.keys.mode, "params": setup.model.config.cipher_params,
-            "key_id": setup.keys.key_id, "k": int(setup.keys.k), "frames_sent": len(setup.frames),
-            "images": len(setup.images), "image_source": setup.source,
-            "pulse": {"sps": setup.pulse.sps, "rolloff": setup.pulse.rolloff, "span": setup.pulse.span},
-            "symbol_rate": self.sample_rate / setup.pulse.sps,
-        }
-        self._open(tb, tap, rx_chain, extra, setup.pulse.sps)
+    def attach(self, tb, link, tx, app) -> None:
+        """Describe the device from ``link``, the transmission ``tx`` from ``app``, and open the recording."""
+        dev = link.recording_device(tb)
+        self.sample_rate = float(dev.get("sample_rate_hz", self.sample_rate))
+        self.center_freq = float(dev.get("center_freq_hz", self.center_freq))
+        self.device = {"center_freq_hz": self.center_freq, "sample_rate_hz": self.sample_rate, **dev}
+        self.key_path = getattr(tx, "key_path", None)
+        self.ref_path = tx.ref_path
+        extra = app.recording_fields(tx, self.sample_rate)
+        self.extra_global = {**link.recording_fields(), **self.extra_global}
+        self._open(tb, link.tap(tb), tb.branches["bob"]["rx"], extra, tx.pulse.sps)
 
     def _open(self, tb, tap, rx_chain, extra: dict, sps: int) -> None:
         """Open the SigMF writer (global fields ``extra``, then ``extra_global``), connect ``tap`` (None:
@@ -128,7 +135,7 @@ class Recorder:
         self.meta_path = self.writer.close()
         ref = reference_path(self.base)
         tmp = ref.with_name(f".{ref.name}.{os.getpid()}.tmp")
-        shutil.copyfile(self.setup.ref_path, tmp)
+        shutil.copyfile(self.ref_path, tmp)
         os.replace(tmp, ref)
         return {"meta": str(self.meta_path), "data": str(self.writer.data_path), "reference": str(ref),
                 "samples": int(n), "frames_annotated": len(frames), "sample_rate_hz": self.sample_rate,
@@ -141,14 +148,11 @@ class Recorder:
 
 @dataclass
 class CaptureOptions:
-    link: str = "sim"
     recording: str | None = None      # base path (default <out>/capture)
     rate: float = 1e6                 # nominal sample rate of a sim capture
     freq: float | list = 2.4e9        # centre frequency (sim: nominal); several: retune every dwell
     dwell_s: float | None = None      # time on each frequency, seconds ...
     dwell_samples: int | None = None  # ... or samples
-    loopback: object = None           # link.links.sim.LoopbackOptions (sim)
-    ota: object = None                # link.links.ota.OtaOptions (ota; its freq is the first one)
     extra: dict = field(default_factory=dict)
 
 
@@ -173,53 +177,22 @@ def retune_plan(freq, rate: float, dwell_s: float | None = None, dwell_samples: 
     return freqs, (freqs, dwell)
 
 
-def run_capture(opts: CaptureOptions, log=print) -> dict:
+def run_capture(app, link, run_opts, opts: CaptureOptions, log=print) -> dict:
+    """Run ``app`` over ``link`` (``sim`` or ``ota``) with Bob's RX input recorded; the report gains
+    ``recording`` and ``key_file`` (Bob's key, kept out of the recording)."""
+    from link.runner import run
+
     freqs, retune = retune_plan(opts.freq, opts.rate, opts.dwell_s, opts.dwell_samples)
-    if opts.link == "sim":
-        from link.links.sim import run_loopback
-
-        lo = opts.loopback
-        out_dir = Path(lo.out_dir)
-        base = Path(opts.recording) if opts.recording else out_dir / "capture"
-        desc = {"device": "sim", "hw": "jscec simulated loopback (GNU Radio channels.channel_model)",
-                "uri": "sim", "center_freq_hz": freqs[0], "sample_rate_hz": float(opts.rate),
-                "snr_db": lo.snr_b_db, "impairments": lo.bob_impairments}
-        rec = Recorder(base, sample_rate=opts.rate, center_freq=freqs[0], device=desc,
-                       extra_global={"link": "sim", "snr_b_db": lo.snr_b_db, **opts.extra}, retune=retune)
-        try:
-            report = run_loopback(lo, log, recorder=rec)
-        except BaseException:
-            rec.abort()
-            raise
-    elif opts.link == "ota":
-        from link.links.ota import run_ota
-
-        oo = opts.ota
-        out_dir = Path(oo.out_dir)
-        base = Path(opts.recording) if opts.recording else out_dir / "capture"
-        oo.freq = freqs[0]
-        rec = _OtaRecorder(base, oo, extra_global={"link": "ota", **opts.extra}, retune=retune)
-        try:
-            report = run_ota(oo, log, recorder=rec)
-        except BaseException:
-            rec.abort()
-            raise
-    else:
-        raise UserError(f"unknown --link {opts.link} (use sim or ota)")
+    if link.kind not in ("sim", "ota"):
+        raise UserError(f"unknown --link {link.kind} (use sim or ota)")
+    if link.kind == "ota":
+        link.opts.freq = freqs[0]
+    base = Path(opts.recording) if opts.recording else Path(run_opts.out_dir) / "capture"
+    rec = Recorder(base, sample_rate=opts.rate, center_freq=freqs[0], extra_global=opts.extra, retune=retune)
+    try:
+        report = run(app, link, run_opts, recorder=rec, log=log)
+    except BaseException:
+        rec.abort()
+        raise
     report["key_file"] = str(rec.key_path)
     return report
-
-
-class _OtaRecorder(Recorder):
-    """A Recorder that takes the sample rate, frequency and description from Bob's device."""
-
-    def __init__(self, base, oo, extra_global, retune=None):
-        super().__init__(base, sample_rate=oo.rate, center_freq=oo.freq, device={}, extra_global=extra_global,
-                         retune=retune)
-
-    def attach(self, setup, tb, tap, rx_chain) -> None:
-        dev = tb.branches["bob"]["device"]
-        self.device = dev.describe()
-        self.sample_rate = float(self.device.get("sample_rate_hz", self.sample_rate))
-        self.center_freq = float(self.device.get("center_freq_hz", self.center_freq))
-        super().attach(setup, tb, tap, rx_chain)

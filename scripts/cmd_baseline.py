@@ -22,7 +22,6 @@ DESCRIPTION = (
     "per run (or read from --key-file, mode 0600) and is never printed or written to the JSON or a recording; a "
     "recorded run saves its fresh key (mode 0600) in keys/ beside the recording and prints the path.")
 
-CODECS = ("heif", "bpg", "jpeg2000")
 LINKS = ("awgn", "sim", "ota", "replay")
 DEFAULT_CODEC = "heif"
 DEFAULT_MODS = ["16qam"]
@@ -43,22 +42,8 @@ def _fraction(text: str) -> float:
     return v
 
 
-class _Renamed:
-    """An argument parser (or group) that renames options as they are added: ``jscec ota``'s radio options
-    (:func:`scripts.cmd_ota.add_radio_arguments`) here, where ``--rate`` is the LDPC code rate."""
-
-    def __init__(self, target, names: dict):
-        self.target, self.names = target, names
-
-    def add_argument_group(self, *a, **kw):
-        return _Renamed(self.target.add_argument_group(*a, **kw), self.names)
-
-    def add_argument(self, *flags, **kw):
-        return self.target.add_argument(*(self.names.get(f, f) for f in flags), **kw)
-
-
 def add_arguments(p):
-    from scripts.cmd_ota import add_radio_arguments
+    from scripts.arguments import Renamed, add_radio_arguments
 
     p.add_argument("--codec", default=DEFAULT_CODEC, help="source codec: heif (HEVC intra via pillow-heif), bpg "
                    "(bpgenc/bpgdec on PATH) or jpeg2000 (--link replay: the recording's)")
@@ -99,70 +84,13 @@ def add_arguments(p):
                    "and one --rate)")
     g.add_argument("--recording", default=None, metavar="META", help="replay: the recording (BASE.sigmf-meta)")
     g.add_argument("--timeout", type=float, default=600.0, help="ota/replay: give up after this many seconds")
-    add_radio_arguments(_Renamed(p, {"--rate": "--sample-rate"}))
-
-
-def check_common(codec_names, mod, rate, ldpc_iters):
-    """Validate the options shared with `jscec compare`; returns (codecs, mods, rates)."""
-    from baseline.pipeline import MODULATIONS, parse_rate
-    from jscec.errors import UserError
-    from baseline.source_codec import get_codec
-
-    for c in codec_names:
-        if c not in CODECS:
-            raise UserError(f"unknown codec {c!r}: choose one of {', '.join(CODECS)}")
-    mods = list(dict.fromkeys(m.lower() for m in mod))
-    for m in mods:
-        if m not in MODULATIONS:
-            raise UserError(f"unknown modulation {m!r}: choose one of {', '.join(MODULATIONS)}")
-    rates = [parse_rate(r) for r in dict.fromkeys(rate)]
-    if ldpc_iters < 1:
-        raise UserError(f"--ldpc-iters must be at least 1, got {ldpc_iters}")
-    return [get_codec(c) for c in dict.fromkeys(codec_names)], mods, rates
-
-
-def _key(args) -> bytes:
-    from crypto.aes_ctr import load_key, new_key
-    return load_key(args.key_file) if args.key_file else new_key()
-
-
-def table(res: dict) -> str:
-    b = res["budget"]
-    head = (f"{res['codec']} + AES-128-CTR + LDPC {res['rate']} + {res['mod'].upper()}: {b['symbols']} of "
-            f"{b['k_symbols']} symbols, {b['codewords']} codeword(s), {b['info_bits']} info bits, "
-            f"capacity {b['capacity_bytes']} bytes")
-    if res["fits"]:
-        head += (f"; mean payload {res['mean_payload_bytes']:.1f} B at mean quality {res['mean_quality']:.1f}; "
-                 f"error-free {res['error_free']['psnr']:.2f} dB / SSIM {res['error_free']['ssim']:.3f}")
-    lines = [head]
-    if res["fits"] < res["images"]:
-        lines.append(f"  {res['images'] - res['fits']} of {res['images']} images fit at no quality "
-                     "(scored as the mean image at every SNR)")
-    radio = "radio" in res
-    head = f"  {'SNR dB':>7} {'PSNR dB':>8} {'SSIM':>6} {'undecodable':>12} {'undetected':>10}"
-    lines.append(head + (f" {'frames rx/sent':>14} {'dropped':>7} {'MER dB':>7}" if radio else ""))
-    estimated = False
-    for r in res["results"]:
-        snr = "n/a" if r["snr_db"] is None else f"{r['snr_db']:.2f}" + ("*" if r.get("snr_estimated") else "")
-        estimated |= bool(r.get("snr_estimated"))
-        line = (f"  {snr:>7} {r['psnr']:>8.2f} {r['ssim']:>6.3f} "
-                f"{r['undecodable']:>6}/{r['images']:<5} {r['undetected_errors']:>10}")
-        if radio:
-            mer = "n/a" if r["mer_db"] is None else f"{r['mer_db']:.2f}"
-            line += f" {r['frames_received']:>7}/{r['frames_sent']:<6} {r['frames_dropped']:>7} {mer:>7}"
-        lines.append(line)
-    if estimated:
-        lines.append("  * SNR estimated by the receiver from the pilots (mean over the received frames)")
-    else:
-        thr = res["threshold_snr_db"]
-        lines.append(f"  threshold (half of the fitting images undecodable): "
-                     f"{'n/a' if thr is None else f'{thr:.2f} dB'}; mean image {res['mean_image']['psnr']:.2f} dB")
-    return "\n".join(lines)
+    add_radio_arguments(Renamed(p, {"--rate": "--sample-rate"}))
 
 
 def _radio(args):
-    from link.apps.baseline import RadioOptions
+    """The sim link's impairments and the pulse, checked: (Impairments, PulseShape)."""
     from jscec.errors import UserError
+    from radio.impairments import Impairments
     from radio.pulse import PulseShape
 
     if args.phase_noise < 0:
@@ -172,11 +100,10 @@ def _radio(args):
     if args.equalizer < 0 or (args.equalizer and args.equalizer % 2 == 0):
         raise UserError(f"--equalizer takes 0 or an odd number of taps, got {args.equalizer}")
     try:
-        PulseShape(args.sps, args.rolloff)
+        pulse = PulseShape(args.sps, args.rolloff)
     except ValueError as e:
         raise UserError(f"bad pulse shape: {e}") from None
-    return RadioOptions(sps=args.sps, rolloff=args.rolloff, equalizer_taps=args.equalizer, impairments={
-        "cfo": args.cfo, "sro_ppm": args.sro_ppm, "delay": args.delay, "phase_noise": args.phase_noise})
+    return Impairments(cfo=args.cfo, sro_ppm=args.sro_ppm, delay=args.delay, phase_noise=args.phase_noise), pulse
 
 
 def _check_link_options(args) -> None:
@@ -204,22 +131,10 @@ def _check_link_options(args) -> None:
             raise UserError("--codec/--mod/--rate come from the recording in --link replay")
 
 
-def _ota_options(args):
-    from link.links.ota import OtaOptions
-
-    _radio(args)    # the pulse and equaliser checks
-    default = OtaOptions()
-    return OtaOptions(tx=args.tx or args.bob or default.tx, bob=args.bob or args.tx or default.bob, freq=args.freq,
-                      rate=args.sample_rate, bw=args.bw, tx_gain=args.tx_gain, rx_gain=args.rx_gain, agc=args.agc,
-                      buffer=args.buffer, tx_level=args.tx_level, sps=args.sps, rolloff=args.rolloff,
-                      equalizer_taps=args.equalizer, seed=args.seed, timeout_s=args.timeout)
-
-
 def _print_radio(res: dict) -> None:
-    for uri, d in res.get("devices", {}).items():
-        c = d["counters"]
-        print(f"  {uri} ({'/'.join(d['roles'])}): overflows {c['overflows']}, underflows {c['underflows']}, "
-              f"drops {c['drops']}, timeouts {c['timeouts']}, TX clipped {c['tx_clipped']}")
+    from scripts.arguments import print_devices
+
+    print_devices(res.get("devices", {}), indent="  ")
     rec = res.get("recording")
     if rec and "data" in rec:
         print(f"  recorded {rec['samples']} samples at {rec['sample_rate_hz']:g} S/s, {rec['frames_annotated']} "
@@ -227,78 +142,32 @@ def _print_radio(res: dict) -> None:
         print(f"  AES key (secret, mode 0600; not in the recording): {rec['key_file']}")
 
 
-def _write(args, doc: dict) -> None:
+def run(args) -> int:
+    from baseline.report import table
+    from link.apps.baseline_sweep import BaselineOptions, run_baseline
+    from link.links.ota import RadioOptions
+    from scripts.arguments import radio_options
     from scripts.output import write_json
 
+    _check_link_options(args)
+    impairments, pulse = _radio(args) if args.link != "awgn" else (None, None)
+    radio = None
+    if args.link == "ota":
+        tx, bob = args.tx or args.bob or RadioOptions.tx, args.bob or args.tx or RadioOptions.bob
+        radio = radio_options(args, tx=tx, bob=bob, eve=None, freq=args.freq, rate=args.sample_rate)
+    opts = BaselineOptions(link=args.link, codec=args.codec, mods=args.mod, rates=args.rate, snrs_db=args.snr,
+                           images=args.images, rho=_fraction(args.rho) if args.link != "replay" else 1 / 6,
+                           rho_text=args.rho, data=args.data, ldpc_iters=args.ldpc_iters, decoder=args.decoder,
+                           key_file=args.key_file, seed=args.seed, equalizer_taps=args.equalizer, radio=radio, record=args.record, recording=args.recording,
+                           timeout_s=args.timeout)
+
+    def show(res):
+        print(table(res))
+        _print_radio(res)
+
+    if impairments is not None:
+        opts.impairments, opts.pulse = impairments, pulse
+    doc = run_baseline(opts, on_result=show)
     if args.json:
         print(f"wrote {write_json(args.json, doc)}")
-
-
-def _replay(args) -> int:
-    from link.apps.baseline_radio import run_replay
-
-    import math
-
-    _radio(args)    # the equaliser check
-    res = run_replay(args.recording, args.key_file, equalizer_taps=args.equalizer, max_iter=args.ldpc_iters,
-                     method=args.decoder, timeout_s=args.timeout)
-    rec = res["recording"]
-    print(f"baseline: replay of {rec['meta']} ({rec['samples']} samples, {rec['frames_found']} frames found), "
-          f"{res['images']} images of {rec['image_source']}")
-    print(table(res))
-    k = res["budget"]["k_symbols"]
-    _write(args, {"command": "baseline", "link": "replay", "dataset": rec["image_source"],
-                  "rho": k / math.prod(rec["image_shape"]), "k_symbols": k, "images": res["images"],
-                  "note": NOTE_RADIO, "runs": [res]})
-    return 0
-
-
-NOTE = "failures (any wrong bit, or no quality fits) are scored as the mean image of the train split"
-NOTE_RADIO = ("failures (any wrong bit, no quality fits, or a lost frame) are scored as the mean image of the train "
-              "split")
-
-
-def run(args) -> int:
-    import sys
-
-    from baseline.pipeline import channel_uses, eval_images, simulate
-    from jscec.errors import UserError
-
-    _check_link_options(args)
-    if args.link == "replay":
-        return _replay(args)
-    (codec,), mods, rates = check_common([args.codec], args.mod, args.rate, args.ldpc_iters)
-    rho = _fraction(args.rho)
-    radio = _radio(args) if args.link == "sim" else None
-    ota = _ota_options(args) if args.link == "ota" else None
-    if args.record and len(mods) * len(rates) > 1:
-        raise UserError("--record takes one --mod and one --rate (one recording per transmission)")
-    progress = sys.stderr.isatty()
-    images, mean_u8, name = eval_images(args.data, args.images, seed=args.seed, progress=progress)
-    k = channel_uses(rho, images.shape[1:])
-    key = _key(args)
-    runs = []
-    print(f"baseline: {len(images)} test images of {name}, rho = {args.rho} -> k = {k} symbols, seed {args.seed}, "
-          f"AES key {'from ' + args.key_file if args.key_file else 'random for this run'}, link {args.link}"
-          + (f" ({ota.tx} -> {ota.bob})" if ota else ""))
-    for mod in mods:
-        for rate in rates:
-            if ota is not None:
-                from link.apps.baseline_radio import run_ota
-                res = run_ota(images, mean_u8, codec, mod, rate, key, ota, k_symbols=k, record=args.record,
-                              key_file=args.key_file, source=f"{name}: the first {len(images)} images of test split "
-                              f"{args.seed}", max_iter=args.ldpc_iters, method=args.decoder, progress=progress)
-            elif radio is None:
-                res = simulate(images, mean_u8, codec, mod, rate, args.snr, key, k_symbols=k, seed=args.seed,
-                               max_iter=args.ldpc_iters, method=args.decoder, progress=progress)
-            else:
-                from link.apps.baseline import simulate_link
-                res = simulate_link(images, mean_u8, codec, mod, rate, args.snr, key, k_symbols=k, seed=args.seed,
-                                    radio=radio, max_iter=args.ldpc_iters, method=args.decoder, progress=progress)
-            runs.append(res)
-            print(table(res))
-            _print_radio(res)
-    _write(args, {"command": "baseline", "link": args.link, "dataset": name, "rho": rho, "k_symbols": k,
-                  "images": len(images), "seed": args.seed, "note": NOTE if args.link == "awgn" else NOTE_RADIO,
-                  "runs": runs})
     return 0

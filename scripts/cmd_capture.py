@@ -15,7 +15,7 @@ DESCRIPTION = ("Runs `jscec loopback` (--link sim, the default) or `jscec ota` (
 
 
 def add_arguments(p):
-    from scripts import cmd_loopback, cmd_ota
+    from scripts.arguments import add_link_arguments, add_radio_arguments, add_sim_arguments
 
     p.add_argument("--link", choices=["sim", "ota"], default="sim", help="simulated loopback or radios")
     p.add_argument("--recording", default=None, help="recording base path (default: <out>/capture)")
@@ -23,45 +23,35 @@ def add_arguments(p):
     p.add_argument("--tx", default=None, help="--link ota: transmitting radio (device URI; default: --rx)")
     p.add_argument("--eve", default=None,
                    help="--link ota: Eve's receiving radio (optional; URI#1 = channel 1 of that radio)")
-    cmd_loopback.add_arguments(p)   # model, images, sim channel, key, seed, out, json, threads
-    p.set_defaults(out="out/capture")
-    cmd_ota.add_radio_arguments(p, title="radio settings (--link ota; --rate and --freq are also the sim "
-                                "recording's nominal values)", retune=True)
+    add_link_arguments(p, "out/capture")   # model, images, key, seed, out, json, threads
+    add_sim_arguments(p)
+    add_radio_arguments(p, title="radio settings (--link ota; --rate and --freq are also the sim "
+                        "recording's nominal values)", retune=True)
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
 
 
 def run(args) -> int:
-    import numpy as np
-
-    from link.capture import CaptureOptions, run_capture
-    from link.links.sim import LoopbackOptions
-    from link.links.ota import OtaOptions
     from jscec.errors import UserError
-    from scripts.cmd_loopback import impairments_from_args
-    from scripts.cmd_loopback import model_and_data, print_report
+    from link.apps.deepjscec import DeepJscecApp
+    from link.capture import CaptureOptions, run_capture
+    from link.links.ota import OtaLink
+    from link.links.sim import SimLink
+    from link.runner import RunOptions
+    from scripts.arguments import image_options, print_report, radio_options, sim_options
 
-    model, data = model_and_data(args)
-    opts = CaptureOptions(link=args.link, recording=args.recording, rate=args.rate, freq=list(args.freq),
-                          dwell_s=args.dwell, dwell_samples=args.dwell_samples)
     if args.link == "sim":
         if args.rx or args.tx or args.eve:
             raise UserError("--rx/--tx/--eve are for --link ota")
-        bob_imp, eve_imp = impairments_from_args(args, np.random.default_rng([args.seed, 17]))
-        opts.loopback = LoopbackOptions(model=model, mode=args.mode, data=data, images=args.images,
-                                        snr_b_db=args.snr_b, snr_e_db=args.snr_e, bob_impairments=bob_imp,
-                                        eve_impairments=eve_imp, sps=args.sps, rolloff=args.rolloff,
-                                        equalizer_taps=args.equalizer, key=args.key, seed=args.seed,
-                                        out_dir=args.out, threads=args.threads, timeout_s=args.timeout)
+        link = SimLink(sim_options(args))
     else:
         if not args.rx:
             raise UserError("--link ota needs --rx URI (Bob's receiving radio)")
-        opts.ota = OtaOptions(tx=args.tx or args.rx, bob=args.rx, eve=args.eve, freq=args.freq[0], rate=args.rate,
-                              bw=args.bw, tx_gain=args.tx_gain, rx_gain=args.rx_gain, agc=args.agc,
-                              buffer=args.buffer, tx_level=args.tx_level, model=model, mode=args.mode, data=data,
-                              images=args.images, sps=args.sps, rolloff=args.rolloff,
-                              equalizer_taps=args.equalizer, key=args.key, seed=args.seed, out_dir=args.out,
-                              timeout_s=args.timeout, threads=args.threads)
-    report = run_capture(opts)
+        link = OtaLink(radio_options(args, tx=args.tx or args.rx, bob=args.rx, eve=args.eve, freq=args.freq[0],
+                                     rate=args.rate))
+    capture = CaptureOptions(recording=args.recording, rate=args.rate, freq=list(args.freq), dwell_s=args.dwell,
+                             dwell_samples=args.dwell_samples)
+    report = run_capture(DeepJscecApp(image_options(args)), link,
+                         RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout), capture)
     print_report(report, args.json)
     r = report["recording"]
     print(f"recorded {r['samples']} samples at {r['sample_rate_hz']:g} S/s, {r['frames_annotated']} frames annotated: "

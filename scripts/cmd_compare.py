@@ -16,7 +16,7 @@ BER_WINDOWS = {"bpsk": (-4.0, 5.0), "qpsk": (-1.0, 8.0), "16qam": (4.0, 14.0), "
 
 
 def add_arguments(p):
-    from scripts.cmd_baseline import CODECS
+    from baseline.report import CODECS
 
     p.add_argument("--deepjscec", nargs="*", default=[], metavar="PATH", help="`jscec eval --json` result file(s)")
     p.add_argument("--codec", nargs="+", default=["heif"], help=f"baseline codec(s): {', '.join(CODECS)}")
@@ -115,15 +115,15 @@ def run(args) -> int:
 
     from baseline.pipeline import (channel_uses, coded_error_curve, eval_images, link_budget, predicted_threshold,
                                simulate, waterfall_snr)
-    from scripts.cmd_baseline import _key, check_common, table
+    from baseline.report import key_for_run, parse_choices, table
     from scripts.output import write_json
 
     deep = [read_deepjscec(p) for p in args.deepjscec]
-    codecs, mods, rates = check_common(args.codec, args.mod, args.rate, args.ldpc_iters)
+    codecs, mods, rates = parse_choices(args.codec, args.mod, args.rate, args.ldpc_iters)
     progress = sys.stderr.isatty()
     images, mean_u8, name = eval_images(args.data, args.images, seed=args.seed, progress=progress)
     k = channel_uses(1 / 6, images.shape[1:])
-    key = _key(args)
+    key = key_for_run(args.key_file)
     note = "" if deep else "no DeepJSCEC results given (--deepjscec): baselines only"
     if note:
         print(f"compare: {note}")

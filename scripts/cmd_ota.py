@@ -15,33 +15,8 @@ DESCRIPTION = ("Alice encodes, encrypts and frames images as 4096-QAM; a GNU Rad
                "writes panel.png, constellation.png and result.json (with device counters) into --out.")
 
 
-def add_radio_arguments(p, tx: bool = True, title: str = "radio settings (every device)", retune: bool = False):
-    """Device settings; with ``retune`` (capture) ``--freq`` takes several frequencies visited in turn."""
-    g = p.add_argument_group(title)
-    if retune:
-        g.add_argument("--freq", type=float, nargs="+", default=[2.4e9], metavar="HZ",
-                       help="centre frequency, Hz; several: visit them in turn (needs --dwell or --dwell-samples), "
-                            "one SigMF capture segment per retune")
-        dwell = g.add_mutually_exclusive_group()
-        dwell.add_argument("--dwell", type=float, default=None, metavar="SECONDS",
-                           help="time on each --freq before retuning, seconds of samples at --rate")
-        dwell.add_argument("--dwell-samples", type=int, default=None, metavar="N",
-                           help="time on each --freq before retuning, in samples")
-    else:
-        g.add_argument("--freq", type=float, default=2.4e9, help="centre frequency, Hz")
-    g.add_argument("--rate", type=float, default=1e6, help="sample rate, S/s (symbol rate = rate / sps)")
-    g.add_argument("--bw", type=float, default=None, help="RF bandwidth, Hz (default: the sample rate)")
-    if tx:
-        g.add_argument("--tx-gain", type=float, default=-10.0, help="TX gain, dB (Pluto: attenuation <= 0)")
-        g.add_argument("--tx-level", type=float, default=0.25,
-                       help="RMS amplitude of the TX samples relative to the device's nominal level (backoff)")
-    g.add_argument("--rx-gain", type=float, default=30.0, help="RX gain, dB (manual)")
-    g.add_argument("--agc", action="store_true", help="RX automatic gain control instead of --rx-gain")
-    g.add_argument("--buffer", type=int, default=32768, help="samples per hardware buffer")
-
-
 def add_arguments(p):
-    from scripts.cmd_loopback import add_link_arguments
+    from scripts.arguments import add_link_arguments, add_radio_arguments
 
     p.add_argument("--tx", default="pluto:ip:192.168.2.1",
                    help="transmitting radio (device URI: pluto:ip:…, pluto:usb:…, soapy:driver=…, fake-pluto, fake-soapy)")
@@ -55,21 +30,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from link.links.ota import OtaOptions, run_ota
-    from scripts.cmd_loopback import model_and_data, print_report
+    from link.apps.deepjscec import DeepJscecApp
+    from link.links.ota import OtaLink
+    from link.runner import RunOptions, run as run_link
+    from scripts.arguments import image_options, print_devices, print_report, radio_options
 
-    model, data = model_and_data(args)
-    opts = OtaOptions(tx=args.tx, bob=args.bob, eve=args.eve, freq=args.freq, rate=args.rate, bw=args.bw,
-                      tx_gain=args.tx_gain, rx_gain=args.rx_gain, agc=args.agc, buffer=args.buffer,
-                      tx_level=args.tx_level, model=model, mode=args.mode, data=data, images=args.images,
-                      sps=args.sps, rolloff=args.rolloff, equalizer_taps=args.equalizer, key=args.key,
-                      seed=args.seed, out_dir=args.out, timeout_s=args.timeout, threads=args.threads)
-    report = run_ota(opts)
+    radio = radio_options(args, tx=args.tx, bob=args.bob, eve=args.eve, freq=args.freq, rate=args.rate)
+    report = run_link(DeepJscecApp(image_options(args)), OtaLink(radio),
+                      RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout))
     print_report(report, args.json)
-    for uri, d in report["devices"].items():
-        c = d["counters"]
-        print(f"{uri} ({'/'.join(d['roles'])}): overflows {c['overflows']}, underflows {c['underflows']}, "
-              f"drops {c['drops']}, timeouts {c['timeouts']}, TX clipped {c['tx_clipped']}")
+    print_devices(report["devices"])
     print(f"{report['samples_transmitted']} samples sent in {report['seconds']:.1f} s; "
           f"wrote {report['files']['panel']}, {report['files']['constellation']}")
     return 0

@@ -29,16 +29,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from link.links.replay import ReplayOptions, run_replay
-    from scripts.cmd_loopback import print_report
+    from link.apps.deepjscec import DeepJscecApp, ImageOptions
+    from link.links.replay import ReplayLink, ReplayOptions
+    from link.runner import RunOptions, run as run_link
+    from scripts.arguments import print_report
 
     chains = tuple(c.strip() for c in args.chains.split(",") if c.strip())
-    opts = ReplayOptions(recording=args.recording, chains=chains, key=args.key, reference=args.reference,
-                         model=args.model, mode=args.mode, equalizer_taps=args.equalizer, out_dir=args.out,
-                         timeout_s=args.timeout, threads=args.threads)
+    app = DeepJscecApp(ImageOptions(model=args.model, mode=args.mode, key=args.key, chains=chains,
+                                    reference=args.reference, threads=args.threads))
+    link = ReplayLink(ReplayOptions(args.recording))
     if args.sync_in_process:
-        opts.sync_process = False
-    report = run_replay(opts)
+        link.opts.sync_process = False
+    report = run_link(app, link, RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout))
     print_report(report, args.json)
     r, t = report["recording"], report["timing"]
     print(f"{r['samples']} samples, {r['frames_found']} frames; RX flowgraph {t['rx_seconds']:.2f} s to its last frame "

@@ -4,15 +4,15 @@ import json
 import numpy as np
 
 from baseline.pipeline import decode_symbols, link_budget, prepare, psnr_np, simulate
-from link.apps.baseline import RadioOptions, baseline_frame, radio_channel, receive_frames, simulate_link
-from link.sender import frame_stream
+from link.apps.baseline import baseline_frame, carry_frames, receive_frames, sim_link, simulate_link
 from crypto.aes_ctr import new_key
 from baseline.source_codec import get_codec
+from radio.impairments import Impairments
 from radio.sync import SyncedFrame
 from tests.test_baseline import _images, synthetic_dataset
 
 MEAN = np.full((32, 32, 3), 128, np.uint8)
-IMPAIRED = RadioOptions(impairments={"cfo": 0.01, "sro_ppm": 20.0, "delay": 1.3})
+IMPAIRED = Impairments(cfo=0.01, sro_ppm=20.0, delay=1.3)
 
 
 def test_high_snr_every_image_decodes_through_the_radio_link_as_on_awgn():
@@ -22,7 +22,8 @@ def test_high_snr_every_image_decodes_through_the_radio_link_as_on_awgn():
     prep = prepare(imgs, codec, b, key, MEAN, first_frame=40)
     assert prep.fits.all()
     frames = [baseline_frame(s, b, 40 + i, i) for i, s in enumerate(prep.symbols)]   # counter = AES nonce
-    received, stats = radio_channel(frame_stream(frames), 30.0, IMPAIRED, seed=1)
+    got = carry_frames(frames, sim_link(30.0, IMPAIRED, seed=1))     # through the runner, Bob's branch only
+    received, stats = got["frames"], got["sync"]
     assert all(isinstance(f, SyncedFrame) for f in received) and stats["frames"] == 4
     h = received[0].header
     assert (h.mode, h.constellation, h.payload_len, h.height, h.width) == ("none", "qam16", b.symbols, 32, 32)

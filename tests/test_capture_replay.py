@@ -127,8 +127,10 @@ def test_replay_refuses_bad_recordings_leaving_nothing(case, words, captured, ti
 
 
 def test_ota_capture_retunes_the_fake_radios_and_segments_follow(tiny_model, tiny_data, tmp_path, monkeypatch):
+    from link.apps.deepjscec import DeepJscecApp, ImageOptions
     from link.capture import CaptureOptions, run_capture
-    from link.links.ota import OtaOptions
+    from link.links.ota import OtaLink, RadioOptions
+    from link.runner import RunOptions
     from radio.devices import fakes
 
     made = []
@@ -140,10 +142,10 @@ def test_ota_capture_retunes_the_fake_radios_and_segments_follow(tiny_model, tin
 
     monkeypatch.setattr(fakes.FakePluto, "__init__", keep)
     freqs = [2.4e9, 915e6, 5.8e9]
-    oo = OtaOptions(tx="fake-pluto", bob="fake-pluto", eve="fake-pluto:rx1_noise_std=5e-4#1", model=str(tiny_model),
-                    mode="lwe", data=str(tiny_data), images=1, out_dir=str(tmp_path / "run"), timeout_s=120)
-    report = run_capture(CaptureOptions(link="ota", recording=str(tmp_path / "rec"), freq=freqs, dwell_s=0.2,
-                                        ota=oo), log=lambda *a: None)
+    app = DeepJscecApp(ImageOptions(model=str(tiny_model), mode="lwe", data=str(tiny_data), images=1))
+    link = OtaLink(RadioOptions(tx="fake-pluto", bob="fake-pluto", eve="fake-pluto:rx1_noise_std=5e-4#1"))
+    report = run_capture(app, link, RunOptions(out_dir=str(tmp_path / "run"), timeout_s=120),
+                         CaptureOptions(recording=str(tmp_path / "rec"), freq=freqs, dwell_s=0.2), log=lambda *a: None)
     assert report["bob"]["frames_ok"] == report["bob"]["frames_sent"]       # the link followed the retunes
     meta = json.loads((tmp_path / "rec.sigmf-meta").read_text())
     caps = meta["captures"]

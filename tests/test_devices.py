@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from radio.devices import RadioSettings, open_device, parse_uri
-from radio.devices.fakes import (FakeAd9361, FakeAir, FakePluto, Impairments, fake_adi_module, fake_soapy_module)
+from radio.devices.fakes import (FakeAd9361, FakeAir, FakePluto, AirConditions, fake_adi_module, fake_soapy_module)
 from radio.devices.pluto import PlutoDevice
 from radio.devices.soapy import SoapyDevice
 from jscec.errors import UserError
@@ -108,7 +108,7 @@ def test_fake_pluto_attribute_semantics():
 # -- Pluto adapter --------------------------------------------------------------------------------
 
 def pluto(s=None, **imp):
-    adi = fake_adi_module(FakeAir(Impairments(**imp)))
+    adi = fake_adi_module(FakeAir(AirConditions(**imp)))
     dev = PlutoDevice(parse_uri("pluto:ip:192.168.2.1"), s or settings(), adi=adi)
     dev.configure()
     dev.start()
@@ -227,7 +227,7 @@ def test_pluto_missing_library_names_what_to_install(monkeypatch):
 # -- SoapySDR adapter -----------------------------------------------------------------------------
 
 def soapy(s=None, **imp):
-    mod = fake_soapy_module(FakeAir(Impairments(**imp)))
+    mod = fake_soapy_module(FakeAir(AirConditions(**imp)))
     dev = SoapyDevice(parse_uri("soapy:driver=uhd,serial=ABC"), s or settings(), soapy=mod)
     dev.configure()
     dev.start()
@@ -362,18 +362,18 @@ def test_bad_channel_suffix_is_a_one_line_error(text):
 
 
 def test_fake_per_channel_options():
-    imp = Impairments.from_params({"noise_std": "1e-3", "rx1_noise_std": "0.1", "rx1_delay": "4"})
+    imp = AirConditions.from_params({"noise_std": "1e-3", "rx1_noise_std": "0.1", "rx1_delay": "4"})
     assert imp.path(0).noise_std == 1e-3 and imp.path(1).noise_std == 0.1
     assert (imp.path(0).delay, imp.path(1).delay) == (0, 4)
     assert imp.path(0).seed != imp.path(1).seed        # independent noise per channel
     with pytest.raises(UserError, match="rx2_ options for a device with 2"):
-        Impairments.from_params({"rx2_noise_std": "0.1"}, "fake-pluto:rx2_noise_std=0.1")
+        AirConditions.from_params({"rx2_noise_std": "0.1"}, "fake-pluto:rx2_noise_std=0.1")
     with pytest.raises(UserError, match="rx1_colour"):
-        Impairments.from_params({"rx1_colour": "red"})
+        AirConditions.from_params({"rx1_colour": "red"})
 
 
 def test_fake_air_feeds_both_channels_from_one_transmission():
-    air = FakeAir(Impairments(per_channel={1: {"path_gain_db": -6.0, "delay": 3}}))
+    air = FakeAir(AirConditions(per_channel={1: {"path_gain_db": -6.0, "delay": 3}}))
     x = tone(100)
     air.transmit(x)
     a, b = air.receive(100, 1e6, channels=[0, 1])
@@ -383,7 +383,7 @@ def test_fake_air_feeds_both_channels_from_one_transmission():
 
 
 def two_channel(kind, **imp):
-    imp = Impairments(**imp)
+    imp = AirConditions(**imp)
     if kind == "pluto":
         dev = PlutoDevice(parse_uri("pluto:ip:192.168.2.1"), settings(), adi=fake_adi_module(FakeAir(imp)),
                           rx_channels=[0, 1])
@@ -442,7 +442,7 @@ def test_missing_rx_channel_is_refused_in_one_line(uri, words):
 
 
 def test_pyadi_ad9361_on_one_channel_hardware_fails_at_first_read_as_pyadi_does():
-    sdr = FakeAd9361(air=FakeAir(Impairments(rx_channels=1)))
+    sdr = FakeAd9361(air=FakeAir(AirConditions(rx_channels=1)))
     with pytest.raises(Exception, match="Channel voltage2 not found"):
         sdr.rx()
     with pytest.raises(Exception, match="exceeds"):

@@ -9,7 +9,8 @@ import numpy as np
 from gnuradio import blocks, gr
 
 from calibration.snr import mer_db
-from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain, fractional_delay_taps
+from flowgraphs.chains import ChannelBranch, RxChain, TxChain, fractional_delay_taps
+from radio.impairments import Impairments
 from link.sender import frame_stream
 from radio.frame import random_frames
 from radio.pulse import PulseShape

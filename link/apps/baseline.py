@@ -1,34 +1,41 @@
-"""The digital baseline over the radio link (``jscec baseline --link sim``).
+"""The digital baseline as an application over the links (``jscec baseline --link sim|ota|replay``).
 
 Each image's baseline symbols (:func:`baseline.pipeline.prepare`, i.e. the transmit side of
 :func:`baseline.pipeline.encode_image`) become the payload of one radio frame (:func:`radio.frame.build_frame`:
 the link's preamble, Golay-protected header, pilots and postamble). Header: mode ``none`` (AES-CTR is
 inside the payload), constellation per modulation, counter = frame number = the AES nonce,
-image_index, height/width. The frames run in-process through GNU Radio::
+image_index, height/width. :class:`BaselineApp` carries the frames over any link through the one runner
+(:func:`link.runner.run`) and collects Bob's RX chain's frames in-process; each received frame's equalised
+payload and pilot-estimated ``noise_var`` go to :func:`baseline.pipeline.decode_symbols` (LLRs from the
+measured noise variance; the receiver has no truth). The nonce is the received header's counter.
 
-    vector_source → TxChain (RRC) → ChannelBranch (AWGN at the SNR, optional CFO/SRO/delay) → RxChain
-    (matched filter, FrameSync) → message_debug
+Scoring (:func:`score_frames`) is :func:`baseline.pipeline.simulate_snr`'s: an image decodes only if every
+information bit is right; a lost frame (never detected, or header CRC failure), an LDPC or codec failure,
+or an undetected error is scored as the mean image.
 
-and each received frame's equalised payload and pilot-estimated ``noise_var`` go to
-:func:`baseline.pipeline.decode_symbols` (LLRs from the measured noise variance; the receiver has no
-truth). The nonce is the received header's counter. Scoring is :func:`baseline.pipeline.simulate_snr`'s:
-an image decodes only if every information bit is right; a lost frame (never detected, or header
-CRC failure), an LDPC or codec failure, or an undetected error is scored as the mean image.
+* :func:`simulate_link` — ``sim``: one transmission per SNR through the simulated channel (the SNR is set);
+* :func:`run_ota` — ``ota``: one transmission per (modulation, rate) through radios or the CI fakes, optionally
+  recorded (:mod:`link.apps.baseline_recording`); the SNR is measured from the pilots;
+* :func:`run_replay` — ``replay``: a recording through the same RX chain, scored as the live run was.
 
-The pieces are shared with the radio and recording links (:mod:`link.apps.baseline_radio`): frames from
-prepared images (:func:`baseline_frames`), the RX chain's frames (:func:`collect_frames`), and one
-result row from received frames (:func:`score_frames`).
+Frame numbers (header counters = AES nonces) start at a number drawn from ``--seed`` over radios, as
+``jscec ota``'s do, and at 0 in the simulation (as ``--link awgn``'s image indices).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from baseline.pipeline import (LDPC_ITERS, LinkBudget, Prepared, decode_symbols, link_budget, prepare, psnr_np,
-                           ssim_np, summarise)
+from baseline.pipeline import (LDPC_ITERS, LinkBudget, Prepared, decode_symbols, link_budget, prepare, psnr_np, ssim_np,
+                               summarise)
+from jscec.errors import UserError
 from link.sender import frame_stream
 from radio.frame import FrameHeader, build_frame
+from radio.impairments import Impairments
 from radio.pulse import PulseShape
 
 #: Header constellation name of each baseline modulation.
@@ -36,22 +43,64 @@ CONSTELLATION = {"bpsk": "bpsk", "qpsk": "qpsk", "16qam": "qam16", "64qam": "qam
 
 
 @dataclass
-class RadioOptions:
-    """The simulated radio link: pulse shape, channel impairments (``flowgraphs.chains.Impairments`` fields)."""
+class FrameTransmission:
+    """Frames one transmission sends (or a recording holds): what the runner needs of a baseline run."""
 
-    sps: int = 4
-    rolloff: float = 0.25
-    impairments: dict = field(default_factory=dict)
-    equalizer_taps: int = 0
+    pulse: PulseShape
+    frames: list | None = None          # None: read from a recording
+    frames_sent: int = 0
+    ref_path: Path | None = None        # the truth file a recording keeps beside it
+    meta: dict | None = None            # the recording's jscec: fields
+    key_path: Path | None = None        # never a cipher key file: the AES key is saved by the caller
 
     @property
-    def pulse(self) -> PulseShape:
-        return PulseShape(self.sps, self.rolloff)
+    def stream(self):
+        return None if self.frames is None else frame_stream(self.frames)
 
-    def as_dict(self) -> dict:
-        from flowgraphs.chains import Impairments
-        return {"sps": self.sps, "rolloff": self.rolloff, "equalizer_taps": self.equalizer_taps,
-                "impairments": Impairments(**self.impairments).to_dict()}
+
+class _Collected:
+    """The in-process receiver: every frame PDU of Bob's RX chain (see :func:`collect_frames`)."""
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class BaselineApp:
+    """The baseline's frames over any link; Bob's frames collected in this process (no key leaves it)."""
+
+    name = "baseline"
+
+    def __init__(self, tx: FrameTransmission | None = None, read_recording=None):
+        """``tx``: the transmission of a sending link; ``read_recording(info) -> FrameTransmission`` for replay."""
+        self.tx = tx
+        self.read_recording = read_recording
+
+    def transmission(self, link, out_dir):
+        return self.tx if link.sends else self.read_recording(link.info)
+
+    def roles(self, tx) -> tuple:
+        return ("bob",)
+
+    def outputs(self, roles) -> dict:
+        return {r: None for r in roles}
+
+    def receivers(self, tx, tb, outputs, out_dir) -> _Collected:
+        return _Collected(collect_frames(tb, tb.branches["bob"]["rx"]))
+
+    def finish(self, rx: _Collected, tx, tb, link) -> dict:
+        return {"frames": rx.frames(), "sync": tb.sync_stats()["bob"]}
+
+    def recording_fields(self, tx: FrameTransmission, sample_rate: float) -> dict:
+        return {"symbol_rate": sample_rate / tx.pulse.sps, **tx.meta}
+
+    def report(self, tx, results: dict, fields: dict, recording, out_dir) -> dict:
+        return {**results, "link": fields, "recording": recording}
 
 
 def baseline_frame(symbols: np.ndarray, budget: LinkBudget, frame: int, image_index: int, shape=(32, 32)) -> np.ndarray:
@@ -84,28 +133,6 @@ def collect_frames(tb, rx_chain):
     dbg = blocks.message_debug()
     tb.msg_connect(rx_chain, FRAMES_PORT, dbg, "store")
     return lambda: [pdu_to_frame(dbg.get_message(i)) for i in range(dbg.num_messages())]
-
-
-def radio_channel(stream: np.ndarray, snr_db: float, radio: RadioOptions = RadioOptions(), seed: int = 0
-                  ) -> tuple[list, dict]:
-    """Run ``stream`` (frame symbols) through TxChain → ChannelBranch → RxChain in-process.
-
-    Returns (the RX chain's frames in arrival order: ``SyncedFrame`` or ``DroppedFrame``, sync stats).
-    The flowgraph ends by itself (a vector source); the same seed gives the same frames.
-    """
-    from gnuradio import blocks, gr
-
-    from flowgraphs.chains import ChannelBranch, Impairments, RxChain, TxChain
-
-    pulse = radio.pulse
-    tb = gr.top_block()
-    src = blocks.vector_source_c(np.asarray(stream, np.complex64).tolist(), False)
-    ch = ChannelBranch(float(snr_db), Impairments(**radio.impairments), pulse, seed=int(seed))
-    rx = RxChain(pulse, equalizer_taps=radio.equalizer_taps)
-    tb.connect(src, TxChain(pulse), ch, rx)
-    frames = collect_frames(tb, rx)
-    tb.run()
-    return frames(), rx.sync.stats()
 
 
 def receive_frames(received: list, codec, budget: LinkBudget, key: bytes, n_images: int, shape=(32, 32), *,
@@ -180,18 +207,39 @@ def score_frames(prep: Prepared, received: list, frames_sent: int, codec, key: b
             "sync": stats or {}}
 
 
+def carry_frames(frames: list[np.ndarray], link, *, pulse: PulseShape = PulseShape(), equalizer_taps: int = 0,
+                 timeout_s: float = 900.0, recorder=None, log=print) -> dict:
+    """Send ``frames`` over ``link`` through the runner; returns {"frames": Bob's RX chain's frames in arrival order
+    (``SyncedFrame`` / ``DroppedFrame``), "sync": its stats, "link": the link's report fields, "recording"}."""
+    from link.runner import RunOptions, run
+
+    tx = FrameTransmission(pulse, frames, len(frames), ref_path=getattr(recorder, "truth_path", None),
+                           meta=getattr(recorder, "meta", None))
+    return run(BaselineApp(tx), link, RunOptions(out_dir=None, equalizer_taps=equalizer_taps, timeout_s=timeout_s),
+               recorder=recorder, log=log)
+
+
+def sim_link(snr_db: float, impairments: Impairments = Impairments(), seed: int = 0):
+    """The simulated link of one baseline transmission: Bob's branch only, its noise seeded with ``seed``."""
+    from link.links.sim import SimLink, SimOptions
+
+    return SimLink(SimOptions(snr_b_db=float(snr_db), bob=impairments, noise_seeds={"bob": int(seed)}))
+
+
 def link_snr(prep: Prepared, frames: list[np.ndarray], snr_db: float, codec, key: bytes, psnr_mean: np.ndarray,
-             ssim_mean: np.ndarray, radio: RadioOptions, seed: int, shape=(32, 32), max_iter: int = LDPC_ITERS,
-             method: str = "nms") -> dict:
+             ssim_mean: np.ndarray, *, impairments: Impairments, pulse: PulseShape, equalizer_taps: int, seed: int,
+             shape=(32, 32), max_iter: int = LDPC_ITERS, method: str = "nms") -> dict:
     """One SNR over the simulated radio link: :func:`score_frames` of what the channel delivered."""
-    received, stats = radio_channel(frame_stream(frames), snr_db, radio, seed) if len(frames) else ([], {})
-    return score_frames(prep, received, len(frames), codec, key, psnr_mean, ssim_mean, snr_db, shape, max_iter,
-                        method, stats)
+    got = (carry_frames(frames, sim_link(snr_db, impairments, seed), pulse=pulse, equalizer_taps=equalizer_taps)
+           if len(frames) else {"frames": [], "sync": {}})
+    return score_frames(prep, got["frames"], len(frames), codec, key, psnr_mean, ssim_mean, snr_db, shape, max_iter,
+                        method, got["sync"])
 
 
 def simulate_link(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str, snrs_db, key: bytes, *,
-                  k_symbols: int = 512, seed: int = 0, radio: RadioOptions = RadioOptions(),
-                  max_iter: int = LDPC_ITERS, method: str = "nms", progress: bool = False) -> dict:
+                  k_symbols: int = 512, seed: int = 0, impairments: Impairments = Impairments(),
+                  pulse: PulseShape = PulseShape(), equalizer_taps: int = 0, max_iter: int = LDPC_ITERS,
+                  method: str = "nms", progress: bool = False) -> dict:
     """:func:`baseline.pipeline.simulate` over the GNU Radio simulated link (same result keys, plus frame counts).
 
     Frame numbers (AES nonces, header counters) are the image indices, as in ``simulate``; the channel
@@ -202,8 +250,109 @@ def simulate_link(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate
     shape = images.shape[1:3]
     frames = baseline_frames(prep, 0, shape)
     psnr_mean, ssim_mean = mean_scores(images, mean_u8)
-    rows = [link_snr(prep, frames, s, codec, key, psnr_mean, ssim_mean, radio, seed + i, shape, max_iter, method)
+    rows = [link_snr(prep, frames, s, codec, key, psnr_mean, ssim_mean, impairments=impairments, pulse=pulse,
+                     equalizer_taps=equalizer_taps, seed=seed + i, shape=shape, max_iter=max_iter, method=method)
             for i, s in enumerate(snrs_db)]
     res = summarise(codec, prep, psnr_mean, ssim_mean, rows, max_iter=max_iter, method=method, seed=seed)
-    res["radio"] = {**radio.as_dict(), "frame_symbols": int(frames[0].size) if frames else None}
+    res["radio"] = {"sps": pulse.sps, "rolloff": pulse.rolloff, "equalizer_taps": equalizer_taps,
+                    "impairments": impairments.to_dict(), "frame_symbols": int(frames[0].size) if frames else None}
+    return res
+
+
+def _result(codec, prep: Prepared, images, mean_u8, row: dict, max_iter: int, method: str, seed) -> dict:
+    """:func:`baseline.pipeline.summarise` of one measured row (no SNR sweep, so no threshold)."""
+    psnr_mean, ssim_mean = mean_scores(images, mean_u8)
+    res = summarise(codec, prep, psnr_mean, ssim_mean, [], max_iter=max_iter, method=method, seed=seed)
+    res["results"] = [row]
+    return res
+
+
+def run_ota(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str, key: bytes, radio, *,
+            pulse: PulseShape = PulseShape(), equalizer_taps: int = 0, seed: int = 0, k_symbols: int = 512,
+            record: str | None = None, key_file: str | None = None, source: str = "", max_iter: int = LDPC_ITERS,
+            method: str = "nms", timeout_s: float = 600.0, progress: bool = False, log=print) -> dict:
+    """One (codec, mod, rate) over the radios ``radio`` (:class:`link.links.ota.RadioOptions`): a result like
+    :func:`simulate_link`'s with one measured row, plus ``radio``, ``devices`` and (``record``) ``recording``
+    (with ``key_file``: the given one, or where the fresh ``key`` was saved)."""
+    from link.apps.baseline_recording import first_frame, recording_meta, save_truth, store_key
+    from link.capture import Recorder
+    from link.links.ota import OtaLink
+
+    radio = dataclasses.replace(radio, eve=None)   # the baseline has no Eve
+    budget = link_budget(mod, rate, k_symbols)
+    first = first_frame(seed)
+    prep = prepare(images, codec, budget, key, mean_u8, first_frame=first, progress=progress)
+    shape = images.shape[1:3]
+    frames = baseline_frames(prep, first, shape)
+    about = {"link": "ota", "tx": radio.tx, "bob": radio.bob, "center_freq_hz": radio.freq,
+             "sample_rate_hz": radio.rate, "rf_bandwidth_hz": radio.bw or radio.rate, "tx_gain_db": radio.tx_gain,
+             "rx_gain_db": radio.rx_gain, "agc": radio.agc, "buffer_size": radio.buffer, "tx_level": radio.tx_level,
+             "sps": pulse.sps, "rolloff": pulse.rolloff, "equalizer_taps": equalizer_taps, "first_frame": first,
+             "frame_symbols": int(frames[0].size) if frames else None}
+    if not frames:
+        if record:
+            raise UserError(f"no image fits a {mod} {rate} frame at any {codec.name} quality: nothing to record")
+        log(f"no image fits a {mod} {rate} frame at any {codec.name} quality: nothing sent")
+        got = {"frames": [], "sync": {}, "link": {"devices": {}}, "recording": None}
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            recorder = None
+            if record:
+                recorder = Recorder(record, sample_rate=radio.rate, center_freq=radio.freq)
+                recorder.meta = recording_meta(codec, prep, key, mod=mod, rate=rate, k_symbols=k_symbols, shape=shape,
+                                               first=first, frames=len(frames), images=len(images), source=source,
+                                               pulse=pulse)
+                recorder.truth_path = save_truth(Path(tmp) / "reference.npz", images, mean_u8, prep)
+            got = carry_frames(frames, OtaLink(radio), pulse=pulse, equalizer_taps=equalizer_taps,
+                               timeout_s=timeout_s, recorder=recorder, log=log)
+    psnr_mean, ssim_mean = mean_scores(images, mean_u8)
+    row = score_frames(prep, got["frames"], len(frames), codec, key, psnr_mean, ssim_mean, None, shape, max_iter,
+                       method, got["sync"])
+    res = _result(codec, prep, images, mean_u8, row, max_iter, method, seed)
+    res["radio"] = {**about, **{k: got["link"][k] for k in ("seconds", "drained", "samples_transmitted")
+                                if k in got["link"]}}
+    res["devices"] = got["link"]["devices"]
+    if got["recording"] is not None:
+        res["recording"] = {**got["recording"], "key_file": str(key_file or store_key(record, key))}
+    return res
+
+
+def run_replay(recording: str, key_file: str, *, equalizer_taps: int = 0, max_iter: int = LDPC_ITERS,
+               method: str = "nms", timeout_s: float = 900.0, log=print) -> dict:
+    """A baseline recording through the RX chain and the decoder: the result of the run that recorded it,
+    plus ``recording``. Deterministic: the same recording gives the same result."""
+    from link.apps.baseline_recording import read_recording
+    from link.links.replay import ReplayLink, ReplayOptions
+    from link.runner import RunOptions, run
+    from radio.sync import SyncedFrame
+
+    link = ReplayLink(ReplayOptions(recording))
+    read = {}
+
+    def transmission(info):
+        read["rec"] = rec = read_recording(info, key_file)
+        return FrameTransmission(rec.pulse, None, rec.frames_sent, rec.ref_path)
+
+    got = run(BaselineApp(read_recording=transmission), link,
+              RunOptions(out_dir=None, equalizer_taps=equalizer_taps, timeout_s=timeout_s), log=log)
+    rec, info = read["rec"], link.info
+    name, g = info.name, info.global_info
+    received = got["frames"]
+    found = sum(1 for f in received if isinstance(f, SyncedFrame))
+    psnr_mean, ssim_mean = mean_scores(rec.images, rec.mean_u8)
+    row = score_frames(rec.prep, received, rec.frames_sent, rec.codec, rec.key, psnr_mean, ssim_mean, None, rec.shape,
+                       max_iter, method, got["sync"])
+    if row["frames_received"] == 0:
+        others = row["frames_rejected"]
+        raise UserError(f"no baseline frames found in {name}" + (
+            f" ({others} frame(s) of another kind: not {rec.codec.name} {rec.mod} {rec.rate})" if others else ""))
+    res = _result(rec.codec, rec.prep, rec.images, rec.mean_u8, row, max_iter, method, None)
+    res["radio"] = {"link": "replay", "sps": rec.pulse.sps, "rolloff": rec.pulse.rolloff,
+                    "equalizer_taps": equalizer_taps, "first_frame": rec.spec.get("first_frame"),
+                    "recorded_link": g.get("jscec:link")}
+    res["recording"] = {"meta": str(info.meta_path), "reference": str(rec.ref_path), "samples": info.samples,
+                        "sample_rate_hz": info.sample_rate, "center_freq_hz": info.center_freq,
+                        "image_source": g.get("jscec:image_source"),
+                        "image_shape": [int(v) for v in rec.images.shape[1:]],
+                        "frames_found": found, "drops_found": len(received) - found}
     return res

@@ -1,10 +1,12 @@
 """The DeepJSCEC image application: what Alice sends and how Bob's and Eve's chains score it.
 
+* :class:`DeepJscecApp` — the application the runner (:func:`link.runner.run`) drives over any link;
 * :func:`prepare` — the sending side: Bob's model, the keys (fresh ones saved with mode 0600, or a
   key file), the images, their reference copy (``reference.npz``) and Alice's frame symbols as one
-  stream with idle lead and tail (:func:`link.sender.frame_stream`).
+  stream with idle lead and tail (:func:`link.sender.frame_stream`);
+* :func:`from_recording` — the same facts read back from a recording's ``jscec:`` metadata (replay);
 * :class:`Receivers` — Bob's and Eve's chains as separate processes (``python -m link.receiver``),
-  started on the frame-PDU addresses of an RX flowgraph, told when the stream ended, and gathered.
+  started on the frame-PDU addresses of an RX flowgraph, told when the stream ended, and gathered;
 * :func:`side` / :func:`link_report` — the JSON every run writes (``bob``/``eve`` summaries, mode,
   model, images, key id — never a key or an error seed).
 """
@@ -15,25 +17,52 @@ from pathlib import Path
 
 import numpy as np
 
-from link.output import save_reference
+from jscec.errors import UserError
+from link.output import load_reference, save_reference
 from link.sender import frame_stream
 from radio.pulse import PulseShape
+
+ROLES = ("bob", "eve")
+
+
+@dataclass
+class ImageOptions:
+    """What the DeepJSCEC application sends (sending links) or how it reads a recording (replay)."""
+
+    model: str | None = "cifar10-lwe"   # replay: None = the recording's jscec:model_path / jscec:model
+    mode: str | None = None             # cipher mode of the link; None: the model's (replay: the key's/recording's)
+    data: str | None = None             # None: scikit-image sample photographs
+    images: int = 3
+    key: str | None = None              # Bob's key file; None: fresh random keys saved in the output folder
+    seed: int = 0                       # first frame counter
+    subframes: int = 4
+    threads: int = 1
+    sps: int | None = None              # None: 4 (replay: the recording's)
+    rolloff: float | None = None        # None: 0.25 (replay: the recording's)
+    chains: tuple = ROLES               # the receive chains that run
+    reference: str | None = None        # replay: the reference images (default <base>.reference.npz)
+    image_arrays: list | None = None    # send these uint8 (H, W, 3) images instead of loading any
 
 
 @dataclass
 class Setup:
-    """The sending side of one experiment."""
+    """One run's transmission: sent now (:func:`prepare`) or read from a recording (:func:`from_recording`)."""
 
-    model: object            # models.codec.DeepJscec (Bob's)
     model_path: Path
-    keys: object             # crypto.cipher.CipherKeys
-    key_path: Path           # Bob's secret key file (mode 0600)
-    images: list             # uint8 (H, W, 3)
-    source: str              # where the images came from
-    ref_path: Path           # reference.npz of the images (image_<index>)
-    frames: list             # radio frames (complex64 symbols)
-    stream: np.ndarray       # frame_stream(frames)
+    mode: str
+    params: str | None
+    k: int
+    key_id: object
+    key_path: Path | None     # Bob's secret key file (mode 0600); None: no Bob
+    images: list              # uint8 (H, W, 3): what was sent
+    source: str               # where the images came from
+    ref_path: Path            # reference.npz of the images (image_<index>)
     pulse: PulseShape
+    frames_sent: int | None   # None: unknown (a recording that does not say)
+    model: object = None      # models.codec.DeepJscec (Bob's), when sending
+    keys: object = None       # crypto.cipher.CipherKeys, when known
+    frames: list | None = None        # radio frames (complex64 symbols), when sending
+    stream: np.ndarray | None = None  # frame_stream(frames)
 
     @property
     def model_name(self) -> str:
@@ -69,8 +98,54 @@ def prepare(*, model: str, mode: str | None, data: str | None, images: int, key:
     for i, im in enumerate(imgs):
         f, _ = alice.frames_for_image(im, i)
         frames += f
-    return Setup(bob_model, path, keys, key_path, imgs, source, ref_path, frames, frame_stream(frames),
-                 PulseShape(sps, rolloff))
+    return Setup(path, keys.mode, bob_model.config.cipher_params, keys.k, keys.key_id, key_path, imgs, source,
+                 ref_path, PulseShape(sps, rolloff), len(frames), model=bob_model, keys=keys, frames=frames,
+                 stream=frame_stream(frames))
+
+
+def from_recording(info, opts: ImageOptions, log=print) -> Setup:
+    """What a recording (:class:`link.links.replay.RecordingInfo`) says was sent, checked before anything runs:
+    its pulse, model, mode and frame count from ``jscec:`` metadata (``opts`` overrides), Bob's key
+    (``opts.key``, needed for his chain) and the reference images."""
+    from crypto.cipher import CipherKeys
+    from link.capture import reference_path
+    from models.checkpoint import resolve_model
+
+    g, name = info.global_info, info.name
+    if g.get("jscec:payload") == "digital-baseline":
+        raise UserError(f"{name} is a digital-baseline recording: replay it with "
+                        "`jscec baseline --link replay --recording ... --key ...`")
+    if info.samples == 0:
+        raise UserError(f"no DeepJSCEC frames found in {name} (it holds no samples)")
+    pulse_meta = g.get("jscec:pulse") if isinstance(g.get("jscec:pulse"), dict) else {}
+    pulse = PulseShape(int(opts.sps or pulse_meta.get("sps", 4)), float(opts.rolloff or pulse_meta.get("rolloff", 0.25)))
+    keys = key_path = None
+    if "bob" in opts.chains:
+        if not opts.key:
+            raise UserError("replaying through Bob's chain needs --key (Bob's key file, printed by jscec capture); "
+                            "or use --chains eve")
+        key_path = Path(opts.key)
+        if not key_path.is_file():
+            raise UserError(f"no key file {key_path}")
+        try:
+            keys = CipherKeys.load(key_path)
+        except Exception as exc:  # noqa: BLE001 - never echo key material: say only what failed
+            raise UserError(f"cannot read key file {key_path} ({type(exc).__name__})") from None
+    mode = opts.mode or (keys.mode if keys else None) or g.get("jscec:mode")
+    k = int(keys.k if keys else g.get("jscec:k", 512))
+    model = opts.model or g.get("jscec:model_path") or g.get("jscec:model")
+    if not model:
+        raise UserError(f"{name} does not say which model sent it; pass --model")
+    model_path = resolve_model(model)
+    if keys is not None and g.get("jscec:key_id") not in (None, keys.key_id):
+        log(f"warning: the key's id {keys.key_id} differs from the recording's {g.get('jscec:key_id')}")
+    ref = Path(opts.reference) if opts.reference else reference_path(info.meta_path)
+    if not ref.is_file():
+        raise UserError(f"no reference images {ref}" + ("" if opts.reference else "; pass --reference NPZ"))
+    originals = load_reference(ref)
+    return Setup(model_path, mode or "lwe", g.get("jscec:params"), k, keys.key_id if keys else g.get("jscec:key_id"),
+                 key_path, originals, g.get("jscec:image_source", f"{len(originals)} reference images"), ref, pulse,
+                 g.get("jscec:frames_sent"), keys=keys)
 
 
 class Receivers:
@@ -148,3 +223,71 @@ def link_report(results: dict, *, snr_b_db, snr_e_db, mode: str, params: str, mo
     report.update(extra)
     report["per_image"] = {name: r["summary"]["images"] for name, r in results.items()}
     return report
+
+
+class DeepJscecApp:
+    """DeepJSCEC images over any link: Alice's frames out, Bob's and Eve's chains (processes) in."""
+
+    name = "DeepJSCEC"
+
+    def __init__(self, opts: ImageOptions = ImageOptions(), log=print):
+        chains = tuple(opts.chains)
+        if not chains or any(c not in ROLES for c in chains):
+            raise UserError(f"--chains takes bob, eve or bob,eve; got {','.join(chains) or 'nothing'}")
+        self.opts = opts
+        self.log = log
+
+    def transmission(self, link, out_dir: Path) -> Setup:
+        o = self.opts
+        if not link.sends:
+            return from_recording(link.info, o, self.log)
+        return prepare(model=o.model, mode=o.mode, data=o.data, images=o.images, key=o.key, seed=o.seed,
+                       out_dir=out_dir, subframes=o.subframes, threads=o.threads, sps=o.sps or 4,
+                       rolloff=o.rolloff or 0.25, image_arrays=o.image_arrays)
+
+    def roles(self, setup: Setup) -> tuple:
+        return tuple(self.opts.chains)
+
+    def outputs(self, roles) -> dict:
+        from radio.transport import free_tcp_address
+
+        return {r: free_tcp_address() for r in roles}
+
+    def receivers(self, setup: Setup, tb, outputs: dict, out_dir: Path) -> "Receivers":
+        return Receivers(outputs, out_dir, setup.model_path, key_path=setup.key_path, ref_path=setup.ref_path,
+                         k=setup.k, mode=setup.mode, threads=self.opts.threads)
+
+    def finish(self, rx: "Receivers", setup: Setup, tb, link) -> dict:
+        frames_sent = setup.frames_sent
+        if not link.sends:
+            log = link.frame_log(tb)
+            if not log.frames:
+                raise UserError(f"no DeepJSCEC frames found in {link.info.name}")
+            frames_sent = frames_sent if frames_sent is not None else len(log.frames)
+        return rx.finish(frames_sent, tb)
+
+    def recording_fields(self, setup: Setup, sample_rate: float) -> dict:
+        """The ``jscec:`` fields of a capture of this transmission (public parameters only)."""
+        return {
+            "description": f"DeepJSCEC link: Bob's RX input, {len(setup.frames)} frames of {len(setup.images)} images",
+            "model": setup.model_name, "model_path": str(Path(setup.model_path).resolve()), "mode": setup.mode,
+            "params": setup.params, "key_id": setup.key_id, "k": int(setup.k), "frames_sent": len(setup.frames),
+            "images": len(setup.images), "image_source": setup.source,
+            "pulse": {"sps": setup.pulse.sps, "rolloff": setup.pulse.rolloff, "span": setup.pulse.span},
+            "symbol_rate": sample_rate / setup.pulse.sps,
+        }
+
+    def report(self, setup: Setup, results: dict, link_fields: dict, recording: dict | None, out_dir: Path) -> dict:
+        from link.report import write_report
+
+        fields = dict(link_fields)
+        extra = {"seed": self.opts.seed} if setup.frames is not None else {}
+        report = link_report(results, snr_b_db=fields.pop("snr_b_db"), snr_e_db=fields.pop("snr_e_db"),
+                             impairments=fields.pop("impairments", None), mode=setup.mode, params=setup.params,
+                             model=setup.model_name, images=setup.source,
+                             image_sizes=[list(im.shape) for im in setup.images], key_id=setup.key_id,
+                             pulse=setup.pulse, **extra, **fields)
+        if recording is not None:
+            report["recording"] = recording
+        write_report(report, setup.images, results, out_dir)
+        return report

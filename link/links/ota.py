@@ -1,4 +1,4 @@
-"""The over-the-air experiment: the loopback's chain with radios instead of the simulated channel.
+"""The over-the-air link: the simulated link's chain with radios instead of the simulated channel.
 
     Alice → ZMQ → TxChain → DeviceSink(--tx)      DeviceSource(--bob) → RxChain → Bob's chain
                                                   DeviceSource(--eve) → RxChain → Eve's chain
@@ -26,19 +26,15 @@ flowgraph paces them at their sample rate.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, whole_buffers
-from link.links.flowgraph import run_flowgraph
-from link.apps.deepjscec import Receivers, link_report, prepare
-from link.report import write_report
 from jscec.errors import UserError
-from radio.transport import free_tcp_address
+from link.links import Carried, Link, mean_snr, timed
+from link.links.flowgraph import run_flowgraph
+from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, whole_buffers
 
 #: What the fakes' air does unless a URI says otherwise: -30 dB path loss and a little noise
 #: (with the default gains and --tx-level, about 35 dB SNR at the ADC of a fake Pluto).
@@ -50,7 +46,9 @@ GR_BUFFERING = 65536
 
 
 @dataclass
-class OtaOptions:
+class RadioOptions:
+    """The radios of an over-the-air run (device URIs as in ``jscec ota --help``) and their settings."""
+
     tx: str = "pluto"
     bob: str = "pluto"
     eve: str | None = None
@@ -62,20 +60,18 @@ class OtaOptions:
     agc: bool = False
     buffer: int = 32768
     tx_level: float = 0.25           # RMS amplitude of the TX samples (1.0 = the device's nominal level)
-    model: str = "cifar10-lwe"
-    mode: str | None = None
-    data: str | None = None
-    images: int = 3
-    sps: int = 4
-    rolloff: float = 0.25
-    equalizer_taps: int = 0
-    key: str | None = None
-    seed: int = 0
-    out_dir: str = "out/ota"
-    subframes: int = 4
-    timeout_s: float = 600.0
-    threads: int = 1
-    image_arrays: list | None = None
+
+    def settings(self):
+        """The devices' :class:`radio.devices.RadioSettings`; refuses a ``tx_level`` outside (0, 1]."""
+        from radio.devices import RadioSettings
+
+        if not 0 < self.tx_level <= 1:
+            raise UserError(f"--tx-level must be in (0, 1], got {self.tx_level}")
+        return RadioSettings(center_freq_hz=self.freq, sample_rate_hz=self.rate, rf_bandwidth_hz=self.bw,
+                             tx_gain_db=self.tx_gain, rx_gain_db=self.rx_gain, agc=self.agc, buffer_size=self.buffer)
+
+    def uris(self) -> dict[str, str | None]:
+        return {"tx": self.tx, "bob": self.bob, "eve": self.eve}
 
 
 def _broadcast_air_class():
@@ -113,7 +109,7 @@ def open_devices(uris: dict[str, str | None], settings, stack: contextlib.ExitSt
     the receiving roles name (see :func:`role_channels`); the ``tx`` role must use channel 0.
     """
     from radio.devices import open_device, parse_uri
-    from radio.devices.fakes import Impairments
+    from radio.devices.fakes import AirConditions
 
     parsed = {role: parse_uri(u) for role, u in uris.items() if u}
     if "tx" in parsed and parsed["tx"].rx_channel != 0:
@@ -130,7 +126,7 @@ def open_devices(uris: dict[str, str | None], settings, stack: contextlib.ExitSt
         if u.kind.startswith("fake"):
             params = dict(FAKE_AIR_DEFAULTS)
             params.update(u.params)
-            air = BroadcastAir(Impairments.from_params(params, text))
+            air = BroadcastAir(AirConditions.from_params(params, text))
             ether.append(air)
         dev = open_device(u, settings, air=air, rx_channels=sorted(g["channels"]) or [0])
         stack.callback(dev.close)
@@ -204,76 +200,60 @@ def counters(devices: dict[str, object], tb=None) -> dict:
     return out
 
 
-def mean_snr(frames: list[dict]):
-    v = [f["snr_db"] for f in frames if np.isfinite(f["snr_db"])]
-    return float(np.mean(v)) if v else None
+class OtaLink(Link):
+    """Radios (or the CI fakes): TX device → air → Bob's (and Eve's) RX device."""
 
+    kind = "ota"
 
-def run_ota(opts: OtaOptions, log=print, *, recorder=None) -> dict:
-    """Run the experiment over radios; returns the report (also ``<out_dir>/result.json``).
+    def __init__(self, opts: RadioOptions = RadioOptions()):
+        self.opts = opts
+        self.devices: dict[str, object] = {}
 
-    ``recorder`` (``jscec capture --link ota``) is attached to Bob's RX input (see ``run_loopback``).
-    """
-    from radio.devices import RadioSettings
+    def open(self, stack: contextlib.ExitStack) -> None:
+        self.settings = self.opts.settings()
+        self.devices = open_devices(self.opts.uris(), self.settings, stack)
+        prime_rx(self.devices)
 
-    settings = RadioSettings(center_freq_hz=opts.freq, sample_rate_hz=opts.rate, rf_bandwidth_hz=opts.bw,
-                             tx_gain_db=opts.tx_gain, rx_gain_db=opts.rx_gain, agc=opts.agc,
-                             buffer_size=opts.buffer)
-    if not 0 < opts.tx_level <= 1:
-        raise UserError(f"--tx-level must be in (0, 1], got {opts.tx_level}")
-    out_dir = Path(opts.out_dir)
-    existed = out_dir.exists()
-    try:
-        return _run_ota(opts, settings, out_dir, log, recorder)
-    except UserError:
-        if not existed:  # a refused run leaves nothing behind
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
+    def roles(self, wanted):
+        return [r for r in wanted if r in self.devices]
 
+    def build(self, outputs: dict, pulse, equalizer_taps: int = 0):
+        from flowgraphs.device_link import DeviceLink
+        from radio.transport import free_tcp_address
 
-def _run_ota(opts: OtaOptions, settings, out_dir: Path, log, recorder) -> dict:
-    from flowgraphs.device_link import DeviceLink
+        self.tx_address = free_tcp_address()
+        channel = role_channels({r: self.opts.uris()[r] for r in outputs})
+        throttle = {id(d) for d in self.devices.values() if d.uri.kind.startswith("fake")}
+        return DeviceLink({r: (self.devices[r], outputs[r], channel[r]) for r in outputs}, pulse=pulse,
+                          tx_address=self.tx_address, tx_device=self.devices["tx"], tx_level=self.opts.tx_level,
+                          equalizer_taps=equalizer_taps, throttle=throttle)
 
-    with contextlib.ExitStack() as stack:
-        devices = open_devices({"tx": opts.tx, "bob": opts.bob, "eve": opts.eve}, settings, stack)
-        prime_rx(devices)
-        setup = prepare(model=opts.model, mode=opts.mode, data=opts.data, images=opts.images, key=opts.key,
-                        seed=opts.seed, out_dir=out_dir, subframes=opts.subframes, threads=opts.threads,
-                        sps=opts.sps, rolloff=opts.rolloff, image_arrays=opts.image_arrays)
-        pulse, keys = setup.pulse, setup.keys
-        roles = [r for r in ("bob", "eve") if r in devices]
-        channel = role_channels({"bob": opts.bob, "eve": opts.eve})
-        addr = {r: free_tcp_address() for r in ["tx", *roles]}
-        with Receivers({r: addr[r] for r in roles}, out_dir, setup.model_path, key_path=setup.key_path,
-                       ref_path=setup.ref_path, k=keys.k, mode=keys.mode, threads=opts.threads) as rx:
-            throttle = {id(d) for d in devices.values() if d.uri.kind.startswith("fake")}
-            tb = DeviceLink({r: (devices[r], addr[r], channel[r]) for r in roles}, pulse=pulse, tx_address=addr["tx"],
-                            tx_device=devices["tx"], tx_level=opts.tx_level, equalizer_taps=opts.equalizer_taps,
-                            throttle=throttle)
-            if recorder is not None:
-                recorder.attach(setup, tb, None, tb.branches["bob"]["rx"])
-            drained, seconds, tx_len = send_and_listen(tb, devices["tx"], addr["tx"], setup.stream, pulse.sps,
-                                                       settings.buffer_size, opts.timeout_s, log)
-            recording = recorder.finish(tb) if recorder is not None else None
-            results = rx.finish(len(setup.frames), tb)
-        descriptions = {str(d.uri): d.describe() for d in {id(d): d for d in devices.values()}.values()}
-        device_counters = counters(devices, tb)
-    logs = {r: tb.branches[r]["log"] for r in roles}
-    sync = tb.sync_stats()
-    report = link_report(
-        results, snr_b_db=mean_snr(logs["bob"].frames),
-        snr_e_db=mean_snr(logs["eve"].frames) if "eve" in logs else None,
-        mode=keys.mode, params=setup.model.config.cipher_params, model=setup.model_name, images=setup.source,
-        image_sizes=[list(im.shape) for im in setup.images], key_id=keys.key_id, pulse=pulse, seed=opts.seed,
-        link="ota", snr_estimated=True,
-        radio={"tx": opts.tx, "bob": opts.bob, "eve": opts.eve, "center_freq_hz": opts.freq,
-               "sample_rate_hz": opts.rate, "rf_bandwidth_hz": settings.bandwidth_hz, "tx_gain_db": opts.tx_gain,
-               "rx_gain_db": opts.rx_gain, "agc": opts.agc, "buffer_size": opts.buffer, "tx_level": opts.tx_level},
-        devices={uri: dict(device_counters[uri], description=descriptions[uri]) for uri in device_counters},
-        discontinuity_drops={r: sum(1 for d in logs[r].drops if d["reason"] == "discontinuity") for r in roles},
-        samples_transmitted=tx_len, samples_received=tb.samples_consumed(), seconds=seconds, drained=drained,
-        sync=sync)
-    if recording is not None:
-        report["recording"] = recording
-    write_report(report, setup.images, results, out_dir)
-    return report
+    def recording_device(self, tb) -> dict:
+        return tb.branches["bob"]["device"].describe()
+
+    def carry(self, tb, stream: np.ndarray, pulse, timeout_s: float, log=print) -> Carried:
+        drained, seconds, tx_len = send_and_listen(tb, self.devices["tx"], self.tx_address, stream, pulse.sps,
+                                                   self.settings.buffer_size, timeout_s, log)
+        return Carried(drained, seconds, fields={"samples_transmitted": tx_len})
+
+    def radio_fields(self) -> dict:
+        o = self.opts
+        return {"tx": o.tx, "bob": o.bob, "eve": o.eve, "center_freq_hz": o.freq, "sample_rate_hz": o.rate,
+                "rf_bandwidth_hz": self.settings.bandwidth_hz, "tx_gain_db": o.tx_gain, "rx_gain_db": o.rx_gain,
+                "agc": o.agc, "buffer_size": o.buffer, "tx_level": o.tx_level}
+
+    def device_fields(self, tb) -> dict:
+        """Per URI: roles, counters, what DeviceSource tagged and the device's description."""
+        described = {str(d.uri): d.describe() for d in {id(d): d for d in self.devices.values()}.values()}
+        return {uri: dict(c, description=described[uri]) for uri, c in counters(self.devices, tb).items()}
+
+    def report_fields(self, tb, carried: Carried) -> dict:
+        logs = tb.frame_logs()
+        return {"snr_b_db": mean_snr(logs["bob"].frames) if "bob" in logs else None,
+                "snr_e_db": mean_snr(logs["eve"].frames) if "eve" in logs else None,
+                "link": "ota", "snr_estimated": True, "radio": self.radio_fields(), "devices": self.device_fields(tb),
+                "discontinuity_drops": {r: sum(1 for d in log.drops if d["reason"] == "discontinuity")
+                                        for r, log in logs.items()},
+                "samples_transmitted": carried.fields["samples_transmitted"],
+                "samples_received": tb.samples_consumed(), "seconds": carried.seconds, "drained": carried.drained,
+                "sync": tb.sync_stats()}

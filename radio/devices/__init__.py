@@ -47,7 +47,7 @@ def open_device(uri: str | DeviceUri, settings: RadioSettings, *, start: bool = 
     else:
         from radio.devices import fakes
         if air is None:
-            air = fakes.FakeAir(fakes.Impairments.from_params(u.params, str(u)))
+            air = fakes.FakeAir(fakes.AirConditions.from_params(u.params, str(u)))
         if u.kind == "fake-pluto":
             from radio.devices.pluto import PlutoDevice
             dev = PlutoDevice(u, settings, adi=fakes.fake_adi_module(air), rx_channels=rx_channels)

@@ -35,7 +35,7 @@ The fakes copy the behaviour the adapters rely on, as documented by the librarie
   on channels ``[0, 1]`` takes one buffer per channel in ``readStream(stream, [b0, b1], n)``.
 
 Both fakes offer two RX channels by default (``rx_channels`` option), each hearing the transmission
-through its own impairments (``rxN_<key>`` options, see :class:`Impairments`), and record every
+through its own conditions (``rxN_<key>`` options, see :class:`AirConditions`), and record every
 LO/frequency they are set to (``FakePluto.lo_history``, ``FakeSoapyDevice.freq_history``).
 
 Air units: 1.0 is converter full scale (DAC output, ADC input). Loop gain from TX samples to RX
@@ -66,13 +66,13 @@ def _indices(value) -> frozenset:
     return frozenset(int(v) for v in value)
 
 
-#: Impairments of the path to one RX channel; ``rxN_<key>`` in a URI sets one for channel N only.
+#: Conditions of the path to one RX channel; ``rxN_<key>`` in a URI sets one for channel N only.
 PATH_KEYS = ("path_gain_db", "cfo_hz", "delay", "noise_std", "seed")
 _PER_CHANNEL = re.compile(r"^rx(\d+)_(" + "|".join(PATH_KEYS) + r")$")
 
 
 @dataclass
-class Impairments:
+class AirConditions:
     """What the fake channel does, and which stream events it injects where.
 
     Event positions are 0-based counts of hardware reads (RX) or buffer pushes (TX):
@@ -122,7 +122,7 @@ class Impairments:
         return SimpleNamespace(**values)
 
     @classmethod
-    def from_params(cls, params: dict, uri: str = "fake") -> "Impairments":
+    def from_params(cls, params: dict, uri: str = "fake") -> "AirConditions":
         """Build from URI ``key=value`` strings; unknown keys or bad values raise UserError."""
         known = {f.name: f for f in fields(cls) if f.name != "per_channel"}
         kwargs, per_channel = {}, {}
@@ -192,8 +192,8 @@ class FakeAir:
     CN(0, noise_std²). ``skip(n)`` loses ``n`` samples as an overflow does.
     """
 
-    def __init__(self, impairments: Impairments | None = None):
-        self.imp = impairments or Impairments()
+    def __init__(self, impairments: AirConditions | None = None):
+        self.imp = impairments or AirConditions()
         self._queue: deque[np.ndarray] = deque()
         self._cyclic: np.ndarray | None = None
         self._cyclic_pos = 0

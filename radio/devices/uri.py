@@ -13,7 +13,7 @@ Accepted forms (``parse_uri`` refuses anything else with a one-line ``UserError`
                                 the base name); receive only
 ``sim``                         the simulated loopback (parsed here, handled by the link)
 ``fake-pluto[:k=v,...]``        in-process fakes that loop TX into RX through impairments
-``fake-soapy[:k=v,...]``        (see :class:`radio.devices.fakes.Impairments` for the keys)
+``fake-soapy[:k=v,...]``        (see :class:`radio.devices.fakes.AirConditions` for the keys)
 ==============================  ==============================================================
 
 **Channels.** Any radio URI (not ``file:`` or ``sim``) may end in ``#N`` to name RX channel ``N``

@@ -1,0 +1,71 @@
+"""The one runner: any application over any link.
+
+An **application** (:class:`link.apps.deepjscec.DeepJscecApp`, :class:`link.apps.baseline.BaselineApp`)
+decides what is sent and how it is scored; a **link** (:mod:`link.links`: ``sim``, ``ota``, ``replay``)
+decides how the frames travel. :func:`run` joins them::
+
+    link.open           devices or recording; every refusal comes here, before anything is written
+    app.transmission    what is sent (Alice's frames), or what a recording says was sent
+    link.build          the flowgraph: one RX chain per role the link serves
+    app.receivers       what listens to each RX chain (processes on ZMQ, or an in-process collector)
+    recorder.attach     (capture) a SigMF tap on Bob's RX input
+    link.carry          the frames through the flowgraph
+    app.finish          the receivers' results
+    app.report          the result, from the application's scores and the link's figures
+
+Output: a replay's folder appears only when it succeeds (staged); a sending run that is refused
+removes the folder it created, so either way a refused run leaves nothing behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from jscec.errors import UserError
+from link.output import commit_stage, staged_output
+
+
+@dataclass
+class RunOptions:
+    """What every run shares, whatever the application and link."""
+
+    out_dir: str | None = "out/run"      # None: the application writes no folder (e.g. the baseline)
+    equalizer_taps: int = 0
+    timeout_s: float = 900.0
+
+
+def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
+    """Run ``app`` over ``link`` once; returns the application's report."""
+    out_dir = Path(opts.out_dir) if opts.out_dir else None
+    existed = out_dir is None or out_dir.exists()
+    staged = getattr(link, "staged", False) and out_dir is not None
+    try:
+        with contextlib.ExitStack() as stack:
+            link.open(stack)
+            work = stack.enter_context(staged_output(out_dir)) if staged else out_dir
+            tx = app.transmission(link, work)
+            outputs = app.outputs(link.roles(app.roles(tx)))
+            tb = None
+            try:
+                tb = link.build(outputs, tx.pulse, opts.equalizer_taps)
+                with app.receivers(tx, tb, outputs, work) as rx:
+                    if recorder is not None:
+                        recorder.attach(tb, link, tx, app)
+                    carried = link.carry(tb, tx.stream, tx.pulse, opts.timeout_s, log)
+                    recording = recorder.finish(tb) if recorder is not None else None
+                    results = app.finish(rx, tx, tb, link)
+                fields = link.report_fields(tb, carried)
+            finally:
+                link.close(tb)
+            if staged:
+                commit_stage(work, out_dir)
+        report = app.report(tx, results, fields, recording, out_dir)
+        if hasattr(link, "complete"):
+            link.complete(report, carried, out_dir)
+        return report
+    except UserError:
+        if not existed and not staged:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise

@@ -1,0 +1,134 @@
+"""Argument groups and printing that several `jscec` commands share (the ``cmd_*`` modules import this,
+never each other)."""
+from __future__ import annotations
+
+
+def add_link_arguments(p, out: str, timeout: float | None = None):
+    """Options every experiment over the link shares (loopback, ota, capture): model, images, pulse, keys, output."""
+    p.add_argument("--model", default=None, help="bundled model name or checkpoint path (default: cifar10-<mode>)")
+    p.add_argument("--mode", choices=["lwe", "lwe-pk", "mask"], default="lwe",
+                   help="cipher mode (lwe-pk uses the lwe model and sends d in a protected block)")
+    p.add_argument("--data", nargs="?", const="", default=None,
+                   help="send test images of a dataset instead of the sample photographs (no PATH: the CIFAR-10 copy)")
+    p.add_argument("--images", type=int, default=3, help="number of images")
+    p.add_argument("--sps", type=int, default=4, help="samples per symbol")
+    p.add_argument("--rolloff", type=float, default=0.25, help="RRC roll-off")
+    p.add_argument("--equalizer", type=int, default=0, help="T-spaced equaliser taps (0 = off; odd)")
+    p.add_argument("--key", default=None, help="Bob's secret key file (default: fresh keys in <out>/keys, mode 0600)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first frame counter, channel noise and delays")
+    p.add_argument("--out", default=out, help="folder for panel.png, constellation.png, result.json")
+    p.add_argument("--json", default=None, help="also write the result JSON here")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    if timeout is not None:
+        p.add_argument("--timeout", type=float, default=timeout, help="give up after this many seconds")
+
+
+def model_and_data(args) -> tuple[str, str | None]:
+    """The model (``cifar10-<mode>`` by default; lwe-pk uses the lwe model) and dataset (``default``: the CIFAR-10 copy)."""
+    model = args.model or f"cifar10-{'lwe' if args.mode == 'lwe-pk' else args.mode}"
+    data = None if args.data is None else (args.data or "default")
+    return model, data
+
+
+def print_report(report: dict, json_path: str | None) -> None:
+    """The experiment's table, and its JSON with ``--json``."""
+    from link.report import table
+    from scripts.output import write_json
+
+    print(f"{report['model']} ({report['mode']}), {report['images']}")
+    print(table(report))
+    if json_path:
+        write_json(json_path, report)
+
+
+def print_devices(devices: dict, indent: str = "") -> None:
+    """One line per device URI: its roles and stream counters."""
+    for uri, d in devices.items():
+        c = d["counters"]
+        print(f"{indent}{uri} ({'/'.join(d['roles'])}): overflows {c['overflows']}, underflows {c['underflows']}, "
+              f"drops {c['drops']}, timeouts {c['timeouts']}, TX clipped {c['tx_clipped']}")
+
+
+def add_sim_arguments(p) -> None:
+    """The simulated link's two channel branches (loopback, capture --link sim)."""
+    p.add_argument("--snr-b", type=float, default=10.0, help="Bob's channel SNR in dB")
+    p.add_argument("--snr-e", type=float, default=10.0, help="Eve's channel SNR in dB")
+    g = p.add_argument_group("impairments (both branches; Eve's delay and phase noise are drawn independently)")
+    g.add_argument("--cfo", type=float, default=0.01, help="carrier frequency offset, cycles per symbol")
+    g.add_argument("--sro-ppm", type=float, default=20.0, help="sample-rate offset, ppm")
+    g.add_argument("--phase-noise", type=float, default=0.002, help="rms phase noise, radians")
+    g.add_argument("--delay", type=float, default=None, help="delay in samples (default: random fractional)")
+    g.add_argument("--gain", type=float, default=0.8, help="channel amplitude gain")
+
+
+def sim_options(args):
+    """:class:`link.links.sim.SimOptions` from :func:`add_sim_arguments`' options: each branch's delay (unless
+    given) and carrier phase drawn from ``--seed``."""
+    import numpy as np
+
+    from link.links.sim import SimOptions
+    from radio.impairments import Impairments
+
+    rng = np.random.default_rng([args.seed, 17])
+    sides = []
+    for _ in range(2):
+        delay = float(rng.uniform(0, 4)) if args.delay is None else args.delay
+        sides.append(Impairments(cfo=args.cfo, sro_ppm=args.sro_ppm, phase_noise=args.phase_noise, gain=args.gain,
+                                 delay=delay, phase=float(rng.uniform(-3.14159, 3.14159))))
+    return SimOptions(snr_b_db=args.snr_b, snr_e_db=args.snr_e, bob=sides[0], eve=sides[1], seed=args.seed)
+
+
+def image_options(args):
+    """:class:`link.apps.deepjscec.ImageOptions` from :func:`add_link_arguments`' options."""
+    from link.apps.deepjscec import ImageOptions
+
+    model, data = model_and_data(args)
+    return ImageOptions(model=model, mode=args.mode, data=data, images=args.images, key=args.key, seed=args.seed,
+                        threads=args.threads, sps=args.sps, rolloff=args.rolloff)
+
+
+def radio_options(args, *, tx: str, bob: str, eve: str | None, freq: float, rate: float):
+    """:class:`link.links.ota.RadioOptions` from :func:`add_radio_arguments`' options."""
+    from link.links.ota import RadioOptions
+
+    return RadioOptions(tx=tx, bob=bob, eve=eve, freq=freq, rate=rate, bw=args.bw, tx_gain=args.tx_gain,
+                        rx_gain=args.rx_gain, agc=args.agc, buffer=args.buffer, tx_level=args.tx_level)
+
+
+def add_radio_arguments(p, tx: bool = True, title: str = "radio settings (every device)", retune: bool = False):
+    """Device settings; with ``retune`` (capture) ``--freq`` takes several frequencies visited in turn."""
+    g = p.add_argument_group(title)
+    if retune:
+        g.add_argument("--freq", type=float, nargs="+", default=[2.4e9], metavar="HZ",
+                       help="centre frequency, Hz; several: visit them in turn (needs --dwell or --dwell-samples), "
+                            "one SigMF capture segment per retune")
+        dwell = g.add_mutually_exclusive_group()
+        dwell.add_argument("--dwell", type=float, default=None, metavar="SECONDS",
+                           help="time on each --freq before retuning, seconds of samples at --rate")
+        dwell.add_argument("--dwell-samples", type=int, default=None, metavar="N",
+                           help="time on each --freq before retuning, in samples")
+    else:
+        g.add_argument("--freq", type=float, default=2.4e9, help="centre frequency, Hz")
+    g.add_argument("--rate", type=float, default=1e6, help="sample rate, S/s (symbol rate = rate / sps)")
+    g.add_argument("--bw", type=float, default=None, help="RF bandwidth, Hz (default: the sample rate)")
+    if tx:
+        g.add_argument("--tx-gain", type=float, default=-10.0, help="TX gain, dB (Pluto: attenuation <= 0)")
+        g.add_argument("--tx-level", type=float, default=0.25,
+                       help="RMS amplitude of the TX samples relative to the device's nominal level (backoff)")
+    g.add_argument("--rx-gain", type=float, default=30.0, help="RX gain, dB (manual)")
+    g.add_argument("--agc", action="store_true", help="RX automatic gain control instead of --rx-gain")
+    g.add_argument("--buffer", type=int, default=32768, help="samples per hardware buffer")
+
+
+class Renamed:
+    """An argument parser (or group) that renames options as they are added: ``jscec ota``'s radio options
+    (:func:`add_radio_arguments`) here, where ``--rate`` is the LDPC code rate."""
+
+    def __init__(self, target, names: dict):
+        self.target, self.names = target, names
+
+    def add_argument_group(self, *a, **kw):
+        return Renamed(self.target.add_argument_group(*a, **kw), self.names)
+
+    def add_argument(self, *flags, **kw):
+        return self.target.add_argument(*(self.names.get(f, f) for f in flags), **kw)
