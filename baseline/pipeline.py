@@ -236,20 +236,17 @@ def decode_symbols(received: np.ndarray, noise_var: float, codec: SourceCodec, b
 # --------------------------------------------------------------------------- simulation
 
 def psnr_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-image PSNR (dB) of uint8-range images (N, H, W, C), peak 255."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2, axis=(1, 2, 3))
-    return 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))
+    """Old name of :func:`models.metrics.psnr_u8`, kept while ``link.apps.baseline`` imports it from here."""
+    from models.metrics import psnr_u8
+
+    return psnr_u8(a, b)
 
 
 def ssim_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-image SSIM via :func:`models.metrics.ssim` (images uint8 or float in [0, 255])."""
-    import torch
+    """Old name of :func:`models.metrics.ssim_u8`, kept while ``link.apps.baseline`` imports it from here."""
+    from models.metrics import ssim_u8
 
-    from models.metrics import ssim
-
-    ta = torch.from_numpy(np.asarray(a, np.float32) / 255.0).permute(0, 3, 1, 2)
-    tb = torch.from_numpy(np.asarray(b, np.float32) / 255.0).permute(0, 3, 1, 2)
-    return ssim(ta, tb).numpy().astype(np.float64)
+    return ssim_u8(a, b)
 
 
 @dataclass
@@ -271,6 +268,8 @@ def prepare(images: np.ndarray, codec: SourceCodec, budget: LinkBudget, key: byt
     """Rate selection, encryption, coding and modulation of every image; the codec's own quality."""
     from tqdm import tqdm
 
+    from models.metrics import psnr_u8, ssim_u8
+
     n = len(images)
     fits = np.zeros(n, bool)
     quality = np.full(n, -1)
@@ -291,7 +290,7 @@ def prepare(images: np.ndarray, codec: SourceCodec, budget: LinkBudget, key: byt
         syms.append(s)
         infos.append(info)
         recon[i] = dec
-    psnr_ok, ssim_ok = psnr_np(recon, images), ssim_np(recon, images)
+    psnr_ok, ssim_ok = psnr_u8(recon, images), ssim_u8(recon, images)
     m = budget.symbols
     return Prepared(budget, fits, quality, nbytes,
                     np.stack(syms) if syms else np.zeros((0, m), np.complex64),
@@ -433,10 +432,12 @@ def simulate(images: np.ndarray, mean_u8: np.ndarray, codec: SourceCodec, mod: s
     Frame numbers (the AES nonces) are the image indices. The noise comes from
     ``numpy.random.default_rng([seed, i_snr])``. The result holds no key material.
     """
+    from models.metrics import psnr_u8, ssim_u8
+
     budget = link_budget(mod, rate, k_symbols)
     prep = prepare(images, codec, budget, key, mean_u8, progress=progress)
     means = np.repeat(mean_u8[None], len(images), axis=0)
-    psnr_mean, ssim_mean = psnr_np(means, images), ssim_np(means, images)
+    psnr_mean, ssim_mean = psnr_u8(means, images), ssim_u8(means, images)
     rows = [simulate_snr(prep, s, np.random.default_rng([seed, i]), psnr_mean, ssim_mean, max_iter, method)
             for i, s in enumerate(snrs_db)]
     return summarise(codec, prep, psnr_mean, ssim_mean, rows, max_iter=max_iter, method=method, seed=seed)

@@ -1,2 +1,3 @@
-"""Cryptography, numpy only: Z_p arithmetic, the LWE cipher and its modes, the keyed DRBG, AES-CTR and
-key files. No torch, no GNU Radio: the radio, the models and the baseline all build on it."""
+"""Cryptography, numpy only: Z_p arithmetic, the LWE cipher and its modes, the keyed DRBG, AES-CTR,
+key files, and the cut of plaintext into cipher frames under counters (``framing``). No torch, no
+GNU Radio: the radio, the models and the baseline all build on it."""

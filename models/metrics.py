@@ -1,6 +1,11 @@
-"""Image quality: PSNR (eq. 6), SSIM (eq. 7) and MS-SSIM (eq. 8) via pytorch-msssim, and the losses."""
+"""Image quality: PSNR (eq. 6), SSIM (eq. 7) and MS-SSIM (eq. 8) via pytorch-msssim, and the losses.
+
+Tensors (B, C, H, W) in [0, 1] for the models; :func:`psnr_u8` and :func:`ssim_u8` take uint8-range
+image arrays (N, H, W, C) as datasets and the digital baseline hold them.
+"""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 from pytorch_msssim import ssim as _ssim
@@ -19,6 +24,22 @@ def ssim(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM (eq. 7), shape (B,). The window shrinks for images smaller than 11 pixels."""
     win = min(11, min(x.shape[-2:]) // 2 * 2 - 1)
     return _ssim(x_hat.float(), x.float(), data_range=1.0, size_average=False, win_size=win)
+
+
+def psnr_u8(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image PSNR in dB (eq. 6) of uint8-range images (N, H, W, C), peak 255, in float64: (N,).
+
+    Images are uint8, or float in [0, 255] (e.g. a reconstruction not yet rounded).
+    """
+    mse = np.mean((np.asarray(a).astype(np.float64) - np.asarray(b).astype(np.float64)) ** 2, axis=(1, 2, 3))
+    return 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))
+
+
+def ssim_u8(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image SSIM (:func:`ssim`) of uint8-range images (N, H, W, C), uint8 or float in [0, 255]: (N,) float64."""
+    ta = torch.from_numpy(np.asarray(a, np.float32) / 255.0).permute(0, 3, 1, 2)
+    tb = torch.from_numpy(np.asarray(b, np.float32) / 255.0).permute(0, 3, 1, 2)
+    return ssim(ta, tb).numpy().astype(np.float64)
 
 
 def ms_ssim_window(side: int) -> int:

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from baseline.pipeline import (MODULATIONS, channel_uses, coded_error_curve, decode_symbols, encode_image, link_budget,
-                           padded_length, prepare, predicted_threshold, psnr_np, simulate_snr, threshold_snr)
+                           padded_length, prepare, predicted_threshold, simulate_snr, threshold_snr)
 from crypto.aes_ctr import new_key
 from jscec.errors import UserError
 from baseline.source_codec import get_codec
+from models.metrics import psnr_u8
 
 
 def _images(n=3):
@@ -63,9 +64,9 @@ def test_encode_decode_round_trip(mod, rate):
     assert sym.shape == (b.symbols,) and meta["fits"] and padded_length(meta["payload_bytes"]) <= b.capacity_bytes
     assert key.hex() not in json.dumps(meta)
     out, det = decode_symbols(sym, 1e-4, codec, b, key, frame=9)
-    assert det["ldpc_ok"] and out is not None and psnr_np(out[None], img[None])[0] > 20
+    assert det["ldpc_ok"] and out is not None and psnr_u8(out[None], img[None])[0] > 20
     wrong, _ = decode_symbols(sym, 1e-4, codec, b, new_key(), frame=9)     # wrong key: garbage or None
-    assert wrong is None or psnr_np(wrong[None], img[None])[0] < psnr_np(out[None], img[None])[0]
+    assert wrong is None or psnr_u8(wrong[None], img[None])[0] < psnr_u8(out[None], img[None])[0]
     llr_out, erased = decode_symbols(np.zeros(b.coded_bits), 1.0, codec, b, key, 9, are_llrs=True)
     assert llr_out is None and not erased["ldpc_ok"]                        # no information: undecodable
 
@@ -77,7 +78,7 @@ def test_cliff_failure_semantics():
     b = link_budget("16qam", "1/2")
     prep = prepare(imgs, codec, b, key, mean_u8)
     means = np.repeat(mean_u8[None], 4, 0)
-    pm, sm = psnr_np(means, imgs), np.zeros(4)
+    pm, sm = psnr_u8(means, imgs), np.zeros(4)
     rows = [simulate_snr(prep, s, np.random.default_rng(i), pm, sm) for i, s in enumerate([3.0, 12.0])]
     assert rows[0]["undecodable"] == 4 and abs(rows[0]["psnr"] - pm.mean()) < 1e-9     # below: mean image
     assert rows[1]["undecodable"] == 0 and abs(rows[1]["psnr"] - prep.psnr_ok.mean()) < 1e-9   # above: flat

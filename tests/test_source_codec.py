@@ -4,6 +4,7 @@ import pytest
 
 from jscec.errors import UserError
 from baseline.source_codec import HeifCodec, Jpeg2000Codec, bpg_available, get_codec, strip_padding
+from models.metrics import psnr_u8
 
 
 def _image(seed=0):
@@ -14,7 +15,7 @@ def _image(seed=0):
 
 
 def _psnr(a, b):
-    return 10 * np.log10(255 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+    return float(psnr_u8(a[None], b[None])[0])
 
 
 @pytest.mark.parametrize("name", ["heif", "jpeg2000"])
