@@ -1,7 +1,7 @@
 """The one runner: any application over any link.
 
 An **application** (:class:`link.apps.deepjscec.DeepJscecApp`, :class:`link.apps.baseline.BaselineApp`)
-decides what is sent and how it is scored; a **link** (:mod:`link.links`: ``sim``, ``ota``, ``replay``)
+decides what is sent and how it is scored; a **link** (:mod:`link.links`: ``awgn``, ``sim``, ``ota``, ``replay``)
 decides how the frames travel. :func:`run` joins them::
 
     link.open           devices or recording; every refusal comes here, before anything is written
@@ -50,10 +50,10 @@ def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
             tb = None
             try:
                 tb = link.build(outputs, tx.pulse, opts.equalizer_taps)
-                with app.receivers(tx, tb, outputs, work) as rx:
+                with app.receivers(tx, tb, link, outputs, work) as rx:
                     if recorder is not None:
                         recorder.attach(tb, link, tx, app)
-                    carried = link.carry(tb, tx.stream, tx.pulse, opts.timeout_s, log)
+                    carried = link.carry(tb, tx, opts.timeout_s, log)
                     recording = recorder.finish(tb) if recorder is not None else None
                     results = app.finish(rx, tx, tb, link)
                 fields = link.report_fields(tb, carried)

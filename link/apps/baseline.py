@@ -59,7 +59,7 @@ class FrameTransmission:
 
 
 class _Collected:
-    """The in-process receiver: every frame PDU of Bob's RX chain (see :func:`collect_frames`)."""
+    """The in-process receiver: every frame of Bob's RX chain (:meth:`link.links.Link.collect`)."""
 
     def __init__(self, frames):
         self.frames = frames
@@ -90,8 +90,8 @@ class BaselineApp:
     def outputs(self, roles) -> dict:
         return {r: None for r in roles}
 
-    def receivers(self, tx, tb, outputs, out_dir) -> _Collected:
-        return _Collected(collect_frames(tb, tb.branches["bob"]["rx"]))
+    def receivers(self, tx, tb, link, outputs, out_dir) -> _Collected:
+        return _Collected(link.collect(tb, "bob"))
 
     def finish(self, rx: _Collected, tx, tb, link) -> dict:
         return {"frames": rx.frames(), "sync": tb.sync_stats()["bob"]}
@@ -120,19 +120,6 @@ def mean_scores(images: np.ndarray, mean_u8: np.ndarray) -> tuple[np.ndarray, np
     """Per-image (PSNR, SSIM) of the mean image: the score of an undecodable image."""
     means = np.repeat(mean_u8[None], len(images), axis=0)
     return psnr_np(means, images), ssim_np(means, images)
-
-
-def collect_frames(tb, rx_chain):
-    """Store every frame PDU ``rx_chain`` publishes (connect before ``tb`` starts); returns a function that
-    gives them as ``SyncedFrame`` / ``DroppedFrame`` in arrival order."""
-    from gnuradio import blocks
-
-    from flowgraphs.blocks import FRAMES_PORT
-    from flowgraphs.pdu import pdu_to_frame
-
-    dbg = blocks.message_debug()
-    tb.msg_connect(rx_chain, FRAMES_PORT, dbg, "store")
-    return lambda: [pdu_to_frame(dbg.get_message(i)) for i in range(dbg.num_messages())]
 
 
 def receive_frames(received: list, codec, budget: LinkBudget, key: bytes, n_images: int, shape=(32, 32), *,

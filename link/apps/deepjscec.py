@@ -253,7 +253,7 @@ class DeepJscecApp:
 
         return {r: free_tcp_address() for r in roles}
 
-    def receivers(self, setup: Setup, tb, outputs: dict, out_dir: Path) -> "Receivers":
+    def receivers(self, setup: Setup, tb, link, outputs: dict, out_dir: Path) -> "Receivers":
         return Receivers(outputs, out_dir, setup.model_path, key_path=setup.key_path, ref_path=setup.ref_path,
                          k=setup.k, mode=setup.mode, threads=self.opts.threads)
 

@@ -1,15 +1,17 @@
 """Links: how frames travel from Alice's symbol stream to one RX chain per receiving role.
 
-Every link builds a GNU Radio flowgraph whose RX chains publish frame PDUs (``docs/interface.md``):
+Every link delivers synchronised frames per receiving role, as frame PDUs on ZMQ (``docs/interface.md``)
+or to a collector in the runner's process:
 
+* ``awgn`` (:class:`link.links.awgn.AwgnLink`) — numpy: RRC-shaped frames + complex AWGN per role → the
+  project's synchroniser (no GNU Radio; the ideal channel);
 * ``sim`` (:class:`link.links.sim.SimLink`) — TX → simulated channel branches → RX chains;
 * ``ota`` (:class:`link.links.ota.OtaLink`) — TX → radios (or the CI fakes) → RX chains;
 * ``replay`` (:class:`link.links.replay.ReplayLink`) — a SigMF recording → RX chains (nothing is sent).
 
 :func:`link.runner.run` drives any application over any of them through the one interface below. (The
-numpy ``awgn`` channel of ``jscec eval`` and ``jscec baseline --link awgn`` has no frames and no
-flowgraph: it lives with each application's simulation, ``models.evaluate`` and
-``baseline.pipeline.simulate``.)
+symbol-level AWGN simulations of ``jscec eval`` and ``jscec baseline --link awgn`` have no frames at all:
+they live with each application, in ``models.evaluate`` and ``baseline.pipeline.simulate``.)
 """
 from __future__ import annotations
 
@@ -70,9 +72,22 @@ class Link:
         """Global ``jscec:`` fields a capture of this link writes (``link`` and the like)."""
         return {"link": self.kind}
 
-    def carry(self, tb, stream: np.ndarray | None, pulse, timeout_s: float, log=print) -> Carried:
-        """Run the flowgraph with Alice's ``stream`` until the receivers have it all."""
+    def carry(self, tb, tx, timeout_s: float, log=print) -> Carried:
+        """Run the flowgraph with the transmission ``tx`` (its ``stream`` of frame symbols and ``pulse``;
+        a replay sends nothing) until the receivers have it all."""
         raise NotImplementedError
+
+    def collect(self, tb, role: str):
+        """For an in-process receiver: connect to ``role``'s RX chain (before the run) and return a function
+        that gives its frames (``SyncedFrame`` / ``DroppedFrame``) in arrival order."""
+        from gnuradio import blocks
+
+        from flowgraphs.blocks import FRAMES_PORT
+        from flowgraphs.pdu import pdu_to_frame
+
+        dbg = blocks.message_debug()
+        tb.msg_connect(tb.branches[role]["rx"], FRAMES_PORT, dbg, "store")
+        return lambda: [pdu_to_frame(dbg.get_message(i)) for i in range(dbg.num_messages())]
 
     def report_fields(self, tb, carried: Carried) -> dict:
         """The link's part of the report: ``snr_b_db``/``snr_e_db`` and whatever describes the run."""

@@ -231,8 +231,8 @@ class OtaLink(Link):
     def recording_device(self, tb) -> dict:
         return tb.branches["bob"]["device"].describe()
 
-    def carry(self, tb, stream: np.ndarray, pulse, timeout_s: float, log=print) -> Carried:
-        drained, seconds, tx_len = send_and_listen(tb, self.devices["tx"], self.tx_address, stream, pulse.sps,
+    def carry(self, tb, tx, timeout_s: float, log=print) -> Carried:
+        drained, seconds, tx_len = send_and_listen(tb, self.devices["tx"], self.tx_address, tx.stream, tx.pulse.sps,
                                                    self.settings.buffer_size, timeout_s, log)
         return Carried(drained, seconds, fields={"samples_transmitted": tx_len})
 

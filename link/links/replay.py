@@ -87,7 +87,7 @@ class ReplayLink(Link):
         if self.device is not None:
             self.device.close()
 
-    def carry(self, tb, stream, pulse, timeout_s: float, log=print) -> Carried:
+    def carry(self, tb, tx, timeout_s: float, log=print) -> Carried:
         n, name = self.info.samples, self.info.name
         drained, dsp_seconds, t0, t0_perf = timed(lambda: run_flowgraph(
             tb, tb.samples_consumed, lambda now: bool(now) and min(now.values()) >= n, timeout_s=timeout_s,

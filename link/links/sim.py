@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from link.links import Carried, Link, timed
 from link.links.flowgraph import run_flowgraph
 from link.sender import TAIL_SYMBOLS, SenderThread
@@ -60,8 +58,8 @@ class SimLink(Link):
     def recording_fields(self) -> dict:
         return {"link": "sim", "snr_b_db": self.opts.snr_b_db}
 
-    def carry(self, tb, stream: np.ndarray, pulse, timeout_s: float, log=print) -> Carried:
-        o = self.opts
+    def carry(self, tb, tx, timeout_s: float, log=print) -> Carried:
+        o, stream, pulse = self.opts, tx.stream, tx.pulse
         sender = SenderThread(self.tx_address, stream)
         worst_rate = 1 - 2e-6 * max(abs(imp.sro_ppm) for role, imp in (("bob", o.bob), ("eve", o.eve))
                                     if role in tb.branches)

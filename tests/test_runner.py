@@ -1,0 +1,76 @@
+"""The one runner (link.runner): any application over any link, and what every run shares."""
+import contextlib
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gnuradio.gr")
+
+from jscec.errors import UserError  # noqa: E402
+from link.links import Link  # noqa: E402
+from link.links.awgn import AwgnLink, AwgnOptions  # noqa: E402
+from link.runner import RunOptions, run  # noqa: E402
+
+
+def test_deepjscec_over_the_numpy_awgn_link(tiny_model, tiny_data, tmp_path):
+    from link.apps.deepjscec import DeepJscecApp, ImageOptions
+
+    app = DeepJscecApp(ImageOptions(model=str(tiny_model), data=str(tiny_data), images=2))
+    out = tmp_path / "awgn"
+    report = run(app, AwgnLink(AwgnOptions(snr_b_db=30.0, snr_e_db=5.0)), RunOptions(out_dir=str(out)),
+                 log=lambda *a: None)
+    assert report["link"] == "awgn" and (report["snr_b_db"], report["snr_e_db"]) == (30.0, 5.0)
+    for who in ("bob", "eve"):
+        assert report[who]["frames_sent"] == report[who]["frames_ok"] == 2
+    assert report["bob"]["mer_db"] > 27 and report["eve"]["mer_db"] < 8      # the SNR each branch was given
+    assert report["sync"]["bob"]["frames_published"] == 2
+    assert json.loads((out / "result.json").read_text())["bob"] == report["bob"]
+    assert (out / "keys" / "bob.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_baseline_over_the_numpy_awgn_link_decodes_every_image():
+    from baseline.pipeline import link_budget, prepare
+    from baseline.source_codec import get_codec
+    from crypto.aes_ctr import new_key
+    from link.apps.baseline import baseline_frames, carry_frames, receive_frames
+    from tests.test_baseline import _images
+
+    codec, key, imgs = get_codec("heif"), new_key(), _images(3)
+    b = link_budget("16qam", "1/2")
+    prep = prepare(imgs, codec, b, key, np.full((32, 32, 3), 128, np.uint8), first_frame=7)
+    got = carry_frames(baseline_frames(prep, 7), AwgnLink(AwgnOptions(snr_b_db=30.0)))
+    assert [f.counter for f in got["frames"]] == [7, 8, 9] and got["sync"]["frames_published"] == 3
+    rx = receive_frames(got["frames"], codec, b, key, 3)
+    assert rx["received"] == 3 and all(np.array_equal(rx["info"][i], prep.info[i]) for i in range(3))
+
+
+class _Refusing(Link):
+    kind = "refusing"
+
+    def open(self, stack: contextlib.ExitStack) -> None:
+        raise UserError("no such radio")
+
+
+class _NeverCalled:
+    def __getattr__(self, name):
+        raise AssertionError(f"the application's {name} ran before the link was open")
+
+
+def test_a_refused_link_leaves_no_output_and_touches_no_application(tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(UserError, match="no such radio"):
+        run(_NeverCalled(), _Refusing(), RunOptions(out_dir=str(out)))
+    assert not out.exists()
+
+
+def test_a_refused_run_keeps_an_output_folder_that_existed(tiny_model, tmp_path):
+    from link.apps.deepjscec import DeepJscecApp, ImageOptions
+
+    out = tmp_path / "kept"
+    out.mkdir()
+    (out / "mine.txt").write_text("a user's file")
+    app = DeepJscecApp(ImageOptions(model=str(tiny_model), key=str(tmp_path / "missing.key")))
+    with pytest.raises(Exception):
+        run(app, AwgnLink(), RunOptions(out_dir=str(out)))
+    assert (out / "mine.txt").read_text() == "a user's file"
