@@ -235,20 +235,6 @@ def decode_symbols(received: np.ndarray, noise_var: float, codec: SourceCodec, b
 
 # --------------------------------------------------------------------------- simulation
 
-def psnr_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Old name of :func:`models.metrics.psnr_u8`, kept while ``link.apps.baseline`` imports it from here."""
-    from models.metrics import psnr_u8
-
-    return psnr_u8(a, b)
-
-
-def ssim_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Old name of :func:`models.metrics.ssim_u8`, kept while ``link.apps.baseline`` imports it from here."""
-    from models.metrics import ssim_u8
-
-    return ssim_u8(a, b)
-
-
 @dataclass
 class Prepared:
     """Per-image transmit-side results of one (codec, mod, rate), independent of the SNR."""

@@ -11,7 +11,7 @@ import pkgutil
 import sys
 
 import scripts
-from jscec.errors import UserError
+from jscec.errors import UserError, user_message
 
 
 def _command_modules():
@@ -42,11 +42,11 @@ def main(argv=None) -> int:
         return 0
     try:
         return int(args._run(args) or 0)
-    except UserError as exc:
-        print(f"jscec {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        print(f"jscec {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+    except (UserError, OSError) as exc:
+        message = user_message(exc)
+        if message is None:
+            raise
+        print(f"jscec {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"jscec {args.command}: interrupted", file=sys.stderr)

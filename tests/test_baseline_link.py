@@ -3,10 +3,11 @@ import json
 
 import numpy as np
 
-from baseline.pipeline import decode_symbols, link_budget, prepare, psnr_np, simulate
+from baseline.pipeline import decode_symbols, link_budget, prepare, simulate
 from link.apps.baseline import baseline_frame, carry_frames, receive_frames, sim_link, simulate_link
 from crypto.aes_ctr import new_key
 from baseline.source_codec import get_codec
+from models.metrics import psnr_u8
 from radio.impairments import Impairments
 from radio.sync import SyncedFrame
 from tests.test_baseline import _images, synthetic_dataset
@@ -35,7 +36,7 @@ def test_high_snr_every_image_decodes_through_the_radio_link_as_on_awgn():
         assert np.array_equal(rx["info"][i], prep.info[i])                 # the same payload, bit for bit
         clean, _ = decode_symbols(prep.symbols[i], 1e-4, codec, b, key, 40 + i)   # the awgn path, no noise
         assert rx["images"][i] is not None and np.array_equal(rx["images"][i], clean)
-    assert psnr_np(np.stack([rx["images"][i] for i in range(4)]), imgs).mean() == prep.psnr_ok.mean()
+    assert psnr_u8(np.stack([rx["images"][i] for i in range(4)]), imgs).mean() == prep.psnr_ok.mean()
 
 
 def test_simulate_link_matches_awgn_at_high_snr_and_scores_losses_as_mean_image():
@@ -44,7 +45,7 @@ def test_simulate_link_matches_awgn_at_high_snr_and_scores_losses_as_mean_image(
     res = simulate_link(imgs, MEAN, codec, "qpsk", "3/4", [-8.0, 25.0], key, seed=3)
     ref = simulate(imgs, MEAN, codec, "qpsk", "3/4", [-8.0, 25.0], key, seed=3)
     low, high = res["results"]
-    mean_psnr = psnr_np(np.repeat(MEAN[None], 4, 0), imgs).mean()
+    mean_psnr = psnr_u8(np.repeat(MEAN[None], 4, 0), imgs).mean()
     assert low["undecodable"] == 4 and abs(low["psnr"] - mean_psnr) < 1e-9            # all scored as the mean image
     assert low["frames_sent"] == 4 and low["frames_received"] + low["frames_dropped"] == 4
     assert low["frames_dropped"] >= 1                                                # headers fail far below 0 dB

@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from baseline.pipeline import (LDPC_ITERS, LinkBudget, Prepared, decode_symbols, link_budget, prepare, psnr_np, ssim_np,
-                               summarise)
+from baseline.pipeline import LDPC_ITERS, LinkBudget, Prepared, decode_symbols, link_budget, prepare, summarise
 from jscec.errors import UserError
 from link.sender import frame_stream
 from radio.frame import FrameHeader, build_frame
@@ -119,7 +118,9 @@ def baseline_frames(prep: Prepared, first_frame: int = 0, shape=(32, 32)) -> lis
 def mean_scores(images: np.ndarray, mean_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-image (PSNR, SSIM) of the mean image: the score of an undecodable image."""
     means = np.repeat(mean_u8[None], len(images), axis=0)
-    return psnr_np(means, images), ssim_np(means, images)
+    from models.metrics import psnr_u8, ssim_u8
+
+    return psnr_u8(means, images), ssim_u8(means, images)
 
 
 def receive_frames(received: list, codec, budget: LinkBudget, key: bytes, n_images: int, shape=(32, 32), *,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jscec.errors import UserError
+from jscec.errors import UserError, user_message
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,9 +75,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         return run(args)
-    except UserError as exc:
-        print(f"{args.role}'s receiver: error: {exc}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        print(f"{args.role}'s receiver: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+    except (UserError, OSError) as exc:
+        message = user_message(exc)
+        if message is None:
+            raise
+        print(f"{args.role}'s receiver: error: {message}", file=sys.stderr)
         return 2
