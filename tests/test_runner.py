@@ -74,3 +74,33 @@ def test_a_refused_run_keeps_an_output_folder_that_existed(tiny_model, tmp_path)
     with pytest.raises(Exception):
         run(app, AwgnLink(), RunOptions(out_dir=str(out)))
     assert (out / "mine.txt").read_text() == "a user's file"
+
+
+def test_the_baseline_captured_over_the_sim_link_replays_to_the_live_score(tmp_path):
+    """Capture and replay are the runner's, not an application's: the baseline records over ``sim`` too."""
+    from baseline.pipeline import link_budget, prepare
+    from baseline.source_codec import get_codec
+    from crypto.aes_ctr import new_key, save_key
+    from link.apps.baseline import baseline_frames, carry_frames, mean_scores, run_replay, score_frames, sim_link
+    from link.apps.baseline_recording import recording_meta, save_truth
+    from link.capture import Recorder
+    from radio.pulse import PulseShape
+    from tests.test_baseline import _images
+
+    codec, key, imgs = get_codec("heif"), new_key(), _images(3)
+    mean = np.full((32, 32, 3), 128, np.uint8)
+    prep = prepare(imgs, codec, link_budget("qpsk", "1/2"), key, mean, first_frame=5)
+    frames = baseline_frames(prep, 5)
+    meta = recording_meta(codec, prep, key, mod="qpsk", rate="1/2", k_symbols=512, shape=(32, 32), first=5,
+                          frames=len(frames), images=3, source="synthetic", pulse=PulseShape())
+    rec = Recorder(tmp_path / "rec", sample_rate=1e6, center_freq=2.4e9)
+    got = carry_frames(frames, sim_link(12.0, seed=4), recorder=rec, meta=meta,
+                       truth_path=save_truth(tmp_path / "truth.npz", imgs, mean, prep))
+    live = score_frames(prep, got["frames"], len(frames), codec, key, *mean_scores(imgs, mean), None)
+    assert got["recording"]["frames_annotated"] == len(frames) == live["frames_received"]
+    doc = json.loads((tmp_path / "rec.sigmf-meta").read_text())["global"]
+    assert doc["jscec:link"] == "sim" and doc["jscec:payload"] == "digital-baseline"
+    res = run_replay(str(tmp_path / "rec.sigmf-meta"), str(save_key(tmp_path / "k.aes.key", key)))
+    (row,) = res["results"]
+    for k in ("psnr", "ssim", "undecodable", "frames_received", "mer_db"):
+        assert row[k] == live[k]

@@ -196,13 +196,15 @@ def score_frames(prep: Prepared, received: list, frames_sent: int, codec, key: b
 
 
 def carry_frames(frames: list[np.ndarray], link, *, pulse: PulseShape = PulseShape(), equalizer_taps: int = 0,
-                 timeout_s: float = 900.0, recorder=None, log=print) -> dict:
+                 timeout_s: float = 900.0, recorder=None, meta: dict | None = None, truth_path: Path | None = None,
+                 log=print) -> dict:
     """Send ``frames`` over ``link`` through the runner; returns {"frames": Bob's RX chain's frames in arrival order
-    (``SyncedFrame`` / ``DroppedFrame``), "sync": its stats, "link": the link's report fields, "recording"}."""
+    (``SyncedFrame`` / ``DroppedFrame``), "sync": its stats, "link": the link's report fields, "recording"}.
+    With a ``recorder`` (:class:`link.capture.Recorder`), ``meta`` are the recording's ``jscec:`` fields
+    (:func:`link.apps.baseline_recording.recording_meta`) and ``truth_path`` the reference it keeps beside it."""
     from link.runner import RunOptions, run
 
-    tx = FrameTransmission(pulse, frames, len(frames), ref_path=getattr(recorder, "truth_path", None),
-                           meta=getattr(recorder, "meta", None))
+    tx = FrameTransmission(pulse, frames, len(frames), ref_path=truth_path, meta=meta)
     return run(BaselineApp(tx), link, RunOptions(out_dir=None, equalizer_taps=equalizer_taps, timeout_s=timeout_s),
                recorder=recorder, log=log)
 
@@ -284,15 +286,14 @@ def run_ota(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str,
         got = {"frames": [], "sync": {}, "link": {"devices": {}}, "recording": None}
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            recorder = None
+            recorder = meta = truth = None
             if record:
                 recorder = Recorder(record, sample_rate=radio.rate, center_freq=radio.freq)
-                recorder.meta = recording_meta(codec, prep, key, mod=mod, rate=rate, k_symbols=k_symbols, shape=shape,
-                                               first=first, frames=len(frames), images=len(images), source=source,
-                                               pulse=pulse)
-                recorder.truth_path = save_truth(Path(tmp) / "reference.npz", images, mean_u8, prep)
+                meta = recording_meta(codec, prep, key, mod=mod, rate=rate, k_symbols=k_symbols, shape=shape,
+                                      first=first, frames=len(frames), images=len(images), source=source, pulse=pulse)
+                truth = save_truth(Path(tmp) / "reference.npz", images, mean_u8, prep)
             got = carry_frames(frames, OtaLink(radio), pulse=pulse, equalizer_taps=equalizer_taps,
-                               timeout_s=timeout_s, recorder=recorder, log=log)
+                               timeout_s=timeout_s, recorder=recorder, meta=meta, truth_path=truth, log=log)
     psnr_mean, ssim_mean = mean_scores(images, mean_u8)
     row = score_frames(prep, got["frames"], len(frames), codec, key, psnr_mean, ssim_mean, None, shape, max_iter,
                        method, got["sync"])

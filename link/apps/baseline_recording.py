@@ -88,10 +88,11 @@ def load_truth(path: Path, budget, n_images: int, recording: str) -> tuple[np.nd
 
 def recording_meta(codec, prep: Prepared, key: bytes, *, mod: str, rate: str, k_symbols: int, shape, first: int,
                    frames: int, images: int, source: str, pulse: PulseShape) -> dict:
-    """The ``jscec:`` global fields of a baseline recording (public parameters and the key's fingerprint only)."""
+    """The ``jscec:`` global fields of a baseline recording (public parameters and the key's fingerprint only;
+    the link adds its own, ``jscec:link`` among them)."""
     return {"description": f"jscec digital baseline ({codec.name} + AES-128-CTR + 802.11ad LDPC {rate} + "
             f"{mod.upper()}): Bob's RX input, {frames} frames of {images} images",
-            "link": "ota", "payload": PAYLOAD, "aes_key_id": aes_key_id(key),
+            "payload": PAYLOAD, "aes_key_id": aes_key_id(key),
             "frames_sent": frames, "images": images, "image_source": source,
             "pulse": {"sps": pulse.sps, "rolloff": pulse.rolloff, "span": pulse.span},
             "baseline": {"codec": codec.name, "mod": mod, "rate": rate, "k_symbols": int(k_symbols),
