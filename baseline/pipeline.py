@@ -411,17 +411,18 @@ def eval_images(data=None, count: int = 100, seed: int = 0, progress: bool = Fal
 
 
 def simulate(images: np.ndarray, mean_u8: np.ndarray, codec: SourceCodec, mod: str, rate: str, snrs_db,
-             key: bytes, *, k_symbols: int = 512, seed: int = 0, max_iter: int = LDPC_ITERS,
+             key: bytes, *, k_symbols: int = 512, seed: int = 0, first_frame: int = 0, max_iter: int = LDPC_ITERS,
              method: str = "nms", progress: bool = False) -> dict:
     """The baseline (codec, mod, rate) over AWGN at each SNR: PSNR/SSIM with failures as the mean image.
 
-    Frame numbers (the AES nonces) are the image indices. The noise comes from
+    Frame numbers (the AES nonces) are ``first_frame`` + the image index (reserve them from the key's
+    :class:`crypto.nonce_state.CounterState`: never twice under one key). The noise comes from
     ``numpy.random.default_rng([seed, i_snr])``. The result holds no key material.
     """
     from models.metrics import psnr_u8, ssim_u8
 
     budget = link_budget(mod, rate, k_symbols)
-    prep = prepare(images, codec, budget, key, mean_u8, progress=progress)
+    prep = prepare(images, codec, budget, key, mean_u8, first_frame=first_frame, progress=progress)
     means = np.repeat(mean_u8[None], len(images), axis=0)
     psnr_mean, ssim_mean = psnr_u8(means, images), ssim_u8(means, images)
     rows = [simulate_snr(prep, s, np.random.default_rng([seed, i]), psnr_mean, ssim_mean, max_iter, method)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from Crypto.Cipher import AES
 
+from crypto.keyfile import read_secret, write_atomic
 from jscec.errors import UserError
 
 KEY_BYTES = 16
@@ -70,34 +70,19 @@ class AesCtr:
 
 
 def save_key(path: str | os.PathLike, key: bytes) -> Path:
-    """Write ``key`` to ``path`` as hex, created with mode 0600 (an existing file is replaced)."""
+    """Write ``key`` to ``path`` as hex, as every secret file is written (:func:`crypto.keyfile.write_atomic`:
+    exclusive temporary file, mode 0600, fsynced, renamed; an existing file is replaced)."""
     if len(key) != KEY_BYTES:
         raise ValueError("AES-128 needs a 16-byte key")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, bytes(key).hex().encode() + b"\n")
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, bytes(key).hex().encode() + b"\n", 0o600)
 
 
 def load_key(path: str | os.PathLike) -> bytes:
     """Read a key file written by :func:`save_key`; refuses files readable by group or others."""
     path = Path(path)
     try:
-        mode = path.stat().st_mode
-        text = path.read_text().strip()
-    except FileNotFoundError:
-        raise UserError(f"AES key file not found: {path}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise UserError(f"AES key file {path} is accessible by others (mode {stat.S_IMODE(mode):04o}); chmod 600 it")
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
+        key = bytes.fromhex(read_secret(path, "AES key").decode().strip())
+    except (ValueError, UnicodeDecodeError):
         key = b""
     if len(key) != KEY_BYTES:
         raise UserError(f"AES key file {path} does not hold 32 hex digits (a 128-bit key)")

@@ -15,7 +15,9 @@ Modes (DESIGN.md, security notes):
   frame nonce, only c is sent.
 - ``lwe-pk``: true public-key use. d (n2 values per frame) is sent and must arrive intact (Sᵀ
   amplifies noise on it by ≈ √n2·σ), so the link carries it in a digitally protected block. Alice
-  needs only the public key and her own error seed (``Encryptor(public_key)`` draws a fresh one).
+  needs only the public key: ``Encryptor(public_key)`` draws her error seed fresh from the operating
+  system's CSPRNG for every encryptor, and no caller may choose it (two public keys under one seed and
+  nonce give d₁ − d₂ = (A₁ − A₂)ᵀe₁, from which e₁ and then the plaintext follow).
 - ``mask``: symmetric, c = z̄ + m (mod p) with m uniform in Z_p from AES-CTR keyed by the shared
   mask key and the nonce; Bob removes m exactly — no decryption noise.
 
@@ -23,15 +25,17 @@ Randomness: a frame's errors and mask are a keyed DRBG on (secret, frame nonce) 
 HMAC-SHA256 sub-key → AES-256-CTR → exact discrete-Gaussian CDT or unbiased uniform Z_p), so a
 replay with the same key file and nonce reproduces them bit for bit; an ``Encryptor`` refuses a
 nonce it has already used. **The error seed is a secret**: with it and the public key anyone computes
-c − Pᵀe1 = z̄ + e3 (``known_seed_attack``). Nonce uniqueness across processes (a restarted
-transmitter) is the caller's job: persist the frame counter.
+c − Pᵀe1 = z̄ + e3 (``known_seed_attack``). Nonce uniqueness across runs is kept by the counter state
+beside each key file (:mod:`crypto.nonce_state`), from which every sender reserves its frame counters.
 
 Security level, honestly: modern estimates (lattice-estimator) put lp-192 near 2^74 and lp-256 near
 2^93 operations — well below 128-bit.
 
 Key files: ``CipherKeys.save`` writes JSON holding only seeds (the matrices are regenerated), with
-mode 0600, atomically; ``PublicKey.save`` writes Eve's view (A's seed and P) as ``.npz``. No
-``repr``/``str`` of a key object, and no exception message here, contains secret material.
+mode 0600, atomically (:mod:`crypto.keyfile`); ``CipherKeys.load`` refuses a file others may read and
+says what is wrong with a bad one; ``PublicKey.save`` writes Eve's view (A's seed and P) as ``.npz``.
+No ``repr``/``str`` of a key object, and no exception message here, contains secret material, and no
+object holding a secret can be pickled.
 """
 from __future__ import annotations
 
@@ -40,15 +44,15 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from crypto import drbg
-from jscec.errors import UserError
+from crypto.keyfile import read_secret, write_atomic
 from crypto.zp import N_LEVELS, P as P_MOD, centered, centroids
+from jscec.errors import UserError
 
 MODES = ("lwe", "lwe-pk", "mask")
 DEFAULT_FRAME_SYMBOLS = 512
@@ -175,13 +179,13 @@ class PublicKey:
         buf = io.BytesIO()
         np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                             a_seed=np.frombuffer(self.a_seed, dtype=np.uint8), P=self.P.astype("<u2"))
-        return _write_atomic(path, buf.getvalue(), 0o644)
+        return write_atomic(path, buf.getvalue(), 0o644)
 
     @classmethod
     def load(cls, path) -> "PublicKey":
         path = Path(path)
         bad = f"public key file {path} is truncated or not a DeepJSCEC-HIL public key"
-        data = _read(path, "public key")
+        data = _read_public(path)
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
@@ -361,27 +365,44 @@ class CipherKeys:
                "mode": self.mode, "params": self.params.name, "k": self.k, "key_id": self.key_id,
                "seeds": {"key_seed": self._key_seed.hex(), "a_seed": self._a_seed.hex(),
                          "error_seed": self._error_seed.hex(), "mask_key": self._mask_key.hex()}}
-        return _write_atomic(path, (json.dumps(doc, indent=1) + "\n").encode(), 0o600)
+        return write_atomic(path, (json.dumps(doc, indent=1) + "\n").encode(), 0o600)
 
     @classmethod
     def load(cls, path) -> "CipherKeys":
+        """Read a secret key file; ``UserError`` in one line saying why one cannot be used (never its contents)."""
         path = Path(path)
         bad = f"key file {path} is truncated or not a DeepJSCEC-HIL secret key file"
-        data = _read(path, "key")
+        data = read_secret(path, "key")
         try:
             doc = json.loads(data.decode())
-            if not isinstance(doc, dict) or doc.get("format") != SECRET_FORMAT:
-                raise ValueError
-            seeds = {name: bytes.fromhex(doc["seeds"][name]) for name in ("key_seed", "a_seed", "error_seed",
-                                                                        "mask_key")}
-            keys = cls(doc["mode"], doc["params"], doc["k"], **seeds)
-        except UserError as exc:
+        except UnicodeDecodeError:
+            raise UserError(f"{bad} (it is not text)") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{bad} (not JSON: {exc.msg} at line {exc.lineno})") from None
+        if not isinstance(doc, dict) or doc.get("format") != SECRET_FORMAT:
+            found = doc.get("format") if isinstance(doc, dict) else None
+            raise UserError(f"{bad} (format {found!r}, expected {SECRET_FORMAT!r})")
+        seeds = doc.get("seeds")
+        missing = [f for f in ("mode", "params", "k", "seeds") if f not in doc]
+        missing += [f"seeds.{n}" for n in _SEED_NAMES if not isinstance(seeds, dict) or n not in seeds]
+        if missing:
+            raise UserError(f"{bad} (no {', '.join(missing)})")
+        try:
+            raw = {n: bytes.fromhex(seeds[n]) for n in _SEED_NAMES}
+        except (ValueError, TypeError, AttributeError):
+            raise UserError(f"{bad} (a seed is not hexadecimal)") from None
+        try:
+            keys = cls(doc["mode"], doc["params"], doc["k"], **raw)
+        except (UserError, ValueError) as exc:   # unknown preset or mode, k out of range, a seed of the wrong length
             raise UserError(f"{bad} ({exc})") from None
-        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
-            raise UserError(bad) from None
+        except TypeError:
+            raise UserError(f"{bad} (a field has the wrong type)") from None
         if keys.key_id != doc.get("key_id"):
             raise UserError(f"{bad} (its key id does not match its seeds)")
         return keys
+
+
+_SEED_NAMES = ("key_seed", "a_seed", "error_seed", "mask_key")
 
 
 def lwe_errors(error_seed: bytes, params: LweParams, k: int, nonces, gauss: drbg.DiscreteGaussian | None = None,
@@ -471,20 +492,19 @@ class Encryptor:
     """Alice. Holds only what she needs; refuses to encrypt twice under one nonce.
 
     ``Encryptor(keys)`` with ``CipherKeys``: ``lwe``/``lwe-pk`` keep the public key and the error seed,
-    ``mask`` keeps the mask key. ``Encryptor(public_key)`` with a ``PublicKey``: ``lwe-pk`` with
-    Alice's own error seed (``error_seed``, default 32 fresh bytes of os.urandom) that Bob never needs.
+    ``mask`` keeps the mask key. ``Encryptor(public_key)`` with a ``PublicKey``: ``lwe-pk`` as true
+    public-key encryption, with an error seed of 32 fresh bytes from os.urandom that nobody else ever
+    knows or chooses (Bob never needs it: d travels with the frame).
     """
 
-    def __init__(self, keys, *, error_seed: bytes | None = None):
+    def __init__(self, keys):
         self._ledger = _NonceLedger()
         if isinstance(keys, PublicKey):
             self.mode, self.params, self.k = "lwe-pk", keys.params, keys.k
             self._public = keys
-            self._error_seed = os.urandom(32) if error_seed is None else _check_secret(error_seed, "error seed")
+            self._error_seed = os.urandom(32)
             self.key_id = keys.key_id
         elif isinstance(keys, CipherKeys):
-            if error_seed is not None:
-                raise ValueError("error_seed is only for an encryptor built from a public key")
             self.mode, self.params, self.k, self.key_id = keys.mode, keys.params, keys.k, keys.key_id
             if self.mode == "mask":
                 self._mask_key = keys.mask_key
@@ -496,6 +516,9 @@ class Encryptor:
 
     def __repr__(self):
         return f"Encryptor(mode={self.mode!r}, params={self.params.name!r}, k={self.k}, key_id={self.key_id!r})"
+
+    def __getstate__(self):
+        raise TypeError("an Encryptor holds secrets and is not picklable")
 
     @property
     def nonces_used(self) -> int:
@@ -548,6 +571,9 @@ class Decryptor:
 
     def __repr__(self):
         return f"Decryptor(mode={self.mode!r}, params={self.params.name!r}, k={self.k}, key_id={self.key_id!r})"
+
+    def __getstate__(self):
+        raise TypeError("a Decryptor holds secrets and is not picklable")
 
     def own_d(self, nonces) -> np.ndarray:
         """``lwe`` mode: d = Aᵀe1 + e2 mod p (B, n2), derived from the shared error seed and the nonces."""
@@ -602,35 +628,12 @@ def known_seed_attack(public: PublicKey, error_seed: bytes, c, nonce: int, *, n_
     return centroids(p, n_levels)[nearest_centroid(z_noisy, p, n_levels)], z_noisy
 
 
-# ---------------------------------------------------------------- files
-def _read(path: Path, what: str) -> bytes:
+def _read_public(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{what} file not found: {path}") from None
+        raise UserError(f"public key file not found: {path}") from None
     except IsADirectoryError:
-        raise UserError(f"{what} file {path} is a directory") from None
+        raise UserError(f"public key file {path} is a folder: give the key file itself") from None
     except PermissionError:
-        raise UserError(f"{what} file {path} is not readable (permission denied)") from None
-
-
-def _write_atomic(path, data: bytes, mode: int) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` (created 0600 by mkstemp, then set to ``mode``),
-    fsync it, and rename it over ``path``: readers never see a partial file, and a secret file is never
-    readable by others, not even briefly."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+        raise UserError(f"public key file {path} is not readable (permission denied)") from None

@@ -15,7 +15,8 @@ def add_link_arguments(p, out: str, timeout: float | None = None):
     p.add_argument("--rolloff", type=float, default=0.25, help="RRC roll-off")
     p.add_argument("--equalizer", type=int, default=0, help="T-spaced equaliser taps (0 = off; odd)")
     p.add_argument("--key", default=None, help="Bob's secret key file (default: fresh keys in <out>/keys, mode 0600)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first frame counter, channel noise and delays")
+    p.add_argument("--seed", type=int, default=0, help="seed of the channel noise and delays (frame counters never repeat under a key: they come from the "
+                   "counter state kept beside the key file)")
     p.add_argument("--out", default=out, help="folder for panel.png, constellation.png, result.json")
     p.add_argument("--json", default=None, help="also write the result JSON here")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")

@@ -13,7 +13,7 @@ from crypto import drbg
 from crypto.cipher import (MODES, PRESETS, CipherKeys, Decryptor, Encryptor, PublicKey, get_params,
                            known_seed_attack, lwe_errors, nearest_centroid)
 from jscec.errors import UserError
-from crypto.zp import centroids, circular_std
+from crypto.zp import centered, centroids, circular_std
 
 p = 4093
 K = 512
@@ -270,19 +270,62 @@ def test_corrupt_key_files_raise_user_error(tmp_path):
     doc = json.loads(data)
     flipped = dict(doc, seeds=dict(doc["seeds"], key_seed=("0" if doc["seeds"]["key_seed"][0] != "0" else "1")
                                     + doc["seeds"]["key_seed"][1:]))
-    cases = {"truncated": data[: len(data) // 2], "empty": b"", "binary": os.urandom(300),
-             "short-seed": json.dumps(dict(doc, seeds=dict(doc["seeds"], error_seed="00ff"))).encode(),
-             "bad-mode": json.dumps(dict(doc, mode="rot13")).encode(),
-             "flipped-seed": json.dumps(flipped).encode()}
-    for name, bad in cases.items():
+    no_seeds = dict(doc)
+    del no_seeds["seeds"]
+    cases = {"truncated": (data[: len(data) // 2], "not JSON"), "empty": (b"", "not JSON"),
+             "binary": (b"\xff\xfe" + os.urandom(300), "not text"),
+             "short-seed": (json.dumps(dict(doc, seeds=dict(doc["seeds"], error_seed="00ff"))).encode(), "error seed"),
+             "bad-mode": (json.dumps(dict(doc, mode="rot13")).encode(), "rot13"),
+             "bad-preset": (json.dumps(dict(doc, params="lp-9")).encode(), "lp-9"),
+             "no-seeds": (json.dumps(no_seeds).encode(), "no seeds"),
+             "other-format": (json.dumps(dict(doc, format="x")).encode(), "format 'x'"),
+             "not-hex": (json.dumps(dict(doc, seeds=dict(doc["seeds"], a_seed="zz" * 32))).encode(), "hexadecimal"),
+             "flipped-seed": (json.dumps(flipped).encode(), "key id does not match")}
+    for name, (bad, why) in cases.items():
         f = tmp_path / f"{name}.key"
         f.write_bytes(bad)
+        f.chmod(0o600)
         with pytest.raises(UserError) as exc:
             CipherKeys.load(f)
         msg = str(exc.value)
-        assert "\n" not in msg and str(f) in msg
+        assert "\n" not in msg and str(f) in msg and why in msg, (name, msg)
+        for secret in doc["seeds"].values():
+            assert secret not in msg
     with pytest.raises(UserError, match="not found"):
         CipherKeys.load(tmp_path / "missing.key")
+
+
+def test_key_files_others_may_read_and_folders_are_refused_in_one_line(tmp_path):
+    path = keys().save(tmp_path / "k.key")
+    path.chmod(0o644)
+    with pytest.raises(UserError, match=r"readable by others \(mode 0644\).*chmod 600") as exc:
+        CipherKeys.load(path)
+    assert "\n" not in str(exc.value)
+    path.chmod(0o600)
+    assert CipherKeys.load(path).key_id == keys().key_id
+    with pytest.raises(UserError, match="is a folder"):
+        CipherKeys.load(tmp_path)
+
+
+def test_encryptors_and_decryptors_hold_secrets_and_refuse_pickling():
+    import pickle
+
+    k = keys("lwe")
+    for obj in (k, k.encryptor(), k.decryptor(), Encryptor(k.public())):
+        with pytest.raises(TypeError, match="not picklable"):
+            pickle.dumps(obj)
+
+
+def test_a_public_key_encryptor_draws_its_own_error_seed_and_takes_none():
+    k = keys("lwe-pk")
+    z = plaintext(1)
+    a, b = Encryptor(k.public()), Encryptor(k.public())
+    ca, cb = a.encrypt_batch(z, [5]), b.encrypt_batch(z, [5])
+    assert not np.array_equal(ca.d, cb.d)          # fresh error randomness per encryptor, same nonce
+    for ct in (ca, cb):                            # and Bob decrypts both with the transmitted d
+        assert np.abs(centered(k.decryptor().decrypt_batch(ct.c, [5], d=ct.d) - z)).max() < 8 * 245   # eq. 27
+    with pytest.raises(TypeError):
+        Encryptor(k.public(), error_seed=bytes(32))
 
 
 def test_public_key_export_for_eve(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from crypto.cipher import CipherKeys, Encryptor
-from crypto.framing import to_cipher_frames
+from crypto.framing import frames_needed, to_cipher_frames
 from models.codec import DeepJscec
 from models.images import to_tensor
 from radio.frame import DEFAULT_FORMAT, FrameHeader, build_frame
@@ -56,17 +56,26 @@ def latent_shape_for(model: DeepJscec, height: int, width: int) -> tuple[int, in
 
 
 class Alice:
-    """Encodes, encrypts, modulates and frames images; ``counter`` is the next nonce."""
+    """Encodes, encrypts, modulates and frames images.
 
-    def __init__(self, model: DeepJscec, keys: CipherKeys, model_name: str, first_counter: int = 0,
-                 subframes: int = DEFAULT_SUBFRAMES, fmt=DEFAULT_FORMAT):
-        if not compatible_modes(model.config.cipher_mode, keys.mode):
-            raise ValueError(f"key mode {keys.mode} does not match the model's cipher mode {model.config.cipher_mode}")
+    ``keys``: ``CipherKeys`` or, for ``lwe-pk``, a ``PublicKey`` — in ``lwe-pk`` mode Alice holds only the
+    public key either way, and her error randomness is fresh from the operating system for this Alice
+    (``crypto.cipher.Encryptor``). Frame counters come from ``counters`` (a
+    :class:`crypto.nonce_state.CounterState`: never reused under the key, across runs), or, in tests,
+    run on from ``first_counter``.
+    """
+
+    def __init__(self, model: DeepJscec, keys, model_name: str, first_counter: int = 0,
+                 subframes: int = DEFAULT_SUBFRAMES, fmt=DEFAULT_FORMAT, counters=None):
+        public_only = isinstance(keys, CipherKeys) and keys.mode == "lwe-pk"
+        self.encryptor = Encryptor(keys.public() if public_only else keys)
+        self.mode, self.k, self.key_id = self.encryptor.mode, self.encryptor.k, self.encryptor.key_id
+        if not compatible_modes(model.config.cipher_mode, self.mode):
+            raise ValueError(f"key mode {self.mode} does not match the model's cipher mode {model.config.cipher_mode}")
         self.model = model
-        self.keys = keys
-        self.encryptor = Encryptor(keys)
         self.model_id = model_id(model_name)
         self.counter = first_counter
+        self.counters = counters
         self.subframes = subframes
         self.fmt = fmt
 
@@ -77,15 +86,17 @@ class Alice:
         x = to_tensor(image_u8[None], next(self.model.parameters()).device)
         _, plaintext, shape = self.model.encode(x)
         z = plaintext[0].cpu().numpy().astype(np.int64)
-        cipher_frames, nonces = to_cipher_frames(z, self.keys.k, self.counter)
+        if self.counters is not None:
+            self.counter = self.counters.reserve(frames_needed(z.size, self.k))
+        cipher_frames, nonces = to_cipher_frames(z, self.k, self.counter)
         n_cipher = len(nonces)
         ct = self.encryptor.encrypt_batch(cipher_frames, nonces)
-        symbols = modulate(ct.c).reshape(n_cipher, self.keys.k)
+        symbols = modulate(ct.c).reshape(n_cipher, self.k)
         n_radio = -(-n_cipher // self.subframes)
         frames = []
         for j in range(n_radio):
             sl = slice(j * self.subframes, min((j + 1) * self.subframes, n_cipher))
-            header = FrameHeader(counter=int(nonces[sl.start]), mode=self.keys.mode, key_id=self.keys.key_id,
+            header = FrameHeader(counter=int(nonces[sl.start]), mode=self.mode, key_id=self.key_id,
                                  model_id=self.model_id, constellation="zp4096", image_index=index,
                                  chunk_index=j, chunk_count=n_radio, height=h, width=w)
             d = None if ct.d is None else ct.d[sl].ravel()

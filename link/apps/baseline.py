@@ -227,18 +227,18 @@ def link_snr(prep: Prepared, frames: list[np.ndarray], snr_db: float, codec, key
 
 
 def simulate_link(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str, snrs_db, key: bytes, *,
-                  k_symbols: int = 512, seed: int = 0, impairments: Impairments = Impairments(),
+                  k_symbols: int = 512, seed: int = 0, first_frame: int = 0, impairments: Impairments = Impairments(),
                   pulse: PulseShape = PulseShape(), equalizer_taps: int = 0, max_iter: int = LDPC_ITERS,
                   method: str = "nms", progress: bool = False) -> dict:
     """:func:`baseline.pipeline.simulate` over the GNU Radio simulated link (same result keys, plus frame counts).
 
-    Frame numbers (AES nonces, header counters) are the image indices, as in ``simulate``; the channel
-    noise of the i-th SNR is seeded with ``seed + i``.
+    Frame numbers (AES nonces, header counters) are ``first_frame`` + the image index, as in ``simulate``;
+    the channel noise of the i-th SNR is seeded with ``seed + i``.
     """
     budget = link_budget(mod, rate, k_symbols)
-    prep = prepare(images, codec, budget, key, mean_u8, progress=progress)
+    prep = prepare(images, codec, budget, key, mean_u8, first_frame=first_frame, progress=progress)
     shape = images.shape[1:3]
-    frames = baseline_frames(prep, 0, shape)
+    frames = baseline_frames(prep, first_frame, shape)
     psnr_mean, ssim_mean = mean_scores(images, mean_u8)
     rows = [link_snr(prep, frames, s, codec, key, psnr_mean, ssim_mean, impairments=impairments, pulse=pulse,
                      equalizer_taps=equalizer_taps, seed=seed + i, shape=shape, max_iter=max_iter, method=method)
@@ -258,19 +258,21 @@ def _result(codec, prep: Prepared, images, mean_u8, row: dict, max_iter: int, me
 
 
 def run_ota(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str, key: bytes, radio, *,
-            pulse: PulseShape = PulseShape(), equalizer_taps: int = 0, seed: int = 0, k_symbols: int = 512,
+            pulse: PulseShape = PulseShape(), equalizer_taps: int = 0, seed: int = 0, first_frame: int = 0,
+            k_symbols: int = 512,
             record: str | None = None, key_file: str | None = None, source: str = "", max_iter: int = LDPC_ITERS,
             method: str = "nms", timeout_s: float = 600.0, progress: bool = False, log=print) -> dict:
     """One (codec, mod, rate) over the radios ``radio`` (:class:`link.links.ota.RadioOptions`): a result like
     :func:`simulate_link`'s with one measured row, plus ``radio``, ``devices`` and (``record``) ``recording``
-    (with ``key_file``: the given one, or where the fresh ``key`` was saved)."""
-    from link.apps.baseline_recording import first_frame, recording_meta, save_truth, store_key
+    (with ``key_file``: the given one, or where the fresh ``key`` was saved). Frame numbers (AES nonces) are
+    ``first_frame`` + the image index: reserve them from the key's counter state."""
+    from link.apps.baseline_recording import recording_meta, save_truth, store_key
     from link.capture import Recorder
     from link.links.ota import OtaLink
 
     radio = dataclasses.replace(radio, eve=None)   # the baseline has no Eve
     budget = link_budget(mod, rate, k_symbols)
-    first = first_frame(seed)
+    first = int(first_frame)
     prep = prepare(images, codec, budget, key, mean_u8, first_frame=first, progress=progress)
     shape = images.shape[1:3]
     frames = baseline_frames(prep, first, shape)

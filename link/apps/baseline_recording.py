@@ -38,11 +38,6 @@ def aes_key_id(key: bytes) -> str:
     return hashlib.sha256(b"jscec digital-baseline aes-128 key id\x00" + bytes(key)).hexdigest()[:8]
 
 
-def first_frame(seed: int) -> int:
-    """The first frame number (header counter, AES nonce) of a transmission, as ``jscec ota`` draws it."""
-    return int(np.random.default_rng(seed).integers(0, 1 << 20))
-
-
 def store_key(base, key: bytes) -> Path:
     """Save a run's fresh AES key as ``<dir of base>/keys/<name>.aes.key`` (folder 0700, file 0600)."""
     from crypto.aes_ctr import save_key

@@ -43,7 +43,9 @@ class BaselineOptions:
 def run_baseline(opts: BaselineOptions, on_result=lambda res: None, log=print) -> dict:
     """Run every (modulation, rate) over ``opts.link``; ``on_result(res)`` after each. Returns the JSON document."""
     from baseline.pipeline import channel_uses, eval_images, simulate
+    from crypto.nonce_state import CounterState
     from link.apps.baseline import run_ota, run_replay, simulate_link
+    from link.apps.baseline_recording import aes_key_id
 
     if opts.link not in LINKS:
         raise UserError(f"unknown --link {opts.link!r}: choose one of {', '.join(LINKS)}")
@@ -67,6 +69,8 @@ def run_baseline(opts: BaselineOptions, on_result=lambda res: None, log=print) -
     images, mean_u8, name = eval_images(opts.data, opts.images, seed=opts.seed, progress=progress)
     k = channel_uses(opts.rho, images.shape[1:])
     key = key_for_run(opts.key_file)
+    # AES-CTR nonces = frame numbers, never twice under one key: across modulations, rates and runs.
+    counters = CounterState(opts.key_file, aes_key_id(key))
     radio = opts.radio
     log(f"baseline: {len(images)} test images of {name}, rho = {opts.rho_text} -> k = {k} symbols, seed {opts.seed}, "
         f"AES key {'from ' + opts.key_file if opts.key_file else 'random for this run'}, link {opts.link}"
@@ -75,17 +79,22 @@ def run_baseline(opts: BaselineOptions, on_result=lambda res: None, log=print) -
     runs = []
     for mod in mods:
         for rate in rates:
+            first = counters.reserve(len(images))
             if opts.link == "ota":
                 res = run_ota(images, mean_u8, codec, mod, rate, key, radio, pulse=opts.pulse,
-                              equalizer_taps=opts.equalizer_taps, seed=opts.seed, record=opts.record,
+                              equalizer_taps=opts.equalizer_taps, seed=opts.seed, first_frame=first, record=opts.record,
                               key_file=opts.key_file, source=f"{name}: the first {len(images)} images of test split "
                               f"{opts.seed}", timeout_s=opts.timeout_s, log=log, **common)
             elif opts.link == "sim":
                 res = simulate_link(images, mean_u8, codec, mod, rate, opts.snrs_db, key, seed=opts.seed,
-                                    impairments=opts.impairments, pulse=opts.pulse,
+                                    first_frame=first, impairments=opts.impairments, pulse=opts.pulse,
                                     equalizer_taps=opts.equalizer_taps, **common)
             else:
-                res = simulate(images, mean_u8, codec, mod, rate, opts.snrs_db, key, seed=opts.seed, **common)
+                res = simulate(images, mean_u8, codec, mod, rate, opts.snrs_db, key, seed=opts.seed,
+                               first_frame=first, **common)
+            res["frame_numbers"] = [first, first + len(images)]
+            if not opts.key_file and "recording" in res:    # the fresh key was saved beside the recording
+                counters.keep_with(res["recording"]["key_file"])
             runs.append(res)
             on_result(res)
     return {"command": "baseline", "link": opts.link, "dataset": name, "rho": opts.rho, "k_symbols": k,

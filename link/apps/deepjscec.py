@@ -34,7 +34,7 @@ class ImageOptions:
     data: str | None = None             # None: scikit-image sample photographs
     images: int = 3
     key: str | None = None              # Bob's key file; None: fresh random keys saved in the output folder
-    seed: int = 0                       # first frame counter
+    seed: int = 0                       # recorded in the report (frame counters come from the key's counter state)
     subframes: int = 4
     threads: int = 1
     sps: int | None = None              # None: 4 (replay: the recording's)
@@ -63,17 +63,21 @@ class Setup:
     keys: object = None       # crypto.cipher.CipherKeys, when known
     frames: list | None = None        # radio frames (complex64 symbols), when sending
     stream: np.ndarray | None = None  # frame_stream(frames)
+    counters: object = None           # crypto.nonce_state.CounterState the frames' counters came from
 
     @property
     def model_name(self) -> str:
         return self.model_path.stem
 
 
-def prepare(*, model: str, mode: str | None, data: str | None, images: int, key: str | None, seed: int,
-            out_dir: Path, subframes: int = 4, threads: int = 1, sps: int = 4, rolloff: float = 0.25,
+def prepare(*, model: str, mode: str | None, data: str | None, images: int, key: str | None, out_dir: Path,
+            subframes: int = 4, threads: int = 1, sps: int = 4, rolloff: float = 0.25,
             image_arrays: list[np.ndarray] | None = None) -> Setup:
-    """Load the model, keys and images; encode, encrypt and frame the images (Alice)."""
+    """Load the model, keys and images; encode, encrypt and frame the images (Alice), under frame counters
+    reserved from the key's counter state (persisted before this returns, so before anything is sent)."""
     import torch
+
+    from crypto.nonce_state import CounterState
 
     from link.apps.alice import Alice
     from link.apps.images import load_images
@@ -92,15 +96,15 @@ def prepare(*, model: str, mode: str | None, data: str | None, images: int, key:
     else:
         imgs, source = load_images(data, images)
     ref_path = save_reference(out_dir / "reference.npz", imgs)
-    rng = np.random.default_rng(seed)
-    alice = Alice(bob_model, keys, path.stem, first_counter=int(rng.integers(0, 1 << 20)), subframes=subframes)
+    counters = CounterState(key_path, keys.key_id)
+    alice = Alice(bob_model, keys, path.stem, subframes=subframes, counters=counters)
     frames = []
     for i, im in enumerate(imgs):
         f, _ = alice.frames_for_image(im, i)
         frames += f
     return Setup(path, keys.mode, bob_model.config.cipher_params, keys.k, keys.key_id, key_path, imgs, source,
                  ref_path, PulseShape(sps, rolloff), len(frames), model=bob_model, keys=keys, frames=frames,
-                 stream=frame_stream(frames))
+                 stream=frame_stream(frames), counters=counters)
 
 
 def from_recording(info, opts: ImageOptions, log=print) -> Setup:
@@ -125,14 +129,10 @@ def from_recording(info, opts: ImageOptions, log=print) -> Setup:
             raise UserError("replaying through Bob's chain needs --key (Bob's key file, printed by jscec capture); "
                             "or use --chains eve")
         key_path = Path(opts.key)
-        if not key_path.is_file():
-            raise UserError(f"no key file {key_path}")
-        try:
-            keys = CipherKeys.load(key_path)
-        except Exception as exc:  # noqa: BLE001 - never echo key material: say only what failed
-            raise UserError(f"cannot read key file {key_path} ({type(exc).__name__})") from None
-    mode = opts.mode or (keys.mode if keys else None) or g.get("jscec:mode")
-    k = int(keys.k if keys else g.get("jscec:k", 512))
+        keys = CipherKeys.load(key_path)      # one line saying why a key cannot be used, never its contents
+    # What was sent comes from the recording, never from Bob's key: Eve's chain must not depend on it.
+    mode = opts.mode or g.get("jscec:mode") or (keys.mode if keys else None)
+    k = int(g.get("jscec:k") or (keys.k if keys else 512))
     model = opts.model or g.get("jscec:model_path") or g.get("jscec:model")
     if not model:
         raise UserError(f"{name} does not say which model sent it; pass --model")
@@ -143,7 +143,8 @@ def from_recording(info, opts: ImageOptions, log=print) -> Setup:
     if not ref.is_file():
         raise UserError(f"no reference images {ref}" + ("" if opts.reference else "; pass --reference NPZ"))
     originals = load_reference(ref)
-    return Setup(model_path, mode or "lwe", g.get("jscec:params"), k, keys.key_id if keys else g.get("jscec:key_id"),
+    key_id = g.get("jscec:key_id") or (keys.key_id if keys else None)
+    return Setup(model_path, mode or "lwe", g.get("jscec:params"), k, key_id,
                  key_path, originals, g.get("jscec:image_source", f"{len(originals)} reference images"), ref, pulse,
                  g.get("jscec:frames_sent"), keys=keys)
 
@@ -241,8 +242,8 @@ class DeepJscecApp:
         o = self.opts
         if not link.sends:
             return from_recording(link.info, o, self.log)
-        return prepare(model=o.model, mode=o.mode, data=o.data, images=o.images, key=o.key, seed=o.seed,
-                       out_dir=out_dir, subframes=o.subframes, threads=o.threads, sps=o.sps or 4,
+        return prepare(model=o.model, mode=o.mode, data=o.data, images=o.images, key=o.key, out_dir=out_dir,
+                       subframes=o.subframes, threads=o.threads, sps=o.sps or 4,
                        rolloff=o.rolloff or 0.25, image_arrays=o.image_arrays)
 
     def roles(self, setup: Setup) -> tuple:
@@ -281,7 +282,8 @@ class DeepJscecApp:
         from link.report import write_report
 
         fields = dict(link_fields)
-        extra = {"seed": self.opts.seed} if setup.frames is not None else {}
+        extra = ({"seed": self.opts.seed, "frame_counters": setup.counters.reserved}
+                 if setup.frames is not None else {})
         report = link_report(results, snr_b_db=fields.pop("snr_b_db"), snr_e_db=fields.pop("snr_e_db"),
                              impairments=fields.pop("impairments", None), mode=setup.mode, params=setup.params,
                              model=setup.model_name, images=setup.source,
