@@ -1,0 +1,58 @@
+"""`jscec train` stopped after a few steps, then `--resume`d: the step count and the nonces continue."""
+import json
+
+import pytest
+
+from models.checkpoint import card_path, load_checkpoint
+from tests.conftest import jscec
+
+# 64 images per epoch in batches of 16: 4 steps an epoch; --max-steps ends an epoch early.
+FAST = ("--width", 8, "--epoch-size", 64, "--batch-size", 16, "--val-size", 16, "--threads", 1)
+
+
+def _state(out):
+    return json.loads(load_checkpoint(out.with_suffix(".last.pt"), kind="bob-training")["state_json"])
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory, tiny_data):
+    """6 steps (epochs of 4 + 2 steps), then --resume to 12 steps: (out, first state, second state, resume log)."""
+    out = tmp_path_factory.mktemp("train") / "m.pt"
+    jscec("train", *FAST, "--max-steps", 6, "--out", out, "--data", tiny_data)
+    first = _state(out)
+    first_card = json.loads(card_path(out).read_text())
+    p = jscec("train", *FAST, "--max-steps", 12, "--out", out, "--data", tiny_data, "--resume")
+    return out, first, first_card, _state(out), p.stdout + p.stderr
+
+
+def test_resume_continues_the_step_count_and_the_card_records_it(resumed):
+    out, first, first_card, second, log = resumed
+    assert (first["step"], first["epoch"]) == (6, 2)
+    assert [h["step"] for h in first["history"]] == [4, 6] == [h["step"] for h in first_card["history"]]
+
+    assert f"resumed from {out.with_suffix('.last.pt')} at step 6 (epoch 2)" in log
+    # Continued, not restarted: a restart would read 12 steps over epochs 1–3 ([4, 8, 12]).
+    assert (second["step"], second["epoch"]) == (12, 4)
+    assert [(h["epoch"], h["step"]) for h in second["history"]] == [(1, 4), (2, 6), (3, 10), (4, 12)]
+    assert second["history"][:2] == first["history"]
+    assert second["nonce"] > first["nonce"] > 0            # cipher nonces go on from where the first run stopped
+
+    card = json.loads(card_path(out).read_text())
+    assert card == load_checkpoint(out)["card"]
+    assert [h["step"] for h in card["history"]] == [4, 6, 10, 12]
+    assert card["stop_reason"] == "max steps"
+    # The card describes the best epoch of the whole (resumed) history.
+    best = max(card["history"], key=lambda h: h["val_psnr"])
+    assert (card["epochs"], card["steps"]) == (best["epoch"], best["step"])
+    assert card["validation"]["psnr"] == best["val_psnr"]
+    assert ("--resume" in card["command"]) == (best["epoch"] > 2)
+
+
+@pytest.mark.xfail(reason="models/train.py divides an epoch cut short by --max-steps by the full epoch's step "
+                          "count (running / steps_per_epoch), halving its train_loss", strict=True)
+def test_train_loss_of_an_epoch_cut_short_is_a_mean_over_its_own_steps(resumed):
+    # Epochs 2 and 4 stop after 2 of 4 steps. At lr 1e-4 over a dozen steps the loss barely moves (epoch 3
+    # reads within a few % of epoch 1), so each epoch's mean loss must stay near its predecessor's.
+    history = resumed[3]["history"]
+    for prev, cur in zip(history, history[1:]):
+        assert 0.75 < cur["train_loss"] / prev["train_loss"] < 1.25, (prev, cur)
