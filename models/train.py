@@ -139,7 +139,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         order = rng.permutation(train_idx)[: steps_per_epoch * cfg.batch_size]
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
                    disable=not sys.stderr.isatty())
-        running = 0.0
+        running, steps_run = 0.0, 0
         for b in bar:
             batch = images[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
             x = to_tensor(batch, device)
@@ -154,6 +154,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
             opt.step()
             state["step"] += 1
             running += float(loss.detach())
+            steps_run += 1
             bar.set_postfix(loss=f"{running / (b + 1):.4f}")
             if cfg.max_steps and state["step"] >= cfg.max_steps:
                 break
@@ -164,10 +165,10 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
                             val_images, model_cfg.snr_train_db, device)
         sched.step(val["psnr"])
         improved = val["psnr"] > state["best_psnr"]
-        state["history"].append({"epoch": epoch + 1, "step": state["step"], "train_loss": running / steps_per_epoch,
+        state["history"].append({"epoch": epoch + 1, "step": state["step"], "train_loss": running / max(steps_run, 1),
                                  "val_psnr": val["psnr"], "val_ssim": val["ssim"], "lr": opt.param_groups[0]["lr"],
                                  "sigma_q": sigma_q_schedule(state["step"]), "minutes": (time.time() - t_start) / 60})
-        log(f"epoch {epoch + 1} step {state['step']}: loss {running / steps_per_epoch:.4f} "
+        log(f"epoch {epoch + 1} step {state['step']}: loss {running / max(steps_run, 1):.4f} "
             f"val PSNR {val['psnr']:.2f} dB SSIM {val['ssim']:.3f} lr {opt.param_groups[0]['lr']:.2e}"
             + (" *" if improved else ""))
         if improved:

@@ -48,8 +48,6 @@ def test_resume_continues_the_step_count_and_the_card_records_it(resumed):
     assert ("--resume" in card["command"]) == (best["epoch"] > 2)
 
 
-@pytest.mark.xfail(reason="models/train.py divides an epoch cut short by --max-steps by the full epoch's step "
-                          "count (running / steps_per_epoch), halving its train_loss", strict=True)
 def test_train_loss_of_an_epoch_cut_short_is_a_mean_over_its_own_steps(resumed):
     # Epochs 2 and 4 stop after 2 of 4 steps. At lr 1e-4 over a dozen steps the loss barely moves (epoch 3
     # reads within a few % of epoch 1), so each epoch's mean loss must stay near its predecessor's.
