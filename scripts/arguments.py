@@ -8,15 +8,18 @@ def add_link_arguments(p, out: str, timeout: float | None = None):
     p.add_argument("--model", default=None, help="bundled model name or checkpoint path (default: cifar10-<mode>)")
     p.add_argument("--mode", choices=["lwe", "lwe-pk", "mask"], default="lwe",
                    help="cipher mode (lwe-pk uses the lwe model and sends d in a protected block)")
+    p.add_argument("--input", nargs="+", default=None, metavar="PATH",
+                   help="send these image files, and every image file in these folders (name order)")
     p.add_argument("--data", nargs="?", const="", default=None,
                    help="send test images of a dataset instead of the sample photographs (no PATH: the CIFAR-10 copy)")
-    p.add_argument("--images", type=int, default=3, help="number of images")
+    p.add_argument("--images", type=int, default=None,
+                   help="number of images (default: every --input image, else 3)")
     p.add_argument("--sps", type=int, default=4, help="samples per symbol")
     p.add_argument("--rolloff", type=float, default=0.25, help="RRC roll-off")
     p.add_argument("--equalizer", type=int, default=0, help="T-spaced equaliser taps (0 = off; odd)")
     p.add_argument("--key", default=None, help="Bob's secret key file (default: fresh keys in <out>/keys, mode 0600)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the channel noise and delays (frame counters never repeat under a key: they come from the "
-                   "counter state kept beside the key file)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the channel noise and delays (frame counters never "
+                   "repeat under a key: they come from the counter state kept beside the key file)")
     p.add_argument("--out", default=out, help="folder for panel.png, constellation.png, result.json")
     p.add_argument("--json", default=None, help="also write the result JSON here")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
@@ -84,7 +87,8 @@ def image_options(args):
     from link.apps.deepjscec import ImageOptions
 
     model, data = model_and_data(args)
-    return ImageOptions(model=model, mode=args.mode, data=data, images=args.images, key=args.key, seed=args.seed,
+    return ImageOptions(model=model, mode=args.mode, data=data, images=args.images, inputs=args.input, key=args.key,
+                        seed=args.seed,
                         threads=args.threads, sps=args.sps, rolloff=args.rolloff)
 
 

@@ -32,7 +32,8 @@ class ImageOptions:
     model: str | None = "cifar10-lwe"   # replay: None = the recording's jscec:model_path / jscec:model
     mode: str | None = None             # cipher mode of the link; None: the model's (replay: the key's/recording's)
     data: str | None = None             # None: scikit-image sample photographs
-    images: int = 3
+    images: int | None = 3              # None: every input image (else 3)
+    inputs: list | None = None          # image files and folders to send (instead of photographs or a dataset)
     key: str | None = None              # Bob's key file; None: fresh random keys saved in the output folder
     seed: int = 0                       # recorded in the report (frame counters come from the key's counter state)
     subframes: int = 4
@@ -70,9 +71,9 @@ class Setup:
         return self.model_path.stem
 
 
-def prepare(*, model: str, mode: str | None, data: str | None, images: int, key: str | None, out_dir: Path,
+def prepare(*, model: str, mode: str | None, data: str | None, images: int | None, key: str | None, out_dir: Path,
             subframes: int = 4, threads: int = 1, sps: int = 4, rolloff: float = 0.25,
-            image_arrays: list[np.ndarray] | None = None) -> Setup:
+            image_arrays: list[np.ndarray] | None = None, inputs: list | None = None) -> Setup:
     """Load the model, keys and images; encode, encrypt and frame the images (Alice), under frame counters
     reserved from the key's counter state (persisted before this returns, so before anything is sent)."""
     import torch
@@ -94,7 +95,7 @@ def prepare(*, model: str, mode: str | None, data: str | None, images: int, key:
     if image_arrays is not None:
         imgs, source = [np.ascontiguousarray(im) for im in image_arrays], f"{len(image_arrays)} given images"
     else:
-        imgs, source = load_images(data, images)
+        imgs, source = load_images(data, images, inputs=inputs)
     ref_path = save_reference(out_dir / "reference.npz", imgs)
     counters = CounterState(key_path, keys.key_id)
     alice = Alice(bob_model, keys, path.stem, subframes=subframes, counters=counters)
@@ -244,7 +245,7 @@ class DeepJscecApp:
             return from_recording(link.info, o, self.log)
         return prepare(model=o.model, mode=o.mode, data=o.data, images=o.images, key=o.key, out_dir=out_dir,
                        subframes=o.subframes, threads=o.threads, sps=o.sps or 4,
-                       rolloff=o.rolloff or 0.25, image_arrays=o.image_arrays)
+                       rolloff=o.rolloff or 0.25, image_arrays=o.image_arrays, inputs=o.inputs)
 
     def roles(self, setup: Setup) -> tuple:
         return tuple(self.opts.chains)
