@@ -284,8 +284,9 @@ def prepare(images: np.ndarray, codec: SourceCodec, budget: LinkBudget, key: byt
 
 
 def simulate_snr(prep: Prepared, snr_db: float, rng: np.random.Generator, psnr_mean: np.ndarray,
-                 ssim_mean: np.ndarray, max_iter: int = LDPC_ITERS, method: str = "nms") -> dict:
-    """One SNR: AWGN, exact LLRs, LDPC decoding; score failures as the mean image."""
+                 ssim_mean: np.ndarray, max_iter: int = LDPC_ITERS, method: str = "nms", per_image: bool = False) -> dict:
+    """One SNR: AWGN, exact LLRs, LDPC decoding; score failures as the mean image (``per_image``: also every
+    image's ``decoded``, ``psnr`` and ``ssim`` as lists)."""
     ok = np.zeros(prep.fits.size, bool)
     detected = undetected = 0
     if len(prep.symbols):
@@ -302,7 +303,9 @@ def simulate_snr(prep: Prepared, snr_db: float, rng: np.random.Generator, psnr_m
     return {"snr_db": float(snr_db), "psnr": float(psnr.mean()), "ssim": float(ssim.mean()),
             "undecodable": int(n - ok.sum()), "undecodable_fraction": float(1 - ok.mean()),
             "no_fit": int(n - prep.fits.sum()), "ldpc_detected_failures": detected,
-            "undetected_errors": undetected, "images": n}
+            "undetected_errors": undetected, "images": n,
+            **({"per_image": {"decoded": ok.tolist(), "psnr": psnr.tolist(), "ssim": ssim.tolist()}}
+               if per_image else {})}
 
 
 def threshold_snr(rows: list[dict], key: str = "undecodable_fraction", level: float = 0.5,
@@ -412,7 +415,7 @@ def eval_images(data=None, count: int = 100, seed: int = 0, progress: bool = Fal
 
 def simulate(images: np.ndarray, mean_u8: np.ndarray, codec: SourceCodec, mod: str, rate: str, snrs_db,
              key: bytes, *, k_symbols: int = 512, seed: int = 0, first_frame: int = 0, max_iter: int = LDPC_ITERS,
-             method: str = "nms", progress: bool = False) -> dict:
+             method: str = "nms", progress: bool = False, per_image: bool = False) -> dict:
     """The baseline (codec, mod, rate) over AWGN at each SNR: PSNR/SSIM with failures as the mean image.
 
     Frame numbers (the AES nonces) are ``first_frame`` + the image index (reserve them from the key's
@@ -425,8 +428,8 @@ def simulate(images: np.ndarray, mean_u8: np.ndarray, codec: SourceCodec, mod: s
     prep = prepare(images, codec, budget, key, mean_u8, first_frame=first_frame, progress=progress)
     means = np.repeat(mean_u8[None], len(images), axis=0)
     psnr_mean, ssim_mean = psnr_u8(means, images), ssim_u8(means, images)
-    rows = [simulate_snr(prep, s, np.random.default_rng([seed, i]), psnr_mean, ssim_mean, max_iter, method)
-            for i, s in enumerate(snrs_db)]
+    rows = [simulate_snr(prep, s, np.random.default_rng([seed, i]), psnr_mean, ssim_mean, max_iter, method,
+                         per_image=per_image) for i, s in enumerate(snrs_db)]
     return summarise(codec, prep, psnr_mean, ssim_mean, rows, max_iter=max_iter, method=method, seed=seed)
 
 

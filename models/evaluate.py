@@ -46,8 +46,9 @@ def _mean(parts: list[dict]) -> dict:
 
 @torch.no_grad()
 def evaluate(model: DeepJscec, eve: EveDecoder | None, images_u8: np.ndarray, snrs_db, mean_img: np.ndarray,
-             *, seed: int = 0, batch_size: int = 100, device="cpu", progress=None) -> dict:
-    """Bob's and Eve's quality per SNR; Eve sees the same SNR as Bob (her own, independent noise)."""
+             *, seed: int = 0, batch_size: int = 100, device="cpu", progress=None, per_image: bool = False) -> dict:
+    """Bob's and Eve's quality per SNR; Eve sees the same SNR as Bob (her own, independent noise).
+    ``per_image``: each role's row also lists every image's scores (``per_image``: metric → list)."""
     cfg = model.config
     results = []
     for snr in snrs_db:
@@ -67,6 +68,10 @@ def evaluate(model: DeepJscec, eve: EveDecoder | None, images_u8: np.ndarray, sn
         row = {"snr_db": float(snr), "bob": _mean(bob_parts)}
         if eve_parts:
             row["eve"] = _mean(eve_parts)
+        if per_image:
+            for role, parts in (("bob", bob_parts), ("eve", eve_parts)):
+                if parts:
+                    row[role]["per_image"] = {k: torch.cat([p[k] for p in parts]).tolist() for k in parts[0]}
         results.append(row)
     x_all = to_tensor(images_u8, device)
     m = torch.from_numpy(mean_img).permute(2, 0, 1)[None].expand_as(x_all).to(device)
