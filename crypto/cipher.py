@@ -28,8 +28,9 @@ nonce it has already used. **The error seed is a secret**: with it and the publi
 c − Pᵀe1 = z̄ + e3 (``known_seed_attack``). Nonce uniqueness across runs is kept by the counter state
 beside each key file (:mod:`crypto.nonce_state`), from which every sender reserves its frame counters.
 
-Security level, honestly: modern estimates (lattice-estimator) put lp-192 near 2^74 and lp-256 near
-2^93 operations — well below 128-bit.
+Security level, honestly (:mod:`crypto.security`, ``jscec security estimate``): the paper's lp-192 and
+lp-256 reach about 46 and 66 bits core-SVP (2^74 and 2^95 operations) — far below 128-bit; ``lp-512``
+reaches 136 bits core-SVP classical.
 
 Key files: ``CipherKeys.save`` writes JSON holding only seeds (the matrices are regenerated), with
 mode 0600, atomically (:mod:`crypto.keyfile`); ``CipherKeys.load`` refuses a file others may read and
@@ -90,15 +91,31 @@ class LweParams:
 
     @property
     def security_estimate(self) -> str:
-        return _SECURITY.get(self.name, "not estimated")
+        """One line from :mod:`crypto.security` (core-SVP classical/quantum, operation count), cached."""
+        if self not in _SECURITY:
+            from crypto import security
+
+            _SECURITY[self] = security.summary(self)
+        return _SECURITY[self]
+
+    def security(self) -> dict:
+        """The full estimate (every attack on every LWE instance the cipher exposes): :func:`crypto.security.estimate`."""
+        from crypto import security
+
+        return security.estimate(self)
 
 
 PRESETS = {
+    # The paper's (Lindner–Peikert's "low" sets): about 46 and 66 bits core-SVP, far below 128.
     "lp-192": LweParams("lp-192", 192, 192, P_MOD, 8.87),
     "lp-256": LweParams("lp-256", 256, 256, P_MOD, 8.35),
+    # ≥ 128-bit (core-SVP classical 136, quantum 124; crypto.security): n = 512, σ = 2.19, q kept at 4093 for
+    # 4096-QAM. At 128 bits a larger n lets σ shrink faster than √n grows, so its decryption noise
+    # √(2nσ⁴ + σ²) ≈ 154 is below lp-192's 245; the cost is a 512 × 512 A and, in lwe-pk, n2 = 512 d values per frame.
+    "lp-512": LweParams("lp-512", 512, 512, P_MOD, 5.5),
 }
-_SECURITY = {"lp-192": "about 2^74 operations (lattice-estimator, 2026): well below 128-bit",
-             "lp-256": "about 2^93 operations (lattice-estimator, 2026): well below 128-bit"}
+#: Cache of ``LweParams.security_estimate`` (computed by crypto.security on first use, ~0.05 s a preset).
+_SECURITY: dict = {}
 
 
 def get_params(name) -> LweParams:

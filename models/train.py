@@ -15,7 +15,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,7 @@ class TrainConfig:
     patience_stop: int = 10
     device: str = "auto"
     resume: bool = False
+    init: str | None = None   # fine-tune: start from this Bob checkpoint's weights (another preset or mode allowed)
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -123,6 +124,17 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         state.update(json.loads(ck["state_json"]))
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {last} at step {state['step']} (epoch {state['epoch']})")
+    elif cfg.init:
+        # Fine-tuning: the weights and the step count (so σ_q's schedule and the noise ramp go on from
+        # there) of another Bob model of the same architecture; optimiser and epochs start afresh.
+        ck = load_checkpoint(cfg.init, kind="bob")
+        src = CodecConfig.from_dict(ck["config"])
+        if replace(src, cipher_mode=model_cfg.cipher_mode, cipher_params=model_cfg.cipher_params) != model_cfg:
+            raise UserError(f"--init {cfg.init} has another architecture or link than this run (its card: "
+                            f"{src.to_dict()})")
+        load_state(model, ck["state_dict"], cfg.init)
+        state["step"] = int((ck.get("card") or {}).get("steps", 0))
+        log(f"initialised from {cfg.init} ({src.cipher_mode}/{src.cipher_params}) at step {state['step']}")
 
     train_idx, val_idx = split["train"], split["val"][: cfg.val_size]
     channel = SecureChannel(model_cfg.cipher_mode, model_cfg.cipher_params, sigma_l=model_cfg.sigma_l,
@@ -184,6 +196,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
                 "validation": {"psnr": val["psnr"], "ssim": val["ssim"], "images": int(len(val_idx)),
                                "snr_db": model_cfg.snr_train_db},
                 "command": cfg.command, "versions": library_versions(), "device": str(device),
+                **({"init": str(cfg.init)} if cfg.init else {}),
                 "config": model_cfg.to_dict(),
             }
             save_checkpoint(out, {"kind": "bob", "config": model_cfg.to_dict(), "state_dict": model.state_dict()}, card)

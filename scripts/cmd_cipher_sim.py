@@ -11,7 +11,7 @@ DESCRIPTION = (
     "simulation only and are not secret.")
 
 MODES = ("lwe", "lwe-pk", "mask")
-PARAMS = ("lp-192", "lp-256")
+PARAMS = ("lp-192", "lp-256", "lp-512")
 
 
 def add_arguments(p):

@@ -23,7 +23,8 @@ def add_arguments(p):
     p.add_argument("--rho", default="1/6", help="bandwidth ratio k/(H·W·C)")
     p.add_argument("--snr-train", type=float, default=10.0, help="training SNR in dB")
     p.add_argument("--mode", choices=["lwe", "lwe-pk", "mask"], default="lwe", help="cipher mode")
-    p.add_argument("--params", choices=["lp-192", "lp-256"], default="lp-192", help="LWE preset")
+    p.add_argument("--params", choices=["lp-192", "lp-256", "lp-512"], default="lp-192",
+                   help="LWE preset (lp-512: >= 128-bit; jscec security estimate)")
     p.add_argument("--decoder-input", choices=["circular", "eq16"], default="circular",
                    help="decoder input: (cos, sin) on the circle, or the paper's scalar eq. 16")
     p.add_argument("--sigma-l", type=float, default=1.0, help="soft-demapper weighting σ_l (1 = posterior mean)")
@@ -41,6 +42,9 @@ def add_arguments(p):
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     p.add_argument("--resume", action="store_true", help="continue from <out>.last.pt")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="fine-tune: start from this Bob model's weights and step count (same architecture; "
+                        "--mode/--params may differ), with a fresh optimiser")
 
 
 def parse_rho(text: str) -> float:
@@ -82,7 +86,7 @@ def run(args) -> int:
                       batch_size=args.batch_size, epochs=args.epochs, epoch_size=args.epoch_size,
                       val_size=args.val_size, max_steps=args.max_steps, time_budget_min=args.time_budget,
                       lr=args.lr, loss=args.loss, noise_ramp_steps=args.noise_ramp, device=args.device,
-                      resume=args.resume, command="jscec " + shlex.join(sys.argv[1:]))
+                      resume=args.resume, init=args.init, command="jscec " + shlex.join(sys.argv[1:]))
     split = split_indices(len(data.images), seed=args.split_seed)
     print(f"training on {data.name}: {len(split['train'])} train / {len(split['val'])} val images, "
           f"layout {layout}, width {width}, k = {model_cfg.latent_ch * (h // model_cfg.downsampling) ** 2} "
