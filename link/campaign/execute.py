@@ -134,6 +134,17 @@ def run_campaign(plan_path, opts: CampaignOptions, log=print) -> dict:
     store_path = Path(opts.store) if opts.store else default_store(plan, opts.images, opts.repeats)
     if opts.jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {opts.jobs}")
+    if opts.dry_run:          # touches nothing
+        done = set()
+        if store_path.is_file():
+            with Store(store_path, create=False) as s:
+                done = s.done_ids()
+        todo = [c for c in plan.cells if c.cell_id not in done]
+        log(f"campaign {plan.name}: {len(plan.cells)} cells, {len(todo)} to run (dry run; store {store_path})")
+        for c in todo:
+            log(f"  would run {c.cell_id} {c.system} {c.label} {c.settings.get('point')} seed {c.seed}")
+        return {"ran": 0, "skipped": len(plan.cells) - len(todo), "failed": 0, "store": str(store_path),
+                "seconds": 0.0}
     store = Store(store_path)
     try:
         how = store.bind_plan(plan, force=opts.force)
@@ -143,10 +154,6 @@ def run_campaign(plan_path, opts: CampaignOptions, log=print) -> dict:
         log(f"campaign {plan.name}: {len(plan.cells)} cells ({skipped} stored, {len(todo)} to run), link "
             f"{plan.doc['link']['kind']}, {plan.doc['campaign']['images']} images, "
             f"{plan.doc['campaign']['repeats']} repeat(s); store {store_path} ({how})")
-        if opts.dry_run:
-            for c in todo:
-                log(f"  would run {c.cell_id} {c.system} {c.label} {c.settings.get('point')} seed {c.seed}")
-            return {"ran": 0, "skipped": skipped, "failed": 0, "store": str(store_path), "seconds": 0.0}
         session = store.open_session(opts.argv, opts.jobs, plan.hash)
         progress = _Progress(todo, skipped, len(plan.cells), log)
         status, failed, ran = "interrupted", [], 0
