@@ -190,7 +190,7 @@ class Challenger:
             view[s:s + _CHUNK] = channel(ct.c)
             if ds is not None:
                 ds.append(ct.d)
-        return Games(b, np.ascontiguousarray(m0), np.ascontiguousarray(m1), view,
+        return Games(b, m0, m1, view,
                      None if ds is None else np.concatenate(ds), nonces)
 
 

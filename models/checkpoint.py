@@ -46,6 +46,8 @@ def card_path(checkpoint: Path) -> Path:
 def save_checkpoint(path, payload: dict, card: dict | None = None) -> None:
     """Save ``payload`` (must hold ``config`` and ``state_dict``) and write the card beside it."""
     payload = dict(payload, format=FORMAT)
+    if card is not None and card.get("cipher_params"):
+        card = dict(card, security=security_line(card.get("cipher_mode"), card["cipher_params"]))
     if card is not None:
         # Through JSON and back: the card holds only plain values, so the file loads with weights_only.
         card = json.loads(json.dumps(card, default=str))
@@ -56,6 +58,15 @@ def save_checkpoint(path, payload: dict, card: dict | None = None) -> None:
     if card is not None:
         text = json.dumps(card, indent=2, sort_keys=True) + "\n"
         atomic_write_bytes(card_path(path), lambda f: f.write(text.encode()))
+
+
+def security_line(mode: str | None, params: str) -> str:
+    """What a card says about the cipher's security level (``jscec security estimate``)."""
+    if mode == "mask":
+        return "mask mode: AES-128-CTR keystream under a shared 128-bit key; the LWE preset is unused"
+    from crypto.cipher import PRESETS
+
+    return f"{params}: {PRESETS[params].security_estimate}" if params in PRESETS else f"{params}: not estimated"
 
 
 def load_checkpoint(path, kind: str | None = None) -> dict:

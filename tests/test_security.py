@@ -74,3 +74,14 @@ def test_cli_estimate_prints_every_preset_and_writes_json(tmp_path):
     assert [e["params"] for e in doc["presets"]] == list(PRESETS)
     assert doc["check"]["kyber512"]["published"]["classical"] == 118
     assert jscec("security").stdout.count("core-SVP") >= 3               # no action: the estimate
+
+
+def test_model_cards_carry_the_estimate(tmp_path):
+    from models.checkpoint import load_checkpoint, save_checkpoint
+
+    for mode, params, want in [("lwe", "lp-512", "meets the 128-bit level"), ("lwe", "lp-192", "well below"),
+                               ("mask", "lp-192", "AES-128-CTR")]:
+        path = tmp_path / f"{mode}-{params}.pt"
+        save_checkpoint(path, {"config": {}, "state_dict": {}}, {"cipher_mode": mode, "cipher_params": params})
+        card = json.loads(path.with_suffix(".json").read_text())
+        assert want in card["security"] and card == load_checkpoint(path)["card"]
