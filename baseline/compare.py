@@ -35,7 +35,7 @@ def compare_baselines(images, mean_u8, codecs, mods, rates, snrs_db, key: bytes,
                       on_result=lambda res: None) -> tuple[list, list]:
     """(runs, curves): :func:`baseline.pipeline.simulate` of every (codec, mod, rate), then per (mod, rate) the
     code's decoded BER/FER curve around its cliff with the threshold it predicts beside the measured one."""
-    from baseline.pipeline import coded_error_curve, link_budget, predicted_threshold, simulate, waterfall_snr
+    from baseline.pipeline import simulate
 
     runs = []
     for codec in codecs:
@@ -45,23 +45,34 @@ def compare_baselines(images, mean_u8, codecs, mods, rates, snrs_db, key: bytes,
                                max_iter=ldpc_iters, method=decoder, progress=progress)
                 runs.append(res)
                 on_result(res)
-    curves = []
-    for mod in mods:
-        lo, hi = BER_WINDOWS[mod]
-        for rate in rates:
-            budget = link_budget(mod, rate, k_symbols)
-            curve = coded_error_curve(mod, rate, np.arange(lo, hi + 1e-9, ber_step), ber_codewords, seed=seed,
-                                      max_iter=ldpc_iters, method=decoder, short_info=budget.short_info)
-            measured = next((r["threshold_snr_db"] for r in runs if r["mod"] == mod and r["rate"] == rate
-                             and r["fits"]), None)
-            # The frame's full codewords and its shortened one, each with its own FER curve.
-            pred = predicted_threshold(curve, budget.full_codewords, shortened=bool(budget.short_info))
-            wf = waterfall_snr(curve)
-            curves.append({"mod": mod, "rate": rate, "codewords_per_image": budget.codewords, "curve": curve,
-                           "predicted_threshold_db": pred, "waterfall_ber1e-4_db": wf,
-                           "measured_threshold_db": measured,
-                           "within_1db": None if measured is None or pred is None else abs(measured - pred) <= 1.0})
+    measured = {(mod, rate): next((r["threshold_snr_db"] for r in runs if r["mod"] == mod and r["rate"] == rate
+                                   and r["fits"]), None) for mod in mods for rate in rates}
+    curves = ldpc_curves([(m, r) for m in mods for r in rates], measured, k_symbols=k_symbols, seed=seed,
+                         ldpc_iters=ldpc_iters, decoder=decoder, ber_codewords=ber_codewords, ber_step=ber_step)
     return runs, curves
+
+
+def ldpc_curves(pairs, measured: dict, *, k_symbols: int, seed: int, ldpc_iters: int, decoder: str,
+                ber_codewords: int, ber_step: float) -> list:
+    """Per (mod, rate) the code's decoded BER/FER curve around its cliff, the image-cliff threshold it predicts
+    and the measured one (``measured[(mod, rate)]``: dB or None)."""
+    from baseline.pipeline import coded_error_curve, link_budget, predicted_threshold, waterfall_snr
+
+    curves = []
+    for mod, rate in pairs:
+        lo, hi = BER_WINDOWS[mod]
+        budget = link_budget(mod, rate, k_symbols)
+        curve = coded_error_curve(mod, rate, np.arange(lo, hi + 1e-9, ber_step), ber_codewords, seed=seed,
+                                  max_iter=ldpc_iters, method=decoder, short_info=budget.short_info)
+        meas = measured.get((mod, rate))
+        # The frame's full codewords and its shortened one, each with its own FER curve.
+        pred = predicted_threshold(curve, budget.full_codewords, shortened=bool(budget.short_info))
+        wf = waterfall_snr(curve)
+        curves.append({"mod": mod, "rate": rate, "codewords_per_image": budget.codewords, "curve": curve,
+                       "predicted_threshold_db": pred, "waterfall_ber1e-4_db": wf,
+                       "measured_threshold_db": meas,
+                       "within_1db": None if meas is None or pred is None else abs(meas - pred) <= 1.0})
+    return curves
 
 
 def plot_compare(deep, runs, curves, mean_img, png, ber_png, note):
@@ -94,6 +105,17 @@ def plot_compare(deep, runs, curves, mean_img, png, ber_png, note):
     Path(png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120)
     plt.close(fig)
+    plot_ber(curves, ber_png)
+
+
+def plot_ber(curves, ber_png):
+    """Each code's decoded BER (solid) and FER (dashed) on AWGN, with the measured image cliffs."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
     for c in curves:

@@ -8,7 +8,10 @@ DESCRIPTION = (
     "`jscec baseline`, read DeepJSCEC results from `jscec eval --json` files (--deepjscec), and draw PSNR and SSIM "
     "versus SNR_b in one PNG in the style of the paper's Fig. 3. A second PNG (--ber-png) shows each code's "
     "decoded BER and frame-error rate on AWGN with the same modulation, and the JSON lists every number plotted, "
-    "with each configuration's measured cliff threshold against the one predicted from its frame-error curve.")
+    "with each configuration's measured cliff threshold against the one predicted from its frame-error curve. "
+    "With --store (a `jscec campaign` store, e.g. of plans/fig3-sim.toml) nothing is simulated again: the figure "
+    "and tables are the store's report (`jscec report`, 95% intervals, the paper's numbers) and only the LDPC "
+    "curves of the store's (modulation, rate) pairs are computed, beside the cliffs the store measured.")
 
 DEFAULT_SNRS = [float(s) for s in range(-2, 26)]   # issue 6: 0 to 25 dB
 
@@ -16,6 +19,8 @@ DEFAULT_SNRS = [float(s) for s in range(-2, 26)]   # issue 6: 0 to 25 dB
 def add_arguments(p):
     from baseline.report import CODECS
 
+    p.add_argument("--store", default=None, metavar="STORE", help="a `jscec campaign` store: report it instead of "
+                   "simulating (--deepjscec/--codec/--mod/--rate/--snr/--images then come from the store)")
     p.add_argument("--deepjscec", nargs="*", default=[], metavar="PATH", help="`jscec eval --json` result file(s)")
     p.add_argument("--codec", nargs="+", default=["heif"], help=f"baseline codec(s): {', '.join(CODECS)}")
     p.add_argument("--mod", nargs="+", default=["bpsk", "qpsk", "16qam", "64qam"], help="modulation(s)")
@@ -42,6 +47,10 @@ def run(args) -> int:
     from baseline.report import key_for_run, parse_choices, table
     from scripts.output import write_json
 
+    if args.store:
+        return _from_store(args)
+    print("compare: a second way to make Fig. 3; the campaign way keeps every number: jscec campaign "
+          "plans/fig3-sim.toml --jobs 2 && jscec compare --store out/campaigns/fig3-sim.sqlite")
     deep = [read_deepjscec(p) for p in args.deepjscec]
     codecs, mods, rates = parse_choices(args.codec, args.mod, args.rate, args.ldpc_iters)
     progress = sys.stderr.isatty()
@@ -68,4 +77,31 @@ def run(args) -> int:
            "seed": args.seed, "note": note or None, "mean_image": mean_img, "deepjscec": deep, "baselines": runs,
            "ldpc_curves": curves, "png": str(args.png), "ber_png": str(args.ber_png)}
     print(f"wrote {args.png}, {args.ber_png}, {write_json(args.json, doc)}")
+    return 0
+
+
+def _from_store(args) -> int:
+    """The store's report (Fig. 3 from stored cells) and the LDPC curves of its baseline pairs."""
+    from pathlib import Path
+
+    from baseline.compare import ldpc_curves, plot_ber
+    from link.campaign.report import baseline_thresholds, make_report
+    from scripts.output import write_json
+
+    out = Path(args.png).parent
+    rep = make_report(args.store, out)
+    measured, k = baseline_thresholds(args.store)
+    curves = ldpc_curves(list(measured), measured, k_symbols=k, seed=args.seed, ldpc_iters=args.ldpc_iters,
+                         decoder=args.decoder, ber_codewords=args.ber_codewords, ber_step=args.ber_step) \
+        if measured else []
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    for c in curves:
+        print(f"  {c['mod']:>6} {c['rate']:>5} cliff measured {fmt(c['measured_threshold_db'])} dB (mean over "
+              f"repeats), predicted {fmt(c['predicted_threshold_db'])} dB")
+    if curves:
+        plot_ber(curves, args.ber_png)
+    doc = {"command": "compare", "store": str(args.store), "report": rep["out_dir"], "files": rep["files"],
+           "ldpc_curves": curves, "ber_png": str(args.ber_png) if curves else None}
+    print(f"wrote {rep['out_dir']}/report.md" + (f", {args.ber_png}" if curves else "")
+          + f", {write_json(args.json, doc)}")
     return 0

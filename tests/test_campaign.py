@@ -140,6 +140,38 @@ def test_a_tiny_campaign_is_stored_reported_and_resumed(tiny_model, tiny_data, t
     assert row.n == 8 and row.psnr == pytest.approx(sum(stored) / len(stored), abs=1e-9)
     assert row.psnr_lo < row.psnr < row.psnr_hi
     assert "| DeepJSCEC" in (tmp_path / "rep" / "report.md").read_text()
+    # `jscec compare --store`: the same report, and the LDPC curves of the store's pairs beside its cliffs.
+    from scripts.cli import main
+
+    cmp = tmp_path / "cmp"
+    assert main(["compare", "--store", str(store), "--ber-codewords", "10", "--ber-step", "3", "--png",
+                 str(cmp / "c.png"), "--ber-png", str(cmp / "b.png"), "--json", str(cmp / "c.json")]) == 0
+    doc = json.loads((cmp / "c.json").read_text())
+    assert [(c["mod"], c["rate"]) for c in doc["ldpc_curves"]] == [("qpsk", "1/2")]
+    assert (cmp / "b.png").stat().st_size and (cmp / "psnr_ssim.png").stat().st_size
+
+
+def test_a_framed_awgn_campaign_stores_frames_mer_and_eve_at_her_own_snr(tiny_model, tiny_data, tmp_path):
+    pytest.importorskip("gnuradio.gr")
+    from link.campaign.execute import CampaignOptions, run_campaign
+    from link.campaign.report import make_report
+
+    plan = tmp_path / "awgn.toml"
+    plan.write_text(f"""[campaign]\nname = "grid"\nimages = 2\ndata = "{tiny_data}"\n[link]\nkind = "awgn"\n"""
+                    f"""[grid]\nsnr_db = [30]\nsnr_e_db = [5]\n[[deepjscec]]\nmodel = "{tiny_model}"\n""")
+    store = tmp_path / "g.sqlite"
+    assert run_campaign(plan, CampaignOptions(store=str(store)), log=lambda *a: None)["ran"] == 1
+    db = sqlite3.connect(store)
+    pts = {r[0]: r[1:] for r in db.execute("SELECT role, snr_db, mer_db, frames_sent, frames_ok FROM points")}
+    assert pts["bob"][0] == 30 and pts["eve"][0] == 5 and pts["bob"][1] > 27 > pts["eve"][1]
+    assert pts["bob"][2:] == (2, 2)
+    frames = db.execute("SELECT role, counter, ok, mer_db, cfo FROM frames ORDER BY role, seq").fetchall()
+    assert len(frames) == 4 and all(ok == 1 and mer is not None for _, _, ok, mer, _ in frames)
+    assert db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 4
+    (out_dir,), = db.execute("SELECT out_dir FROM cells")
+    assert (Path(out_dir) / "result.json").is_file()
+    files = {Path(f).name for f in make_report(store, tmp_path / "rep", log=lambda *a: None)["files"]}
+    assert {"mer.png", "bob_eve.png"} <= files
 
 
 def test_the_report_gives_the_numbers_of_jscec_eval_and_jscec_baseline(tiny_model, tiny_data, tmp_path):

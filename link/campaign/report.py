@@ -211,8 +211,8 @@ def _plot(panels, path: Path, title: str, ctx: dict, *, paper_roles=("bob",), xl
             line, = ax.plot(x, y, ls, marker="o" if role == "bob" else "s", ms=3,
                             label=f"{label}" + (f" — {role.capitalize()}" if role != "bob" or len(paper_roles) > 1
                                                 else ""))
-            lo = [getattr(r, metric + "_lo") for r in rs]
-            hi = [getattr(r, metric + "_hi") for r in rs]
+            lo = [getattr(r, metric + "_lo", None) for r in rs]
+            hi = [getattr(r, metric + "_hi", None) for r in rs]
             if all(v is not None for v in lo + hi) and len(x) > 1:
                 ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
             elif any(v is not None for v in lo):
@@ -365,3 +365,20 @@ def _export(store: Store, tables, out_dir: Path | None, store_path: Path) -> lis
             path.write_text(",".join(cols) + "\n")
         written.append(path)
     return written
+
+
+def baseline_thresholds(store_path) -> tuple[dict, int | None]:
+    """Per (mod, rate) of the store's symbol-level baseline cells, the cliff threshold (dB) each cell measured,
+    averaged over repeats (None where no repeat has one), and the cells' k (channel uses per image)."""
+    with Store(store_path, create=False) as s:
+        cells = s.query("SELECT settings, summary FROM cells WHERE system = 'baseline' AND in_plan = 1")
+    got, k = defaultdict(list), None
+    for c in cells:
+        summary = json.loads(c["summary"])
+        run = summary.get("run")
+        if not run:
+            continue
+        k = k or summary.get("k_symbols")
+        got[(run["mod"], run["rate"])].append(run.get("threshold_snr_db"))
+    return {key: (sum(v for v in vals if v is not None) / len([v for v in vals if v is not None])
+                  if any(v is not None for v in vals) else None) for key, vals in got.items()}, k
