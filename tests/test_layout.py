@@ -15,6 +15,7 @@ FORBIDDEN = {
     "baseline": {"flowgraphs", "link", "scripts", "gnuradio", "pmt"},
     "flowgraphs": {"models", "baseline", "link", "scripts", "torch"},
     "link": {"scripts"},
+    "hesemcom": {"flowgraphs", "link", "scripts", "gnuradio", "pmt"},
 }
 
 

@@ -1,0 +1,432 @@
+"""SIFT's scale space and difference of Gaussians on Paillier ciphertexts (the paper's Fig. 2, after Hsu et al.,
+*Image feature extraction in encrypted domain with privacy-preserving SIFT*, 2012).
+
+The key holder encrypts the image with Paillier (``phe``, 2048-bit keys, ``gmpy2`` arithmetic); the server
+builds the Gaussian scale space and the DoG homomorphically — additions of ciphertexts and multiplications by
+plaintext integers only — and returns the encrypted DoG; the key holder decrypts it and detects keypoints.
+
+**What is computed.** OpenCV's SIFT octave −1 (the image upsampled ×2 with linear interpolation, σ = 1.6,
+3 layers per octave: 6 Gaussian images with σ_s = 1.6·2^(s/3) fine pixels, 5 DoG images). Each Gaussian image is
+one separable integer filter applied to the *original* pixels: per output phase (even/odd fine row or column),
+the composite of OpenCV's ×2 linear interpolation and a Gaussian of σ_rel = √(σ_s² − 1) (the upsampled image
+counts as blurred by 1 fine pixel, as in OpenCV) truncated at 4·σ_rel, quantised to integers summing to 2^K
+(K = 12). The DoG is G_{s+1} − G_s. Keypoints: OpenCV's rules on the decrypted DoG (3×3×3 extrema above
+0.5·0.04/3, quadratic refinement ≤ 5 steps, contrast 0.04/3, edge ratio 10, 5-pixel border), in original pixel
+coordinates. The same integers computed in the clear (:func:`plain_dog`) give the *plaintext scale space* the
+encrypted one must equal exactly.
+
+**Packing.** A 2048-bit Paillier plaintext holds T = ⌊2047/b⌋ = 60 slots of b = 34 bits (a Gaussian value is
+< 255·2^24 < 2^32; the DoG adds an offset 2^32 so every slot stays non-negative: no borrow crosses a slot).
+Each ciphertext holds one row segment: J output columns with R halo columns each side (reflect-101 at the
+image border, as OpenCV's blur), J + 4R ≤ T. Along a row (inside the slots) the filter is
+Σ_j c_j·x[i + j] = the product of the segment shifted *up* by R − j slots (multiplication by 2^(b(R−j)), the
+only shift Paillier allows) raised to c_j; the result sits 2R slots up. Down the rows (across ciphertexts) the
+filter is the product of row ciphertexts raised to c_j. Negative DoG values use E(G)⁻¹ mod n² and the public
+offset E(2^32·Σ 2^(bu)). With R = 11, J = 16 output columns per ciphertext.
+
+**Cost.** Octave −1 of an H×W image decrypts 5·4·H·⌈W/J⌉ ciphertexts and evaluates ≈ 24·(2R + 1)·H·⌈W/J⌉
+products of (2R + 1) powers: the slot radius R limits the octaves (octave 0 would need R ≈ 21 > T/4).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SIGMA, LAYERS, CONTRAST, EDGE, BORDER = 1.6, 3, 0.04, 10.0, 5
+K_BITS, SLOT_BITS, TRUNCATE = 12, 34, 4.0
+OFFSET = 1 << 32
+
+
+# --------------------------------------------------------------------------- the integer filters
+
+def _gauss(sigma: float, radius: int) -> np.ndarray:
+    t = np.arange(-radius, radius + 1)
+    g = np.exp(-t * t / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+def level_sigmas() -> list[float]:
+    """σ_rel of the 6 Gaussian images of octave −1 (fine pixels), relative to the upsampled image's blur of 1."""
+    return [math.sqrt((SIGMA * 2 ** (s / LAYERS)) ** 2 - 1.0) for s in range(LAYERS + 3)]
+
+
+def polyphase(sigma: float, k_bits: int = K_BITS) -> tuple[int, np.ndarray]:
+    """(R, c (2, 2R + 1) int64): fine sample 2i + φ = Σ_j c[φ, j + R]·x[i + j] / 2^K for the ×2 linear
+    interpolation (OpenCV INTER_LINEAR: fine 2m ← ¾x[m] + ¼x[m − 1], 2m + 1 ← ¾x[m] + ¼x[m + 1]) followed by a
+    Gaussian of ``sigma`` fine pixels truncated at 4σ (OpenCV's float kernels); each phase's integers sum to 2^K."""
+    rf = max(1, int(math.ceil(TRUNCATE * sigma)))
+    g = _gauss(sigma, rf)
+    R = (rf + 1) // 2 + 1
+    coef = np.zeros((2, 2 * R + 1))
+    for phi in (0, 1):
+        for u, w in zip(range(-rf, rf + 1), g):
+            f = phi + u                       # fine index relative to 2i
+            m, odd = divmod(f, 2)
+            coef[phi, m + R] += 0.75 * w
+            coef[phi, m + (1 if odd else -1) + R] += 0.25 * w
+    out = np.zeros_like(coef, dtype=np.int64)
+    for phi in (0, 1):
+        q = np.round(coef[phi] * 2 ** k_bits).astype(np.int64)
+        q[R] += 2 ** k_bits - q.sum()
+        out[phi] = q
+    return R, out
+
+
+@dataclass
+class Plan:
+    """The filters of the 6 Gaussian images and the packing they need."""
+
+    k_bits: int = K_BITS
+    slot_bits: int = SLOT_BITS
+    filters: list = field(default_factory=list)     # per level: (2, 2R + 1) int64, padded to the common R
+    R: int = 0
+    slots: int = 0                                   # T
+    J: int = 0                                       # output columns per ciphertext
+
+    @classmethod
+    def make(cls, key_bits: int = 2048, k_bits: int = K_BITS, slot_bits: int = SLOT_BITS) -> "Plan":
+        if slot_bits < 8 + 2 * k_bits + 2:
+            raise ValueError(f"{slot_bits}-bit slots cannot hold 255·2^(2·{k_bits}) plus the DoG offset")
+        fs = [polyphase(s, k_bits) for s in level_sigmas()]
+        R = max(r for r, _ in fs)
+        filters = [np.pad(c, ((0, 0), (R - r, R - r))) for r, c in fs]
+        slots = (key_bits - 1) // slot_bits
+        J = slots - 4 * R
+        if J < 1:
+            raise ValueError(f"{slots} slots of {slot_bits} bits cannot hold a radius-{R} filter")
+        return cls(k_bits, slot_bits, filters, R, slots, J)
+
+
+def padded(img: np.ndarray, R: int, J: int) -> np.ndarray:
+    """Reflect-101 padding by R (rows and columns), columns then zero-filled to a whole number of segments."""
+    p = np.pad(np.asarray(img, np.int64), R, mode="reflect")
+    segs = -(-img.shape[1] // J)
+    need = segs * J + 2 * R
+    return np.pad(p, ((0, 0), (0, need - p.shape[1])))
+
+
+def plain_gaussians(img: np.ndarray, plan: Plan) -> np.ndarray:
+    """The integer Gaussian images, computed in the clear exactly as the ciphertexts compute them:
+    (6, 2H, 2W) int64, scaled by 2^(2K)."""
+    R = plan.R
+    H, W = img.shape
+    p = np.pad(np.asarray(img, np.int64), R, mode="reflect")
+    out = np.zeros((len(plan.filters), 2 * H, 2 * W), np.int64)
+    for s, c in enumerate(plan.filters):
+        for psi in (0, 1):
+            h = sum(c[psi, j] * p[:, j:j + W] for j in range(2 * R + 1))             # (H + 2R, W)
+            for phi in (0, 1):
+                out[s, phi::2, psi::2] = sum(c[phi, j] * h[j:j + H] for j in range(2 * R + 1))
+    return out
+
+
+def plain_dog(img: np.ndarray, plan: Plan) -> np.ndarray:
+    g = plain_gaussians(img, plan)
+    return g[1:] - g[:-1]
+
+
+# --------------------------------------------------------------------------- Paillier
+
+class PaillierSift:
+    """The key holder (keys, encryption, decryption) and the server's homomorphic scale space."""
+
+    def __init__(self, key_bits: int = 2048, plan: Plan | None = None, keypair=None):
+        import gmpy2
+        from phe import paillier
+
+        t0 = time.perf_counter()
+        self.pk, self.sk = keypair or paillier.generate_paillier_keypair(n_length=key_bits)
+        self.keygen_s = time.perf_counter() - t0
+        self.gmpy2 = gmpy2
+        self.n = gmpy2.mpz(self.pk.n)
+        self.n2 = self.n * self.n
+        self.plan = plan or Plan.make(key_bits)
+        if self.plan.slots * self.plan.slot_bits >= self.n.bit_length():
+            raise ValueError("the packed slots do not fit the Paillier plaintext")
+
+    # key holder
+    def encrypt_image(self, img: np.ndarray) -> dict:
+        """Row segments of the padded image, packed and encrypted: {(padded row, segment): ciphertext}."""
+        plan, b = self.plan, self.plan.slot_bits
+        p = padded(img, plan.R, plan.J)
+        H = img.shape[0]
+        cts = {}
+        for r in range(H):
+            for g in range(-(-img.shape[1] // plan.J)):
+                vals = p[r + plan.R, g * plan.J:g * plan.J + plan.J + 2 * plan.R]
+                m = 0
+                for u, v in enumerate(vals.tolist()):
+                    m |= int(v) << (b * u)
+                cts[(r, g)] = self.gmpy2.mpz(self.pk.raw_encrypt(m))
+        return {"cts": cts, "shape": img.shape}
+
+    def decrypt_dog(self, enc: dict) -> np.ndarray:
+        """The key holder: decrypt and unpack the DoG, (5, 2H, 2W) int64 (scaled by 2^(2K))."""
+        plan, b = self.plan, self.plan.slot_bits
+        H, W = enc["shape"]
+        mask = (1 << b) - 1
+        out = np.zeros((len(plan.filters) - 1, 2 * H, 2 * W), np.int64)
+        for (s, fr, g, psi), c in enc["dog"].items():
+            m = self.sk.raw_decrypt(int(c))
+            for i in range(plan.J):
+                col = g * plan.J + i
+                if col >= W:
+                    break
+                out[s, fr, 2 * col + psi] = ((m >> (b * (i + 2 * plan.R))) & mask) - OFFSET
+        return out
+
+    # server
+    def dog(self, enc: dict, log=None) -> dict:
+        """The encrypted DoG from the encrypted image (additions and plaintext multiplications only)."""
+        gm, n2, plan, b = self.gmpy2, self.n2, self.plan, self.plan.slot_bits
+        H, W = enc["shape"]
+        R, J, L = plan.R, plan.J, len(plan.filters)
+        segs = -(-W // J)
+        cts = enc["cts"]
+        # reflect-101 rows: padded row r' ↔ image row
+        def src_row(rp):
+            r = rp - R
+            r = -r if r < 0 else r
+            return 2 * (H - 1) - r if r > H - 1 else r
+        shift = gm.mpz(1) << b                           # ×2^b = one slot up
+        # horizontal: for every image row and segment, the row filtered along the slots, per level and phase
+        horiz = {}
+        for r in range(H):
+            for g in range(segs):
+                x = cts[(r, g)]
+                ups = [x]
+                for _ in range(2 * R):
+                    ups.append(gm.powmod(ups[-1], shift, n2))
+                for s in range(L):
+                    for psi in (0, 1):
+                        c = plan.filters[s][psi]
+                        acc = gm.mpz(1)
+                        for j in range(2 * R + 1):
+                            if c[j]:
+                                acc = acc * gm.powmod(ups[R - (j - R)], int(c[j]), n2) % n2
+                        horiz[(s, r, g, psi)] = acc
+            if log and r % 16 == 15:
+                log(f"horizontal: row {r + 1}/{H}")
+        # vertical: across row ciphertexts; then DoG = G_{s+1} − G_s + offset
+        off = 0
+        for u in range(plan.slots):
+            off |= OFFSET << (b * u)
+        off_ct = (1 + off * self.n) % n2                 # E(offset) with no randomness: a public constant
+        dog = {}
+        for fr in range(2 * H):
+            i, phi = divmod(fr, 2)
+            for g in range(segs):
+                for psi in (0, 1):
+                    prev = None
+                    for s in range(L):
+                        c = plan.filters[s][phi]
+                        acc = gm.mpz(1)
+                        for j in range(2 * R + 1):
+                            if c[j]:
+                                acc = acc * gm.powmod(horiz[(s, src_row(i + j), g, psi)], int(c[j]), n2) % n2
+                        if prev is not None:
+                            dog[(s - 1, fr, g, psi)] = acc * gm.invert(prev, n2) % n2 * off_ct % n2
+                        prev = acc
+            if log and fr % 32 == 31:
+                log(f"vertical: fine row {fr + 1}/{2 * H}")
+        return {"dog": dog, "shape": (H, W)}
+
+
+# --------------------------------------------------------------------------- keypoints
+
+def detect(dog_int: np.ndarray, plan: Plan) -> np.ndarray:
+    """OpenCV's extrema detection and refinement on one octave's DoG (5, h, w) of octave −1; keypoints (N, 3):
+    x, y in original pixels and the layer."""
+    d = dog_int.astype(np.float64) / (2 ** (2 * plan.k_bits))        # pixel units 0…255
+    nl, h, w = d.shape
+    thr = math.floor(0.5 * CONTRAST / LAYERS * 255)
+    scale = 1.0 / 255
+    out = []
+    for layer in range(1, LAYERS + 1):
+        cur = d[layer]
+        cand = np.argwhere(np.abs(cur[BORDER:h - BORDER, BORDER:w - BORDER]) > thr) + BORDER
+        for r, c in cand:
+            v = cur[r, c]
+            cube = d[layer - 1:layer + 2, r - 1:r + 2, c - 1:c + 2]
+            if not ((v > 0 and v >= cube.max()) or (v < 0 and v <= cube.min())):
+                continue
+            kp = _refine(d, layer, r, c, scale)
+            if kp is not None:
+                out.append(kp)
+    return np.array(out).reshape(-1, 3)
+
+
+def _refine(d, layer, r, c, scale):
+    nl, h, w = d.shape
+    for _ in range(5):
+        dD = np.array([(d[layer, r, c + 1] - d[layer, r, c - 1]) * 0.5 * scale,
+                       (d[layer, r + 1, c] - d[layer, r - 1, c]) * 0.5 * scale,
+                       (d[layer + 1, r, c] - d[layer - 1, r, c]) * 0.5 * scale])
+        v2 = d[layer, r, c] * 2
+        dxx = (d[layer, r, c + 1] + d[layer, r, c - 1] - v2) * scale
+        dyy = (d[layer, r + 1, c] + d[layer, r - 1, c] - v2) * scale
+        dss = (d[layer + 1, r, c] + d[layer - 1, r, c] - v2) * scale
+        dxy = (d[layer, r + 1, c + 1] - d[layer, r + 1, c - 1] - d[layer, r - 1, c + 1] + d[layer, r - 1, c - 1]) * 0.25 * scale
+        dxs = (d[layer + 1, r, c + 1] - d[layer + 1, r, c - 1] - d[layer - 1, r, c + 1] + d[layer - 1, r, c - 1]) * 0.25 * scale
+        dys = (d[layer + 1, r + 1, c] - d[layer + 1, r - 1, c] - d[layer - 1, r + 1, c] + d[layer - 1, r - 1, c]) * 0.25 * scale
+        Hm = np.array([[dxx, dxy, dxs], [dxy, dyy, dys], [dxs, dys, dss]])
+        try:
+            X = np.linalg.solve(Hm, dD)
+        except np.linalg.LinAlgError:
+            return None
+        xc, xr, xi = -X
+        if abs(xi) < 0.5 and abs(xr) < 0.5 and abs(xc) < 0.5:
+            break
+        if max(abs(xi), abs(xr), abs(xc)) > 1e6:
+            return None
+        c += int(round(xc))
+        r += int(round(xr))
+        layer += int(round(xi))
+        if layer < 1 or layer > LAYERS or c < BORDER or c >= w - BORDER or r < BORDER or r >= h - BORDER:
+            return None
+    else:
+        return None
+    t = dD @ np.array([xc, xr, xi])
+    contr = d[layer, r, c] * scale + t * 0.5
+    if abs(contr) * LAYERS < CONTRAST:
+        return None
+    tr, det = dxx + dyy, dxx * dyy - dxy * dxy
+    if det <= 0 or tr * tr * EDGE >= (EDGE + 1) ** 2 * det:
+        return None
+    return ((c + xc) * 0.5, (r + xr) * 0.5, layer)
+
+
+def opencv_keypoints(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+    """OpenCV SIFT on the plaintext: positions (N, 2), their octave (−1, 0, …), and the cv2 keypoints."""
+    import cv2
+
+    kps = cv2.SIFT_create().detect(np.asarray(img, np.uint8), None)
+    pos = np.array([k.pt for k in kps]).reshape(-1, 2)
+    octv = np.array([((k.octave & 255) ^ 128) - 128 if (k.octave & 255) >= 128 else (k.octave & 255) for k in kps])
+    return pos, octv, kps
+
+
+def coverage(ref: np.ndarray, got: np.ndarray, radius: float) -> float:
+    """Fraction of ``ref`` points with a ``got`` point within ``radius`` pixels."""
+    if len(ref) == 0:
+        return float("nan")
+    if len(got) == 0:
+        return 0.0
+    dist = np.sqrt(((ref[:, None, :] - got[None, :, :2]) ** 2).sum(-1))
+    return float(np.mean(dist.min(1) <= radius))
+
+
+# --------------------------------------------------------------------------- the experiment
+
+def ciphertext_image(enc: dict, plan: Plan) -> np.ndarray:
+    """The paper's Fig. 2c: what the channel sees, as an image — each pixel shows one byte of the ciphertext that
+    carries it (byte i of the segment's ciphertext for the segment's i-th column)."""
+    H, W = enc["shape"]
+    out = np.zeros((H, W), np.uint8)
+    for (r, g), c in enc["cts"].items():
+        for i in range(plan.J):
+            col = g * plan.J + i
+            if col < W:
+                out[r, col] = (int(c) >> (8 * (i * 7 + 3))) & 255
+    return out
+
+
+def control(img: np.ndarray, cimg: np.ndarray) -> dict:
+    """SIFT run directly on the ciphertext image: its keypoints and descriptor matches against the plaintext's."""
+    import cv2
+
+    sift = cv2.SIFT_create()
+    kp1, d1 = sift.detectAndCompute(np.asarray(img, np.uint8), None)
+    kp2, d2 = sift.detectAndCompute(cimg, None)
+    good = consistent = 0
+    if d1 is not None and d2 is not None and len(kp2) >= 2:
+        for m in cv2.BFMatcher().knnMatch(d1, d2, k=2):
+            if len(m) == 2 and m[0].distance < 0.75 * m[1].distance:
+                good += 1
+                a, b = np.array(kp1[m[0].queryIdx].pt), np.array(kp2[m[0].trainIdx].pt)
+                consistent += int(np.hypot(*(a - b)) <= 1.5)
+    p1 = np.array([k.pt for k in kp1]).reshape(-1, 2)
+    p2 = np.array([k.pt for k in kp2]).reshape(-1, 2)
+    return {"plaintext_keypoints": len(kp1), "ciphertext_image_keypoints": len(kp2), "ratio_test_matches": good,
+            "matches_at_the_same_place": consistent,
+            "plaintext_keypoints_covered_within_1.5px": coverage(p1, p2, 1.5) if len(p1) else None}
+
+
+def run(img: np.ndarray, key_bits: int = 2048, figure=None, log=None, keypair=None) -> dict:
+    """Encrypt, build the DoG homomorphically, decrypt, detect; compare with the plaintext scale space and OpenCV."""
+    img = np.asarray(img, np.uint8)
+    ps = PaillierSift(key_bits, keypair=keypair)
+    plan = ps.plan
+    t0 = time.perf_counter()
+    enc = ps.encrypt_image(img)
+    t1 = time.perf_counter()
+    dog_enc = ps.dog(enc, log)
+    t2 = time.perf_counter()
+    dog = ps.decrypt_dog(dog_enc)
+    t3 = time.perf_counter()
+    ref = plain_dog(img, plan)
+    kp_enc = detect(dog, plan)
+    kp_ref = detect(ref, plan)
+    pos, octv, _ = opencv_keypoints(img)
+    same = (coverage(kp_ref[:, :2], kp_enc, 0.5), coverage(kp_enc[:, :2], kp_ref, 0.5))
+    cimg = ciphertext_image(enc, plan)
+    res = {"shape": list(img.shape), "key_bits": key_bits, "slots": plan.slots, "slot_bits": plan.slot_bits,
+           "k_bits": plan.k_bits, "radius": plan.R, "columns_per_ciphertext": plan.J,
+           "ciphertexts": len(enc["cts"]), "dog_ciphertexts": len(dog_enc["dog"]),
+           "keygen_s": ps.keygen_s, "encrypt_s": t1 - t0, "homomorphic_s": t2 - t1, "decrypt_s": t3 - t2,
+           "total_s": t3 - t0, "dog_equal_to_plaintext": bool(np.array_equal(dog, ref)),
+           "keypoints_encrypted": len(kp_enc), "keypoints_plaintext_scale_space": len(kp_ref),
+           "same_keypoints_within_0.5px": same,
+           "opencv_keypoints": len(pos), "opencv_octaves": {str(int(o)): int(np.sum(octv == o)) for o in np.unique(octv)},
+           "coverage_of_opencv_within_1.5px": coverage(pos, kp_enc, 1.5),
+           "coverage_of_opencv_octave_-1_within_1.5px": coverage(pos[octv == -1], kp_enc, 1.5),
+           "control": control(img, cimg)}
+    if figure:
+        save_figure(figure, img, cimg, pos, kp_enc)
+        res["figure"] = str(figure)
+    return res
+
+
+def save_figure(path, img, cimg, pos, kp) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 3, figsize=(12, 4.4))
+    ax[0].imshow(img, cmap="gray")
+    ax[0].scatter(pos[:, 0], pos[:, 1], s=10, c="r")
+    ax[0].set_title(f"plaintext, OpenCV SIFT ({len(pos)})")
+    ax[1].imshow(cimg, cmap="gray")
+    ax[1].set_title("Paillier ciphertext (one byte per pixel)")
+    ax[2].imshow(img, cmap="gray")
+    ax[2].scatter(kp[:, 0], kp[:, 1], s=10, c="b")
+    ax[2].set_title(f"keypoints from the encrypted DoG ({len(kp)})")
+    for a in ax:
+        a.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def load_image(path=None, size: int = 128) -> np.ndarray:
+    """A gray uint8 image: ``path`` (any format Pillow reads) or scikit-image's camera; resized to size×size."""
+    from PIL import Image
+
+    from jscec.errors import UserError
+
+    if path:
+        try:
+            im = Image.open(path).convert("L")
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: not an image Pillow can read ({exc})") from None
+    else:
+        from skimage import data
+
+        im = Image.fromarray(data.camera())
+    if size:
+        im = im.resize((size, size), Image.LANCZOS)
+    return np.asarray(im, np.uint8)
