@@ -54,6 +54,18 @@ def add_arguments(p):
     tb.add_argument("--checkpoints", default=None, metavar="DIR", help="folder of {data}-model{1,2,3}.pt")
     tb.add_argument("--out", default="out/hesemcom", help="output folder (table3.md, table3.json, table3.png)")
 
+    r = sub.add_parser("radio", help="Models 2/3's features as analog symbols, Model 4's ciphertexts as LDPC+QAM bits, "
+                                     "over a link")
+    common(r)
+    r.add_argument("--link", default="awgn", choices=("awgn", "sim"), help="numpy AWGN or the GNU Radio loopback")
+    r.add_argument("--model", type=int, nargs="+", default=[2, 3, 4], choices=(2, 3, 4), help="models")
+    r.add_argument("--snr", type=float, nargs="+", default=[5.0, 10.0, 25.0], help="channel SNR(s) in dB")
+    r.add_argument("--images", type=int, default=64, help="test images (Model 4: at most --model4-images)")
+    r.add_argument("--model4-images", type=int, default=8, help="test images for Model 4 (its ciphertexts are big)")
+    r.add_argument("--mod", default="64qam", choices=("bpsk", "qpsk", "16qam", "64qam"), help="Model 4's modulation")
+    r.add_argument("--rate", default="3/4", help="Model 4's LDPC code rate (1/2, 5/8, 3/4, 13/16)")
+    r.add_argument("--json", default="out/hesemcom/radio.json", help="result file")
+
     s = sub.add_parser("sift", help="SIFT scale space and DoG on Paillier ciphertexts (Fig. 2)")
     s.add_argument("--image", default=None, help="image file (default: scikit-image's camera)")
     s.add_argument("--size", type=int, default=128, help="resize to SIZE x SIZE (0: keep)")
@@ -72,7 +84,7 @@ def run(args) -> int:
     cmd = getattr(args, "he_command", None) or "model4"
     if cmd == "model4" and not hasattr(args, "images"):
         args = _defaults_model4(args)
-    return {"train": _train, "model4": _model4, "table3": _table3, "sift": _sift}[cmd](args)
+    return {"train": _train, "model4": _model4, "table3": _table3, "sift": _sift, "radio": _radio}[cmd](args)
 
 
 def _defaults_model4(args):
@@ -166,4 +178,36 @@ def _sift(args) -> int:
     print(f"control, SIFT on the ciphertext image: {c['ciphertext_image_keypoints']} keypoints, "
           f"{c['ratio_test_matches']} ratio-test matches, {c['matches_at_the_same_place']} at the same place")
     print(f"wrote {res['figure']}, {write_json(out / 'sift.json', res)}")
+    return 0
+
+
+def _radio(args) -> int:
+    from hesemcom.train import load_model
+    from link.apps.hesemcom import make_link, run_analog, run_ciphertext
+    from scripts.output import write_json
+
+    split, x, y = _images(args.data_set, args.data, args.images)
+    rows = []
+    for snr in args.snr:
+        for m in args.model:
+            link = make_link(args.link, snr, args.seed)
+            if m == 4:
+                net, _ = load_model(split.name, 3)
+                n = min(args.model4_images, len(x))
+                r = run_ciphertext(net.he_params(), x[:n], y[:n], link, mod=args.mod, rate=args.rate,
+                                   log=lambda *a: None)
+                print(f"{args.link} {snr:g} dB model 4: {r['accuracy'] * 100:.2f} % of {n}; ciphertext "
+                      f"{r['ciphertext_bytes_per_image'] / 1000:.1f} kB/image = {r['frames_per_image']:.1f} frames, "
+                      f"{r['channel_symbols_per_image']:.0f} symbols ({r['modulation']} {r['code_rate']}), air time "
+                      f"{r['air_time_s_per_image'] * 1000:.1f} ms/image at {r['symbol_rate'] / 1000:g} kBd (analog: "
+                      f"{r['analog_air_time_s_per_image'] * 1000:.2f} ms); {r['ciphertexts_received']}/{r['ciphertexts']} "
+                      f"ciphertexts received")
+            else:
+                net, _ = load_model(split.name, m)
+                r = run_analog(net, x, y, link, log=lambda *a: None)
+                mer = "n/a" if r["mer_db"] is None else f"{r['mer_db']:.2f} dB"
+                print(f"{args.link} {snr:g} dB model {m}: {r['accuracy'] * 100:.2f} % of {len(x)} "
+                      f"({r['images_received']} received, MER {mer}, {r['frames_sent']} frames)")
+            rows.append({"model": m, "snr_db": snr, **r})
+    print(f"wrote {write_json(args.json, {'command': 'hesemcom radio', 'link': args.link, 'data': split.name, 'results': rows})}")
     return 0

@@ -1,0 +1,46 @@
+"""HE SemCom over the links (issue 19 item 5): analog features and Model 4's ciphertext bits over awgn."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tenseal")
+
+from hesemcom import data, table3  # noqa: E402
+from hesemcom.train import load_model  # noqa: E402
+from link.apps import hesemcom as app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    if not data.FASHION_DIR.is_dir():
+        pytest.skip("dataset-fashion-mnist not installed")
+    return data.load("fashion")
+
+
+def test_symbols_round_trip_and_unit_power():
+    f = np.random.default_rng(0).standard_normal((5, 196))
+    s = app.to_symbols(f)
+    assert s.shape == (5, 98) and abs(np.mean(np.abs(s) ** 2) - 1) < 0.1
+    assert np.allclose(app.from_symbols(s), f, atol=1e-6)
+
+
+def test_analog_features_over_awgn(fashion):
+    net, _ = load_model("fashion", 3)
+    x, y = fashion.x_test[:16], fashion.y_test[:16]
+    r = app.run_analog(net, x, y, app.make_link("awgn", 30.0), images_per_frame=4, log=lambda *a: None)
+    assert r["frames_sent"] == 4 and r["images_received"] == 16
+    assert abs(r["mer_db"] - 30) < 2
+    clean = table3.jscc_predict(net, x, np.zeros((16, 196)))
+    assert r["accuracy"] >= np.mean(clean == y) - 0.13
+
+
+def test_model4_ciphertext_bits_over_awgn(fashion):
+    net, _ = load_model("fashion", 3)
+    x, y = fashion.x_test[:4], fashion.y_test[:4]
+    r = app.run_ciphertext(net.he_params(), x, y, app.make_link("awgn", 30.0), log=lambda *a: None)
+    assert r["ciphertexts_received"] == 1
+    clean = table3.jscc_predict(net, x, np.zeros((4, 196)))
+    assert r["accuracy"] == float(np.mean(clean == y))          # bits arrive exactly: no channel noise on features
+    assert r["ciphertext_bytes_per_image"] > 1000 * r["analog_symbols_per_image"] / 8
+    assert r["air_time_s_per_image"] > 100 * r["analog_air_time_s_per_image"]
