@@ -148,29 +148,36 @@ class PaillierSift:
             raise ValueError("the packed slots do not fit the Paillier plaintext")
 
     # key holder
-    def encrypt_image(self, img: np.ndarray) -> dict:
-        """Row segments of the padded image, packed and encrypted: {(padded row, segment): ciphertext}."""
-        plan, b = self.plan, self.plan.slot_bits
+    def encrypt_image(self, img: np.ndarray, workers: int = 1) -> dict:
+        """Row segments of the padded image, packed and encrypted: {(image row, segment): ciphertext}."""
+        plan = self.plan
         p = padded(img, plan.R, plan.J)
         H = img.shape[0]
-        cts = {}
-        for r in range(H):
-            for g in range(-(-img.shape[1] // plan.J)):
-                vals = p[r + plan.R, g * plan.J:g * plan.J + plan.J + 2 * plan.R]
-                m = 0
-                for u, v in enumerate(vals.tolist()):
-                    m |= int(v) << (b * u)
-                cts[(r, g)] = self.gmpy2.mpz(self.pk.raw_encrypt(m))
+        segs = -(-img.shape[1] // plan.J)
+        cts = _parallel(self._encrypt_rows, (p, segs), _chunks(range(H), workers), workers)
         return {"cts": cts, "shape": img.shape}
 
-    def decrypt_dog(self, enc: dict) -> np.ndarray:
+    def _encrypt_rows(self, job, rows) -> dict:
+        p, segs = job
+        plan, b = self.plan, self.plan.slot_bits
+        out = {}
+        for r in rows:
+            for g in range(segs):
+                m = 0
+                for u, v in enumerate(p[r + plan.R, g * plan.J:g * plan.J + plan.J + 2 * plan.R].tolist()):
+                    m |= int(v) << (b * u)
+                out[(r, g)] = self.gmpy2.mpz(self.pk.raw_encrypt(m))
+        return out
+
+    def decrypt_dog(self, enc: dict, workers: int = 1) -> np.ndarray:
         """The key holder: decrypt and unpack the DoG, (5, 2H, 2W) int64 (scaled by 2^(2K))."""
         plan, b = self.plan, self.plan.slot_bits
         H, W = enc["shape"]
         mask = (1 << b) - 1
+        items = list(enc["dog"].items())
+        plain = _parallel(self._decrypt_items, items, _chunks(range(len(items)), workers), workers)
         out = np.zeros((len(plan.filters) - 1, 2 * H, 2 * W), np.int64)
-        for (s, fr, g, psi), c in enc["dog"].items():
-            m = self.sk.raw_decrypt(int(c))
+        for (s, fr, g, psi), m in plain.items():
             for i in range(plan.J):
                 col = g * plan.J + i
                 if col >= W:
@@ -178,61 +185,139 @@ class PaillierSift:
                 out[s, fr, 2 * col + psi] = ((m >> (b * (i + 2 * plan.R))) & mask) - OFFSET
         return out
 
+    def _decrypt_items(self, items, idx) -> dict:
+        return {items[i][0]: self.sk.raw_decrypt(int(items[i][1])) for i in idx}
+
     # server
-    def dog(self, enc: dict, log=None) -> dict:
-        """The encrypted DoG from the encrypted image (additions and plaintext multiplications only)."""
-        gm, n2, plan, b = self.gmpy2, self.n2, self.plan, self.plan.slot_bits
+    def dog(self, enc: dict, log=None, workers: int = 1) -> dict:
+        """The encrypted DoG from the encrypted image (additions and plaintext multiplications only), the rows
+        shared among ``workers`` processes."""
         H, W = enc["shape"]
+        horiz = _parallel(self._horizontal, enc, _chunks(range(H), workers), workers)
+        if log:
+            log(f"horizontal pass done ({len(horiz)} ciphertexts)")
+        dog = _parallel(self._vertical, (horiz, enc["shape"]), _chunks(range(2 * H), workers), workers)
+        if log:
+            log(f"vertical pass and DoG done ({len(dog)} ciphertexts)")
+        return {"dog": dog, "shape": (H, W)}
+
+    def _table(self, x, kb):
+        """x^(2^i), i < kb: every plaintext weight is then a product of table entries (shared squarings)."""
+        t = [x]
+        for _ in range(kb - 1):
+            t.append(t[-1] * t[-1] % self.n2)
+        return t
+
+    def _power(self, t, k):
+        acc, i = None, 0
+        while k:
+            if k & 1:
+                acc = t[i] if acc is None else acc * t[i] % self.n2
+            k >>= 1
+            i += 1
+        return acc
+
+    def _kb(self):
+        return max(int(abs(f).max()).bit_length() for f in self.plan.filters)
+
+    def _horizontal(self, enc, rows) -> dict:
+        """Each row segment filtered along its slots, per level and output column phase: slot i + 2R holds the
+        output of column g·J + i (the segment shifted up by R − j slots, i.e. ×2^(b(R−j)), raised to c_j)."""
+        gm, n2, plan = self.gmpy2, self.n2, self.plan
         R, J, L = plan.R, plan.J, len(plan.filters)
-        segs = -(-W // J)
-        cts = enc["cts"]
-        # reflect-101 rows: padded row r' ↔ image row
-        def src_row(rp):
-            r = rp - R
-            r = -r if r < 0 else r
-            return 2 * (H - 1) - r if r > H - 1 else r
-        shift = gm.mpz(1) << b                           # ×2^b = one slot up
-        # horizontal: for every image row and segment, the row filtered along the slots, per level and phase
-        horiz = {}
-        for r in range(H):
+        segs = -(-enc["shape"][1] // J)
+        shift = gm.mpz(1) << plan.slot_bits
+        kb = self._kb()
+        out = {}
+        for r in rows:
             for g in range(segs):
-                x = cts[(r, g)]
-                ups = [x]
+                ups = [enc["cts"][(r, g)]]
                 for _ in range(2 * R):
                     ups.append(gm.powmod(ups[-1], shift, n2))
+                tabs = [self._table(u, kb) for u in ups]
                 for s in range(L):
                     for psi in (0, 1):
                         c = plan.filters[s][psi]
                         acc = gm.mpz(1)
                         for j in range(2 * R + 1):
                             if c[j]:
-                                acc = acc * gm.powmod(ups[R - (j - R)], int(c[j]), n2) % n2
-                        horiz[(s, r, g, psi)] = acc
-            if log and r % 16 == 15:
-                log(f"horizontal: row {r + 1}/{H}")
-        # vertical: across row ciphertexts; then DoG = G_{s+1} − G_s + offset
+                                acc = acc * self._power(tabs[2 * R - j], int(c[j])) % n2
+                        out[(s, r, g, psi)] = acc
+        return out
+
+    def _vertical(self, job, frs) -> dict:
+        """Down the rows (across ciphertexts) per level, then DoG = G_{s+1} − G_s + offset, for fine rows ``frs``."""
+        horiz, (H, W) = job
+        gm, n2, plan = self.gmpy2, self.n2, self.plan
+        R, J, L, b = plan.R, plan.J, len(plan.filters), plan.slot_bits
+        segs = -(-W // J)
+        kb = self._kb()
+
+        def src_row(rp):                     # padded row → image row, reflect-101
+            r = abs(rp - R)
+            return 2 * (H - 1) - r if r > H - 1 else r
+
         off = 0
         for u in range(plan.slots):
             off |= OFFSET << (b * u)
-        off_ct = (1 + off * self.n) % n2                 # E(offset) with no randomness: a public constant
-        dog = {}
-        for fr in range(2 * H):
-            i, phi = divmod(fr, 2)
-            for g in range(segs):
-                for psi in (0, 1):
-                    prev = None
-                    for s in range(L):
-                        c = plan.filters[s][phi]
+        off_ct = (1 + off * self.n) % n2     # E(offset) with no randomness: a public constant
+        frs = list(frs)
+        need = sorted({src_row(fr // 2 + j) for fr in frs for j in range(2 * R + 1)})
+        dog, prev = {}, {}
+        for s in range(L):
+            tabs = {(r, g, psi): self._table(horiz[(s, r, g, psi)], kb)
+                    for r in need for g in range(segs) for psi in (0, 1)}
+            for fr in frs:
+                i, phi = divmod(fr, 2)
+                c = plan.filters[s][phi]
+                for g in range(segs):
+                    for psi in (0, 1):
                         acc = gm.mpz(1)
                         for j in range(2 * R + 1):
                             if c[j]:
-                                acc = acc * gm.powmod(horiz[(s, src_row(i + j), g, psi)], int(c[j]), n2) % n2
-                        if prev is not None:
-                            dog[(s - 1, fr, g, psi)] = acc * gm.invert(prev, n2) % n2 * off_ct % n2
-                        prev = acc
-            if log and fr % 32 == 31:
-                log(f"vertical: fine row {fr + 1}/{2 * H}")
-        return {"dog": dog, "shape": (H, W)}
+                                acc = acc * self._power(tabs[(src_row(i + j), g, psi)], int(c[j])) % n2
+                        if s:
+                            dog[(s - 1, fr, g, psi)] = acc * gm.invert(prev[(fr, g, psi)], n2) % n2 * off_ct % n2
+                        prev[(fr, g, psi)] = acc
+        return dog
+
+
+_JOB = None
+
+
+def _chunks(items, workers: int) -> list:
+    items = list(items)
+    k = max(1, workers)
+    return [items[i::k] for i in range(k) if items[i::k]]
+
+
+def _run_job(chunk):
+    fn, job = _JOB
+    return fn(job, chunk)
+
+
+def _parallel(fn, job, chunks: list, workers: int) -> dict:
+    """fn(job, chunk) for every chunk, in ``workers`` forked processes (they inherit ``job``); merged dicts."""
+    global _JOB
+    if workers <= 1 or len(chunks) <= 1:
+        out = {}
+        for ch in chunks:
+            out.update(fn(job, ch))
+        return out
+    import multiprocessing as mp
+
+    _JOB = (fn, job)
+    pool = mp.get_context("fork").Pool(workers)
+    try:
+        parts = pool.map(_run_job, chunks)
+    finally:
+        pool.close()
+        pool.join()
+        _JOB = None
+    out = {}
+    for p in parts:
+        out.update(p)
+    return out
 
 
 # --------------------------------------------------------------------------- keypoints
@@ -355,29 +440,40 @@ def control(img: np.ndarray, cimg: np.ndarray) -> dict:
             "plaintext_keypoints_covered_within_1.5px": coverage(p1, p2, 1.5) if len(p1) else None}
 
 
-def run(img: np.ndarray, key_bits: int = 2048, figure=None, log=None, keypair=None) -> dict:
-    """Encrypt, build the DoG homomorphically, decrypt, detect; compare with the plaintext scale space and OpenCV."""
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the worker processes)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run(img: np.ndarray, key_bits: int = 2048, figure=None, log=None, keypair=None, workers: int = 2) -> dict:
+    """Encrypt, build the DoG homomorphically, decrypt, detect; compare with the plaintext scale space and OpenCV.
+    ``workers`` processes share the rows (encryption, both filter passes, decryption)."""
     img = np.asarray(img, np.uint8)
     ps = PaillierSift(key_bits, keypair=keypair)
     plan = ps.plan
-    t0 = time.perf_counter()
-    enc = ps.encrypt_image(img)
-    t1 = time.perf_counter()
-    dog_enc = ps.dog(enc, log)
-    t2 = time.perf_counter()
-    dog = ps.decrypt_dog(dog_enc)
-    t3 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
+    enc = ps.encrypt_image(img, workers)
+    c1, t1 = _cpu(), time.perf_counter()
+    dog_enc = ps.dog(enc, log, workers)
+    c2, t2 = _cpu(), time.perf_counter()
+    dog = ps.decrypt_dog(dog_enc, workers)
+    c3, t3 = _cpu(), time.perf_counter()
     ref = plain_dog(img, plan)
     kp_enc = detect(dog, plan)
     kp_ref = detect(ref, plan)
     pos, octv, _ = opencv_keypoints(img)
     same = (coverage(kp_ref[:, :2], kp_enc, 0.5), coverage(kp_enc[:, :2], kp_ref, 0.5))
     cimg = ciphertext_image(enc, plan)
-    res = {"shape": list(img.shape), "key_bits": key_bits, "slots": plan.slots, "slot_bits": plan.slot_bits,
+    res = {"shape": list(img.shape), "key_bits": key_bits, "workers": workers, "slots": plan.slots, "slot_bits": plan.slot_bits,
            "k_bits": plan.k_bits, "radius": plan.R, "columns_per_ciphertext": plan.J,
            "ciphertexts": len(enc["cts"]), "dog_ciphertexts": len(dog_enc["dog"]),
            "keygen_s": ps.keygen_s, "encrypt_s": t1 - t0, "homomorphic_s": t2 - t1, "decrypt_s": t3 - t2,
-           "total_s": t3 - t0, "dog_equal_to_plaintext": bool(np.array_equal(dog, ref)),
+           "total_s": t3 - t0, "cpu_s": {"encrypt": c1 - c0, "homomorphic": c2 - c1, "decrypt": c3 - c2,
+                                         "total": c3 - c0},
+           "load_average": list(__import__("os").getloadavg()), "dog_equal_to_plaintext": bool(np.array_equal(dog, ref)),
            "keypoints_encrypted": len(kp_enc), "keypoints_plaintext_scale_space": len(kp_ref),
            "same_keypoints_within_0.5px": same,
            "opencv_keypoints": len(pos), "opencv_octaves": {str(int(o)): int(np.sum(octv == o)) for o in np.unique(octv)},
