@@ -135,13 +135,19 @@ class Recorder:
         self.meta_path = self.writer.close()
         ref = reference_path(self.base)
         tmp = ref.with_name(f".{ref.name}.{os.getpid()}.tmp")
-        shutil.copyfile(self.ref_path, tmp)
-        os.replace(tmp, ref)
+        try:
+            shutil.copyfile(self.ref_path, tmp)
+            os.replace(tmp, ref)
+        except BaseException:   # interrupted or failed: no half-written copy stays behind
+            tmp.unlink(missing_ok=True)
+            raise
         return {"meta": str(self.meta_path), "data": str(self.writer.data_path), "reference": str(ref),
                 "samples": int(n), "frames_annotated": len(frames), "sample_rate_hz": self.sample_rate,
                 "segments": segments}
 
     def abort(self) -> None:
+        """The run failed or was interrupted: remove the unfinished recording's temporary files (a
+        recording already closed stays, as do the keys)."""
         if self.writer is not None and self.meta_path is None:
             self.writer.abort()
 

@@ -15,6 +15,12 @@ decides how the frames travel. :func:`run` joins them::
 
 Output: a replay's folder appears only when it succeeds (staged); a sending run that is refused
 removes the folder it created, so either way a refused run leaves nothing behind.
+
+A receiver that dies (``app.receivers`` names it in its ``failures``: role → one line) does not stop the
+link: the run goes to its end, the report is written with the dead receiver's side marked (``error``,
+``exit_code``), and then :class:`RunFailed` says which receiver died and where the partial report is.
+An interrupted run (Ctrl-C, or SIGTERM/SIGHUP through the CLI) unwinds the same ``with`` blocks: the
+receivers are stopped, staged folders and unfinished recordings removed; keys stay.
 """
 from __future__ import annotations
 
@@ -27,6 +33,14 @@ from jscec.errors import UserError
 from link.output import commit_stage, staged_output
 
 
+class RunFailed(UserError):
+    """A run that went to its end but lost a receiver; ``report`` is the partial report it wrote."""
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report
+
+
 @dataclass
 class RunOptions:
     """What every run shares, whatever the application and link."""
@@ -36,11 +50,23 @@ class RunOptions:
     timeout_s: float = 900.0
 
 
+def _stopped(tb) -> None:
+    """Make sure a GNU Radio flowgraph no longer runs: one interrupted just after its ``start()`` would
+    otherwise be dropped running, and its destructor waits for block threads that need the interpreter
+    lock it holds (a hang). A no-op for one already stopped or never started, and for a link without
+    a flowgraph."""
+    stop, wait = getattr(tb, "stop", None), getattr(tb, "wait", None)
+    if callable(stop) and callable(wait):
+        stop()
+        wait()
+
+
 def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
     """Run ``app`` over ``link`` once; returns the application's report."""
     out_dir = Path(opts.out_dir) if opts.out_dir else None
     existed = out_dir is None or out_dir.exists()
     staged = getattr(link, "staged", False) and out_dir is not None
+    failures = {}
     try:
         with contextlib.ExitStack() as stack:
             link.open(stack)
@@ -53,19 +79,30 @@ def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
                 with app.receivers(tx, tb, link, outputs, work) as rx:
                     if recorder is not None:
                         recorder.attach(tb, link, tx, app)
-                    carried = link.carry(tb, tx, opts.timeout_s, log)
+                    try:
+                        carried = link.carry(tb, tx, opts.timeout_s, log)
+                    except BaseException:
+                        _stopped(tb)   # while the receivers still read: a link's sink waits for its reader
+                        raise
                     recording = recorder.finish(tb) if recorder is not None else None
                     results = app.finish(rx, tx, tb, link)
+                    failures = dict(getattr(rx, "failures", None) or {})
                 fields = link.report_fields(tb, carried)
             finally:
+                _stopped(tb)
                 link.close(tb)
             if staged:
                 commit_stage(work, out_dir)
         report = app.report(tx, results, fields, recording, out_dir)
         if hasattr(link, "complete"):
             link.complete(report, carried, out_dir)
-        return report
     except UserError:
         if not existed and not staged:
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
+    if failures:
+        written = out_dir / "result.json" if out_dir is not None else None
+        where = (f"partial report in {written}" if written is not None and written.is_file()
+                 else "no report written")
+        raise RunFailed("; ".join(failures.values()) + f"; {where}", report)
+    return report

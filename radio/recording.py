@@ -129,7 +129,11 @@ class RecordingWriter:
         self.count = 0
         self._file = open(self._tmp_data, "wb")
         self._done = False
-        self.retune(center_freq)
+        try:
+            self.retune(center_freq)
+        except BaseException:   # (interrupted too) the caller never gets the writer to abort: do it here
+            self.abort()
+            raise
 
     def _global_fields(self, desc: dict, extra: dict) -> dict:
         from sigmf import __specification__  # noqa: PLC0415

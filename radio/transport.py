@@ -9,6 +9,11 @@ All traffic is PUSH/PULL (PUB/SUB would drop the first messages: slow joiner):
   lives in :mod:`flowgraphs.pdu`.
 * A control channel (:class:`ControlSocket`) carries small JSON messages from the runner to the
   receivers (``{"end": true, ...}`` once the flowgraph has drained).
+* :class:`Drain` stands in for a receiver that went away: gr-zeromq's ``push_msg_sink`` (and any bound
+  PUSH socket) blocks until a reader connects, which would stall the flowgraph and its stop.
+
+:func:`check_address` refuses, in one line, an address a process can neither bind nor connect to
+before anything else starts.
 
 The interface reference (``docs/interface.md``) describes every endpoint and message format.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +35,69 @@ def free_tcp_address(host: str = "127.0.0.1") -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return f"tcp://{host}:{s.getsockname()[1]}"
+
+
+def check_address(address: str, *, bind: bool, what: str = "address") -> None:
+    """Refuse (``UserError``, one line naming ``what``) a ZMQ address this process cannot ``bind`` (a busy
+    port, a host that is not ours) or connect to (not ``tcp://HOST:PORT``/``ipc://PATH``, an unknown host).
+
+    A bind is tried on a private context, closed again before this returns (the caller binds it for
+    real right after; another process could take the port in between — rare, and then its own bind fails).
+    """
+    scheme, sep, rest = str(address).partition("://")
+    usage = "tcp://HOST:PORT or ipc://PATH"
+    if not sep or scheme not in ("tcp", "ipc") or not rest:
+        raise UserError(f"{what} {address!r} is not a ZMQ address between processes ({usage})")
+    if scheme == "tcp":
+        host, colon, port = rest.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"{what} {address!r} is not a ZMQ address between processes ({usage}, port 1-65535)")
+        if not bind:   # (a bind names an interface or address: ZMQ itself says what is wrong)
+            try:
+                socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+            except (socket.gaierror, UnicodeError):
+                raise UserError(f"{what} {address}: unknown host {host!r}") from None
+    ctx = zmq.Context(1)
+    try:
+        sock = ctx.socket(zmq.PULL)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.bind(address) if bind else sock.connect(address)
+        except zmq.ZMQError as exc:
+            raise UserError(f"cannot {'bind' if bind else 'connect'} {what} {address}: {exc.strerror}") from None
+        finally:
+            sock.close()
+    finally:
+        ctx.term()   # waits for the socket's listener to close: the port is free again
+
+
+class Drain:
+    """Connects a PULL socket to ``address`` and discards what arrives, in a thread, until :meth:`close`
+    (``received``: how many messages it took). A stand-in for a reader that died."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.received = 0
+        self._stop = threading.Event()
+        self._sock = zmq.Context.instance().socket(zmq.PULL)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.connect(address)
+        self._thread = threading.Thread(target=self._run, name="jscec-drain", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self._sock.poll(100):
+                    self._sock.recv()
+                    self.received += 1
+        finally:
+            self._sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class SymbolSender:

@@ -155,13 +155,31 @@ class Receivers:
 
     Use as a context manager: leaving it kills whatever still runs. ``finish`` tells every chain the
     stream ended and returns their results (``summary``, ``images``, ``constellation``) by role.
+
+    A chain that dies (killed, crashed, out of memory) does not stop the run: while the frames flow, a
+    watcher puts a :class:`radio.transport.Drain` on its frame address (a link's ZMQ sink would otherwise
+    wait for the dead reader and stall the flowgraph), so the link carries the stream to its end and the
+    other chain decodes all of it (a capture's recording is whole). ``finish`` then returns, for the dead
+    chain, a summary holding ``error`` (one line: ``Eve's receive chain died (exit code -9)``) and
+    ``exit_code``, and ``failures`` (role → that line) tells the runner to end the run with an error
+    after writing the partial report.
     """
+
+    #: Seconds between the watcher's looks at the chains' processes.
+    WATCH_S = 0.1
 
     def __init__(self, addresses: dict[str, str], out_dir: Path, model_path: Path, *, key_path: Path | None,
                  ref_path: Path | None, k: int, mode: str, threads: int = 1):
+        import threading
+
         from link.receiver.process import ReceiverProcess
 
+        self.addresses = dict(addresses)
         self.chains = {}
+        self.failures: dict[str, str] = {}
+        self._drains: dict = {}
+        self._stop_watch = threading.Event()
+        self._watcher = None
         try:
             for role, addr in addresses.items():
                 if role == "bob":
@@ -172,21 +190,54 @@ class Receivers:
                                                         reference=ref_path, k=k, threads=threads, mode=mode)
             for c in self.chains.values():
                 c.wait_ready()
+            self._watcher = threading.Thread(target=self._watch, name="jscec-receivers-watch", daemon=True)
+            self._watcher.start()
         except BaseException:
             self.kill()
             raise
 
+    def _watch(self) -> None:
+        from radio.transport import Drain
+
+        while not self._stop_watch.wait(self.WATCH_S):
+            for role, c in self.chains.items():
+                if role not in self._drains and not c.alive():
+                    self._drains[role] = Drain(self.addresses[role])
+
+    def _end_watch(self) -> None:
+        """Stop the watcher and the drains (the flowgraph has stopped)."""
+        self._stop_watch.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+        for d in self._drains.values():
+            d.close()
+        self._drains = {}
+
     def finish(self, frames_sent: int | None, tb=None) -> dict:
         """End every chain at once (they decode in parallel), then collect. With the flowgraph ``tb``
         (its ``sync_stats``), each chain learns how many messages were published to it
-        and stops when they all came instead of after an idle second."""
+        and stops when they all came instead of after an idle second. A chain that died gets a
+        summary with ``error`` and ``exit_code`` (and is named in ``failures``)."""
+        from link.receiver.process import ChainDied
+
+        self._end_watch()
         stats = {} if tb is None else tb.sync_stats()
         for role, c in self.chains.items():
-            published = stats[role]["frames_published"] + stats[role]["dropped_published"] if stats else None
-            c.end(-1 if frames_sent is None else frames_sent, published)
-        return {role: c.result() for role, c in self.chains.items()}
+            if c.alive():
+                published = stats[role]["frames_published"] + stats[role]["dropped_published"] if stats else None
+                c.end(-1 if frames_sent is None else frames_sent, published)
+        results = {}
+        for role, c in self.chains.items():
+            try:
+                results[role] = c.result()
+            except ChainDied as exc:
+                self.failures[role] = str(exc)
+                results[role] = dead_result(role, str(exc), exc.exit_code, frames_sent)
+        return results
 
     def kill(self) -> None:
+        self._end_watch()
         for c in self.chains.values():
             c.kill()
 
@@ -198,11 +249,20 @@ class Receivers:
         return False
 
 
-_SIDE_KEYS = ("psnr", "ssim", "ms_ssim", "mer_db", "frames_sent", "frames_ok", "frames_received", "frames_dropped")
+def dead_result(role: str, error: str, exit_code: int | None, frames_sent: int | None) -> dict:
+    """The result of a chain that died: nothing decoded; its side of the report says why (``error``)."""
+    summary = {"role": role, "error": error, "exit_code": exit_code, "frames_sent": frames_sent, "frames_ok": 0,
+               "mer_db": None, "psnr": None, "ssim": None, "images": []}
+    return {"summary": summary, "images": {}, "constellation": np.zeros(0, np.complex64)}
+
+
+_SIDE_KEYS = ("psnr", "ssim", "ms_ssim", "mer_db", "frames_sent", "frames_ok", "frames_received", "frames_dropped",
+              "error", "exit_code")
 
 
 def side(summary: dict) -> dict:
-    """The part of a chain's summary that goes into the experiment's JSON."""
+    """The part of a chain's summary that goes into the experiment's JSON (``error`` and ``exit_code``: the
+    chain died, see :class:`Receivers`)."""
     return {k: summary[k] for k in _SIDE_KEYS if k in summary}
 
 

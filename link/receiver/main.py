@@ -5,11 +5,19 @@ same entry point by hand. It connects to an RX flowgraph's frame PDUs, prints ``
 frames until the runner's control message says the stream ended, then decodes and writes
 ``<out>/<role>.json`` and ``<role>-images.npz``; its stderr (``<out>/<role>.log``) says where the
 time went.
+
+It refuses, in one line and before ``ready``, a ``--frames`` address it cannot connect to and a
+``--control`` address it cannot bind (exit status 2), and exits with 2 when its ``--timeout`` passed
+without a frame or the runner's end message. Started by a runner (``JSCEC_PARENT_PID`` set), it also
+stops when that process is gone, so a killed runner leaves no receiver behind.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
+import time
 
 from jscec.errors import UserError, user_message
 
@@ -29,12 +37,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
 
 
+def _exit_with_parent(pid: int, every_s: float = 1.0) -> None:
+    """Exit (status 3) once the runner ``pid`` that started this process is gone (its children are
+    re-parented): a runner killed outright cannot stop its receivers itself."""
+    def watch():
+        while os.getppid() == pid:
+            time.sleep(every_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="jscec-parent-watch", daemon=True).start()
+
+
 def run(args) -> int:
-    import time
     from pathlib import Path
+
+    from radio.transport import check_address
+
+    parent = os.environ.get("JSCEC_PARENT_PID", "")
+    if parent.isdigit():
+        _exit_with_parent(int(parent))
+    check_address(args.frames, bind=False, what="--frames")
+    check_address(args.control, bind=True, what="--control")
 
     import numpy as np
     import torch
+    import zmq
 
     from crypto.cipher import CipherKeys
     from link.receiver.chains import BobChain, EveChain, serve, write_results
@@ -59,8 +86,14 @@ def run(args) -> int:
             refs = {int(name.split("_")[1]): z[name] for name in z.files if name.startswith("image_")}
     print("ready", flush=True)
     t0 = time.monotonic()
-    frames_sent = serve(chain, args.frames, args.control, timeout_s=args.timeout)
+    try:
+        frames_sent = serve(chain, args.frames, args.control, timeout_s=args.timeout)
+    except zmq.ZMQError as exc:   # e.g. --control taken between the check above and serve's bind
+        raise UserError(f"ZMQ: {exc} (--frames {args.frames}, --control {args.control})") from None
     t1 = time.monotonic()
+    if frames_sent is None and not len(chain.records) and not chain.drops:
+        raise UserError(f"no frame arrived on {args.frames} within {args.timeout:g} s (is the RX flowgraph "
+                        "running and publishing there?)")
     rows = chain.decode_all(refs, device=args.device)
     t2 = time.monotonic()
     write_results(Path(args.out), args.role, chain.summary(rows, frames_sent), rows, chain.constellation)
