@@ -14,9 +14,9 @@ def run_flowgraph(tb, consumed, done, *, timeout_s: float, stall_s: float = 10.0
     """
     from tqdm import tqdm
 
-    tb.start()
     reached = False
     try:
+        tb.start()      # inside the try: an interruption right after the start still stops the flowgraph
         if on_start:
             on_start()
         t0 = last_move = time.monotonic()
