@@ -468,3 +468,62 @@ def test_recording_cannot_be_retuned(tmp_path):
     with open_device(f"file:{tmp_path / 'r'}", settings()) as dev:
         with pytest.raises(UserError, match="cannot be retuned"):
             dev.retune(915e6)
+
+
+# -- identity, temperature, oscillator correction, gains while streaming ----------------------------
+
+def test_pluto_serial_temperature_and_xo_correction_through_libiio_objects():
+    dev = open_device("fake-pluto:bench=1,seed=9,temp_c=41.5", settings())
+    sdr = dev._sdr
+    assert dev.serial() == sdr.ctx.attrs["hw_serial"] == sdr.unit.serial
+    assert dev.temperature_c() == pytest.approx(41.5)             # ad9361-phy temp0 input, milli-°C
+    assert dev.xo_correction_hz() == 40e6
+    assert dev.set_xo_correction_hz(40_000_123.4) == 40_000_123   # the driver's 1 Hz step
+    assert sdr._ctrl.attrs["xo_correction"].value == "40000123"
+    with pytest.raises(UserError, match="cannot set xo_correction = 40010000") as err:
+        dev.set_xo_correction_hz(40.01e6)
+    assert "\n" not in str(err.value)
+    d = dev.describe()
+    assert (d["serial"], d["temperature_c"], d["xo_correction_hz"]) == (sdr.unit.serial, 41.5, 40_000_123.0)
+    assert dev.gain_range("rx") == (-3.0, 71.0, 1.0) and dev.gain_range("tx") == (-89.75, 0.0, 0.25)
+    dev.retune(5.8e9)
+    assert dev.gain_range("rx") == (-10.0, 62.0, 1.0)             # the AD9361 gain table by frequency
+
+
+def test_soapy_serial_and_temperature_sensor():
+    dev = open_device("fake-soapy:bench=1,seed=9,temp_c=44", settings())
+    assert dev.serial() == dev._dev.unit.serial and dev.temperature_c() == pytest.approx(44.0)
+    assert dev.xo_correction_hz() is None
+    with pytest.raises(UserError, match="no reference-oscillator correction"):
+        dev.set_xo_correction_hz(40e6)
+    assert open_device("fake-soapy:serial=31F4C2A", settings()).serial() == "31F4C2A"
+    u = SoapyDevice(parse_uri("soapy:driver=uhd,serial=X1"), settings(), soapy=fake_soapy_module())
+    assert u.serial() == "X1"
+
+
+@pytest.mark.parametrize("kind", ["fake-pluto", "fake-soapy"])
+def test_digital_frequency_correction_is_phase_continuous_across_blocks(kind):
+    dev = open_device(f"{kind}:cfo_hz=1234.5", settings())
+    dev.set_rx_frequency_correction(1234.5)
+    x = tone(6 * BUF, amp=0.5, f=0.01)
+    for k in range(6):
+        dev.tx(x[k * BUF:(k + 1) * BUF])
+    y = np.concatenate([dev.rx(700).samples for _ in range(8)])   # blocks that do not align with buffers
+    ref = x[:y.size]
+    err = y - ref * (np.vdot(ref, y) / np.vdot(ref, ref))
+    assert np.max(np.abs(err)) < 2e-3                              # the CFO removed, no phase step anywhere
+    assert dev.describe()["rx_frequency_correction_hz"] == 1234.5
+
+
+@pytest.mark.parametrize("kind", ["fake-pluto", "fake-soapy"])
+def test_gains_change_while_streaming_and_read_back(kind):
+    dev = open_device(kind, settings(rx_gain_db=10))
+    got = dev.set_gains(rx_gain_db=20, tx_gain_db=0 if kind == "fake-pluto" else 5)
+    assert got["rx_gain_db"] == 20 and dev.settings.rx_gain_db == 20
+    dev.tx(tone(BUF, amp=0.1))
+    assert np.mean(np.abs(dev.rx(BUF).samples)) > 0
+    if kind == "fake-pluto":
+        with pytest.raises(UserError, match="attenuation"):
+            dev.set_gains(tx_gain_db=3)
+        with pytest.raises(UserError, match="rx_hardwaregain_chan0"):
+            dev.set_gains(rx_gain_db=90)                           # beyond the AD9361 table

@@ -16,9 +16,18 @@ hardware buffer is zero-padded and sent); the receivers then keep going until ea
 ``tx_len × RX_MARGIN`` more samples plus a few buffers (what a device or GNU Radio may still hold),
 or ``timeout_s`` passes.
 
+**Calibration profiles** (``jscec calibrate``, :mod:`calibration.profile`): once the radios are open,
+every receiver is put on the transmitter's clock where profiles join the two
+(:mod:`calibration.correct`: the AD936x's own ``xo_correction``, else a digital rotation), with a warning
+for a missing, stale or other-temperature profile; ``snr_b`` sets the TX gain that Bob's profile curve
+says gives that SNR per symbol, and the report puts the SNRs measured from the pilots beside it
+(``snr_b_requested_db``, ``snr_b_predicted_db``, ``snr_b_db``, ``snr_e_db``).
+
 The CI fakes (``fake-pluto``, ``fake-soapy``) share a simulated air: whatever the TX fake sends
 reaches every fake receiver, each through its own impairments (``FAKE_AIR_DEFAULTS``, overridden by
-the URI's options, e.g. ``fake-pluto:noise_std=1e-4``). A fake offers two RX channels with their own
+the URI's options, e.g. ``fake-pluto:noise_std=1e-4``), and each with its own hardware
+(:mod:`radio.devices.hardware`: with ``bench=1`` — or ``JSCEC_FAKE_BENCH=1`` — an oscillator error,
+DC, IQ imbalance, carrier leakage and a gain-dependent noise floor drawn from the URI's ``seed``). A fake offers two RX channels with their own
 paths (``rx1_noise_std=2e-3`` makes channel 1 noisier): ``--bob fake-pluto:rx1_noise_std=2e-3 --eve
 fake-pluto:rx1_noise_std=2e-3#1``. Fakes deliver samples as fast as they are asked, so the
 flowgraph paces them at their sample rate.
@@ -36,8 +45,7 @@ from link.links import Carried, Link, mean_snr, timed
 from link.links.flowgraph import run_flowgraph
 from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, whole_buffers
 
-#: What the fakes' air does unless a URI says otherwise: -30 dB path loss and a little noise
-#: (with the default gains and --tx-level, about 35 dB SNR at the ADC of a fake Pluto).
+#: What the fakes' air does unless a URI says otherwise (:data:`radio.devices.fakes.SHARED_AIR_DEFAULTS`).
 FAKE_AIR_DEFAULTS = {"path_gain_db": "-30", "noise_std": "2e-5"}
 #: RX keeps going for this fraction of the TX stream after the TX flush (plus RX_EXTRA_BUFFERS).
 RX_MARGIN = 1.05
@@ -60,6 +68,13 @@ class RadioOptions:
     agc: bool = False
     buffer: int = 32768
     tx_level: float = 0.25           # RMS amplitude of the TX samples (1.0 = the device's nominal level)
+    snr_b: float | None = None       # Bob's SNR per symbol to set (dB): the TX gain from Bob's profile curve
+    profiles: str | None = None      # profiles folder (default: calibration/profiles or $JSCEC_PROFILES)
+    profile_files: tuple = ()        # profiles given explicitly (used before the folder's)
+    xo_correction: bool = True       # apply the profiles' oscillator corrections
+    profile_max_age_h: float = 24.0  # older profiles are warned about
+    temperature_band_c: float = 5.0  # profiles from further than this from the device's temperature: warned
+    sps: int = 4                     # samples per symbol of the link (for --snr-b; the pulse's when built)
 
     def settings(self):
         """The devices' :class:`radio.devices.RadioSettings`; refuses a ``tx_level`` outside (0, 1]."""
@@ -74,66 +89,77 @@ class RadioOptions:
         return {"tx": self.tx, "bob": self.bob, "eve": self.eve}
 
 
-def _broadcast_air_class():
-    from radio.devices.fakes import FakeAir
-
-    class BroadcastAir(FakeAir):
-        """A FakeAir whose transmissions also reach the other fakes' airs (one shared ether)."""
-
-        def __init__(self, impairments):
-            super().__init__(impairments)
-            self.ether: list[FakeAir] = [self]
-
-        def transmit(self, samples):
-            for air in self.ether:
-                FakeAir.transmit(air, samples)
-
-        def set_cyclic(self, samples):
-            for air in self.ether:
-                FakeAir.set_cyclic(air, samples)
-
-    return BroadcastAir
-
-
 def role_channels(uris: dict[str, str | None]) -> dict[str, int]:
     """Role → the RX channel its URI names (``#N``; 0 without a suffix)."""
-    from radio.devices import parse_uri
+    from radio.devices import role_channels as channels
 
-    return {role: parse_uri(u).rx_channel for role, u in uris.items() if u}
+    return channels(uris)
 
 
 def open_devices(uris: dict[str, str | None], settings, stack: contextlib.ExitStack) -> dict[str, object]:
-    """Open every distinct device once (role → device); fakes share one ether. Closed by ``stack``.
+    """Open every distinct device once (role → device); fakes share one ether. Closed by ``stack``
+    (:func:`radio.devices.open_devices`)."""
+    from radio.devices import open_devices as open_all
 
-    URIs naming channels of one device (equal but for ``#N``) share it, and it streams every channel
-    the receiving roles name (see :func:`role_channels`); the ``tx`` role must use channel 0.
-    """
-    from radio.devices import open_device, parse_uri
-    from radio.devices.fakes import AirConditions
+    return open_all(uris, settings, stack)
 
-    parsed = {role: parse_uri(u) for role, u in uris.items() if u}
-    if "tx" in parsed and parsed["tx"].rx_channel != 0:
-        raise UserError(f"'{parsed['tx']}': transmission uses channel 0 (drop the #{parsed['tx'].channel})")
-    groups: dict[str, dict] = {}   # device URI text → {"uri", "channels"}
-    for role, u in parsed.items():
-        g = groups.setdefault(u.device_text, {"uri": u.device(), "channels": set()})
-        if role != "tx":
-            g["channels"].add(u.rx_channel)
-    by_text, ether = {}, []
-    BroadcastAir = _broadcast_air_class()
-    for text, g in groups.items():
-        u, air = g["uri"], None
-        if u.kind.startswith("fake"):
-            params = dict(FAKE_AIR_DEFAULTS)
-            params.update(u.params)
-            air = BroadcastAir(AirConditions.from_params(params, text))
-            ether.append(air)
-        dev = open_device(u, settings, air=air, rx_channels=sorted(g["channels"]) or [0])
-        stack.callback(dev.close)
-        by_text[text] = dev
-    for air in ether:
-        air.ether = [air] + [a for a in ether if a is not air]
-    return {role: by_text[u.device_text] for role, u in parsed.items()}
+
+def apply_profiles(devices: dict, opts: RadioOptions, stack: contextlib.ExitStack, log=print) -> dict:
+    """The calibration profiles' part of opening the radios: oscillator corrections of the receivers
+    (:func:`calibration.correct.apply_xo_corrections`) and, with ``opts.snr_b``, the TX gain that Bob's profile
+    says gives that SNR (refused in one line when no profile can say). Returns what was done."""
+    from calibration.correct import apply_xo_corrections
+    from calibration.profile import Profiles
+
+    profiles = Profiles(opts.profiles, opts.profile_files)
+    out = {"profiles_used": profiles, "xo_corrections": {}, "snr_plan": None,
+           "profiles_folder": str(profiles.folder)}
+    if "tx" not in devices:
+        return out
+    if opts.xo_correction:
+        out["xo_corrections"] = apply_xo_corrections(devices, profiles, stack, log=log,
+                                                     max_age_h=opts.profile_max_age_h,
+                                                     band_c=opts.temperature_band_c)
+    if opts.snr_b is not None:
+        out["snr_plan"] = set_snr_b(devices, opts, profiles, opts.sps, log)
+    return out
+
+
+def set_snr_b(devices: dict, opts: RadioOptions, profiles, sps: int, log=print) -> dict:
+    """Set the TX gain that gives Bob ``opts.snr_b`` dB per symbol, from his profile's SNR curve against
+    this transmitter; Eve's expected SNR too where her profile has a curve."""
+    from calibration.profile import plan_tx_gain, predict_snr
+    from radio.devices import role_channels
+
+    if "bob" not in devices:
+        raise UserError("--snr-b needs Bob's radio (--bob)")
+    tx, bob = devices["tx"], devices["bob"]
+    if opts.agc:
+        raise UserError("--snr-b needs manual RX gain (drop --agc)")
+    doc = profiles.get(bob.serial())
+    if doc is None:
+        raise UserError(f"--snr-b: no calibration profile for Bob's radio {bob.serial()} ({bob.uri.device_text}) "
+                        f"in {profiles.folder}: run jscec calibrate --tx {tx.uri.device_text} --rx {bob.uri.device_text}")
+    channels = role_channels(opts.uris())
+    plan = plan_tx_gain(doc, channels["bob"], tx.serial(), float(opts.snr_b), rx_gain_db=float(opts.rx_gain), sps=sps,
+                        tx_level=float(opts.tx_level), sample_rate_hz=float(opts.rate),
+                        gain_range=tx.gain_range("tx"))
+    got = tx.set_gains(tx_gain_db=plan["tx_gain_db"])["tx_gain_db"]
+    plan["tx_gain_db"] = float(got)
+    for note in plan["notes"]:
+        log(f"warning: {note}")
+    eve = devices.get("eve")
+    plan["eve_predicted_db"] = None
+    if eve is not None:
+        edoc = profiles.get(eve.serial())
+        if edoc is not None:
+            plan["eve_predicted_db"], _ = predict_snr(
+                edoc, channels["eve"], tx.serial(), float(got), rx_gain_db=float(opts.rx_gain), sps=sps,
+                tx_level=float(opts.tx_level), sample_rate_hz=float(opts.rate))
+    plan["sps"] = int(sps)
+    log(f"--snr-b {opts.snr_b:g} dB: TX gain {got:g} dB from {bob.serial()}'s profile (expects "
+        f"{plan['predicted_db']:.1f} dB)")
+    return plan
 
 
 def prime_rx(devices: dict[str, object]) -> None:
@@ -208,10 +234,12 @@ class OtaLink(Link):
     def __init__(self, opts: RadioOptions = RadioOptions()):
         self.opts = opts
         self.devices: dict[str, object] = {}
+        self.calibration: dict = {}
 
-    def open(self, stack: contextlib.ExitStack) -> None:
+    def open(self, stack: contextlib.ExitStack, log=print) -> None:
         self.settings = self.opts.settings()
         self.devices = open_devices(self.opts.uris(), self.settings, stack)
+        self.calibration = apply_profiles(self.devices, self.opts, stack, log)
         prime_rx(self.devices)
 
     def roles(self, wanted):
@@ -220,6 +248,10 @@ class OtaLink(Link):
     def build(self, outputs: dict, pulse, equalizer_taps: int = 0):
         from flowgraphs.device_link import DeviceLink
         from radio.transport import free_tcp_address
+
+        if self.opts.snr_b is not None and pulse.sps != self.opts.sps:   # plan again for this pulse
+            self.calibration["snr_plan"] = set_snr_b(self.devices, self.opts, self.calibration["profiles_used"],
+                                                     pulse.sps)
 
         self.tx_address = free_tcp_address()
         channel = role_channels({r: self.opts.uris()[r] for r in outputs})
@@ -238,9 +270,11 @@ class OtaLink(Link):
 
     def radio_fields(self) -> dict:
         o = self.opts
+        tx_gain = self.devices["tx"].settings.tx_gain_db if "tx" in self.devices else o.tx_gain
         return {"tx": o.tx, "bob": o.bob, "eve": o.eve, "center_freq_hz": o.freq, "sample_rate_hz": o.rate,
-                "rf_bandwidth_hz": self.settings.bandwidth_hz, "tx_gain_db": o.tx_gain, "rx_gain_db": o.rx_gain,
-                "agc": o.agc, "buffer_size": o.buffer, "tx_level": o.tx_level}
+                "rf_bandwidth_hz": self.settings.bandwidth_hz, "tx_gain_db": tx_gain, "rx_gain_db": o.rx_gain,
+                "agc": o.agc, "buffer_size": o.buffer, "tx_level": o.tx_level, "snr_b_requested_db": o.snr_b,
+                "xo_correction": o.xo_correction}
 
     def device_fields(self, tb) -> dict:
         """Per URI: roles, counters, what DeviceSource tagged and the device's description."""
@@ -249,8 +283,12 @@ class OtaLink(Link):
 
     def report_fields(self, tb, carried: Carried) -> dict:
         logs = tb.frame_logs()
+        cal = {k: v for k, v in self.calibration.items() if k != "profiles_used"}
+        plan = cal.get("snr_plan") or {}
         return {"snr_b_db": mean_snr(logs["bob"].frames) if "bob" in logs else None,
                 "snr_e_db": mean_snr(logs["eve"].frames) if "eve" in logs else None,
+                "snr_b_requested_db": plan.get("requested_db"), "snr_b_predicted_db": plan.get("predicted_db"),
+                "snr_e_predicted_db": plan.get("eve_predicted_db"), "calibration": cal,
                 "link": "ota", "snr_estimated": True, "radio": self.radio_fields(), "devices": self.device_fields(tb),
                 "discontinuity_drops": {r: sum(1 for d in log.drops if d["reason"] == "discontinuity")
                                         for r, log in logs.items()},

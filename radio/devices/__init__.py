@@ -19,7 +19,8 @@ from radio.devices.base import COUNTER_NAMES, Device, RadioSettings, RxBlock
 from radio.devices.uri import DeviceUri, parse_uri
 from jscec.errors import UserError
 
-__all__ = ["COUNTER_NAMES", "Device", "DeviceUri", "RadioSettings", "RxBlock", "open_device", "parse_uri"]
+__all__ = ["COUNTER_NAMES", "Device", "DeviceUri", "RadioSettings", "RxBlock", "open_device", "open_devices",
+           "parse_uri", "role_channels"]
 
 
 def open_device(uri: str | DeviceUri, settings: RadioSettings, *, start: bool = True, air=None,
@@ -62,3 +63,40 @@ def open_device(uri: str | DeviceUri, settings: RadioSettings, *, start: bool = 
         dev.close()
         raise
     return dev
+
+
+def role_channels(uris: dict) -> dict:
+    """Role → the RX channel its URI names (``#N``; 0 without a suffix)."""
+    return {role: parse_uri(u).rx_channel for role, u in uris.items() if u}
+
+
+def open_devices(uris: dict, settings: RadioSettings, stack, tx_role: str = "tx") -> dict:
+    """Open every distinct device of ``uris`` (role → URI) once; returns role → device, closed by ``stack``.
+
+    URIs naming channels of one device (equal but for ``#N``) share it, and it streams every channel
+    the receiving roles name; the ``tx_role`` must use channel 0. Fakes share one ether (what one
+    transmits, every fake hears, each through its own air and hardware), with
+    :data:`radio.devices.fakes.SHARED_AIR_DEFAULTS` unless their URI says otherwise.
+    """
+    parsed = {role: parse_uri(u) for role, u in uris.items() if u}
+    if tx_role in parsed and parsed[tx_role].rx_channel != 0:
+        raise UserError(f"'{parsed[tx_role]}': transmission uses channel 0 (drop the #{parsed[tx_role].channel})")
+    groups: dict = {}   # device URI text → {"uri", "channels"}
+    for role, u in parsed.items():
+        g = groups.setdefault(u.device_text, {"uri": u.device(), "channels": set()})
+        if role != tx_role:
+            g["channels"].add(u.rx_channel)
+    by_text, airs = {}, []
+    for text, g in groups.items():
+        u, air = g["uri"], None
+        if u.kind.startswith("fake"):
+            from radio.devices import fakes
+            air = fakes.BroadcastAir(fakes.AirConditions.from_params(fakes.shared_air_params(u.params), text))
+            airs.append(air)
+        dev = open_device(u, settings, air=air, rx_channels=sorted(g["channels"]) or [0])
+        stack.callback(dev.close)
+        by_text[text] = dev
+    if airs:
+        from radio.devices import fakes
+        fakes.join_ether(airs)
+    return {role: by_text[u.device_text] for role, u in parsed.items()}

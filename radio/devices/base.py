@@ -22,6 +22,13 @@ Conventions shared by all adapters:
 * ``retune(f)`` moves the RX and TX centre frequency while streaming and returns the frequency
   read back from the hardware; samples the device or its driver already buffered (and the LO's
   settling time) still belong to the old tuning.
+* Identity and state for calibration profiles: ``serial()`` (what a profile is filed under),
+  ``temperature_c()`` (None where the radio reports none), and the reference-oscillator correction:
+  ``xo_correction_hz()`` / ``set_xo_correction_hz(hz)`` where the radio has its own (AD936x
+  ``xo_correction``: the frequency the driver believes its reference runs at, which moves LO and
+  sample clock together), else ``set_rx_frequency_correction(hz)``: a digital one, a phase-continuous
+  rotation of every received sample by −hz (on the device's sample index, so it stays continuous
+  across blocks and gaps).
 """
 from __future__ import annotations
 
@@ -143,6 +150,7 @@ class Device(abc.ABC):
             raise UserError(f"{uri}: RX channels must be non-negative integers, got {list(rx_channels)}")
         self.rx_channels = chans
         self.counters = {name: 0 for name in COUNTER_NAMES}
+        self._rx_correction_hz = 0.0
         self._next_index = 0
         self._pending: deque[_Pending] = deque()
         self._closed = False
@@ -195,6 +203,66 @@ class Device(abc.ABC):
     def _tune(self, center_freq_hz: float) -> float:
         raise UserError(f"{self.uri}: this device cannot be retuned")
 
+    # -- gains while streaming ------------------------------------------------------------------------
+    def set_gains(self, rx_gain_db: float | None = None, tx_gain_db: float | None = None) -> dict:
+        """Change the manual RX gain (every streamed channel) and/or the TX gain of a running device;
+        returns the gains read back (``rx_gain_db``, ``tx_gain_db``). Samples already buffered keep the old
+        gains: discard a few buffers after a change."""
+        self._check_open()
+        changes = {}
+        if rx_gain_db is not None:
+            changes["rx_gain_db"] = float(rx_gain_db)
+        if tx_gain_db is not None:
+            changes["tx_gain_db"] = float(tx_gain_db)
+        if changes:
+            self.settings = dataclasses.replace(self.settings, **changes)
+            self._apply_gains(rx_gain_db is not None, tx_gain_db is not None)
+        return self.gains()
+
+    def _apply_gains(self, rx: bool, tx: bool) -> None:
+        raise UserError(f"{self.uri}: this device has no gains to change")
+
+    def gains(self) -> dict:
+        """The RX (first streamed channel) and TX gains, read back where the device allows."""
+        return {"rx_gain_db": float(self.settings.rx_gain_db), "tx_gain_db": float(self.settings.tx_gain_db)}
+
+    def gain_range(self, direction: str) -> tuple[float, float, float] | None:
+        """(minimum, maximum, step) of the ``"rx"`` or ``"tx"`` gain at the current frequency, or None."""
+        return None
+
+    # -- identity, temperature, oscillator correction ---------------------------------------------
+    def serial(self) -> str:
+        """The device's serial number (what its calibration profile is filed under)."""
+        return self.uri.device_text
+
+    def temperature_c(self) -> float | None:
+        """The radio's own temperature reading in °C, or None where it reports none."""
+        return None
+
+    def xo_correction_hz(self) -> float | None:
+        """The reference frequency the driver assumes (AD936x ``xo_correction``), or None: no native correction."""
+        return None
+
+    def set_xo_correction_hz(self, hz: float) -> float:
+        """Set the native reference correction; returns the value read back."""
+        raise UserError(f"{self.uri}: this radio has no reference-oscillator correction of its own")
+
+    def set_rx_frequency_correction(self, hz: float) -> None:
+        """Digital carrier correction: rotate every received sample by −``hz`` (phase continuous)."""
+        self._rx_correction_hz = float(hz)
+
+    @property
+    def rx_frequency_correction_hz(self) -> float:
+        return self._rx_correction_hz
+
+    def _correct(self, samples: np.ndarray, first_index: int) -> np.ndarray:
+        f = self._rx_correction_hz / float(self.settings.sample_rate_hz)
+        if not f or samples.shape[-1] == 0:
+            return samples
+        start = (f * float(first_index)) % 1.0 if abs(first_index) < 2 ** 52 else 0.0
+        ph = np.exp(-2j * np.pi * (start + f * np.arange(samples.shape[-1]))).astype(np.complex64)
+        return (samples * ph).astype(np.complex64, copy=False)
+
     def _empty(self) -> np.ndarray:
         n = len(self.rx_channels)
         return np.zeros((n, 0) if n > 1 else 0, np.complex64)
@@ -242,7 +310,7 @@ class Device(abc.ABC):
             samples = self._empty()
         if head is None:
             return RxBlock(samples, self._next_index)
-        return RxBlock(samples, head[3], head[0], head[1], head[2])
+        return RxBlock(self._correct(samples, head[3]), head[3], head[0], head[1], head[2])
 
     def close(self) -> None:
         """Flush, release the hardware; safe to call twice."""
@@ -285,6 +353,18 @@ class Device(abc.ABC):
             "channel": int(s.channel),
             "rx_channels": list(self.rx_channels),
         }
+
+    def _identity_description(self) -> dict:
+        """Serial, temperature and oscillator corrections (read-backs; informative only)."""
+        d = {}
+        for key, read in (("serial", self.serial), ("temperature_c", self.temperature_c),
+                          ("xo_correction_hz", self.xo_correction_hz)):
+            try:
+                d[key] = read()
+            except Exception:  # noqa: BLE001 - a read-back never fails a run
+                d[key] = None
+        d["rx_frequency_correction_hz"] = self._rx_correction_hz
+        return d
 
 
 def clip_to_int16(x: np.ndarray, scale: float, counters: dict) -> np.ndarray:

@@ -41,10 +41,31 @@ LO/frequency they are set to (``FakePluto.lo_history``, ``FakeSoapyDevice.freq_h
 Air units: 1.0 is converter full scale (DAC output, ADC input). Loop gain from TX samples to RX
 samples is ``tx gain · path gain · rx gain`` (dB add); the Pluto DAC sits 6 dB below full scale
 at the nominal 2^14 level.
+
+**Hardware model (bench conditions).** Each fake device is one unit of a hardware model
+(:mod:`radio.devices.hardware`: ``fake-pluto`` an ADALM-Pluto/AD9363, ``fake-soapy`` a USRP B210/AD9361;
+the module lists every figure and its source). With the model on, a unit draws from the URI's ``seed``
+a reference-oscillator error (±25 ppm Pluto, ±2 ppm B210) that moves its LO *and* sample clock — the
+air between two units resamples (receive sample k sees the transmitter's sample (1+e_TX)/(1+e_RX)·k,
+:class:`Resampler`) and rotates by f_c·(e_TX − e_RX) — a temperature and the oscillator's drift with it,
+RX DC offset and IQ imbalance per channel, TX IQ imbalance and carrier leakage, a noise figure with
+back-end noise (a gain-dependent noise floor), and 12-bit conversion; the Pluto fake honours
+``xo_correction`` and reports ``in_temp0_input`` on ``ad9361-phy`` (``_ctrl``), the SoapySDR fake a
+``temp`` sensor and a ``mboard_serial``; the B210 fake's TX gain takes UHD's scale (full output at
+89.75 dB).
+
+The model is **off by default for now** (:func:`bench_default`): two uncalibrated Plutos at 2.4 GHz
+sit up to 0.5 cycles per symbol apart, beyond the 0.12 the synchroniser acquires today, and the RX
+chain does not yet remove DC. Turn it on per device with the URI key ``bench=1`` or for every fake with
+``JSCEC_FAKE_BENCH=1``; then ``xo_ppm=0``, ``dc=0``, ``iq=0``, ``lo_leak=0``, ``nf=0`` turn single
+impairments off (or set them) and ``ideal=1`` all of them (keys: :func:`radio.devices.hardware.
+unit_from_params`). Without the model a fake behaves as before: exact oscillators, no front-end
+impairments, the Pluto's 12-bit ADC only; a serial number is still drawn from ``seed``.
 """
 from __future__ import annotations
 
 import errno
+import os
 import re
 import threading
 from collections import deque
@@ -54,6 +75,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from jscec.errors import UserError
+from radio.devices.hardware import HARDWARE_KEYS, HardwareUnit, Resampler, unit_from_params
 
 STATUS_REG = 0x80000088
 ADC_OVERFLOW_BIT = 0x4
@@ -104,6 +126,8 @@ class AirConditions:
     busy: bool = False
     rx_channels: int = 2
     per_channel: dict = field(default_factory=dict)
+    hardware: dict = field(default_factory=dict)   # hardware-model URI keys (radio.devices.hardware)
+    uri: str = "fake"                               # the URI, for messages
 
     def __post_init__(self):
         for name in ("overflow_at", "drop_at", "timeout_at", "underflow_at"):
@@ -124,14 +148,18 @@ class AirConditions:
     @classmethod
     def from_params(cls, params: dict, uri: str = "fake") -> "AirConditions":
         """Build from URI ``key=value`` strings; unknown keys or bad values raise UserError."""
-        known = {f.name: f for f in fields(cls) if f.name != "per_channel"}
-        kwargs, per_channel = {}, {}
+        known = {f.name: f for f in fields(cls) if f.name not in ("per_channel", "hardware", "uri")}
+        kwargs, per_channel, hardware = {}, {}, {}
         for key, text in params.items():
+            if key in HARDWARE_KEYS:
+                hardware[key] = text
+                continue
             m = _PER_CHANNEL.match(key)
             name = m.group(2) if m else key
             if name not in known:
                 raise UserError(f"bad device URI '{uri}': unknown option '{key}' "
-                                f"(known: {', '.join(sorted(known))}, rxN_<{'|'.join(PATH_KEYS)}>)")
+                                f"(known: {', '.join(sorted(known) + list(HARDWARE_KEYS))}, "
+                                f"rxN_<{'|'.join(PATH_KEYS)}>)")
             try:
                 if name.endswith("_at"):
                     value = _indices(text)
@@ -147,7 +175,7 @@ class AirConditions:
                 per_channel.setdefault(int(m.group(1)), {})[name] = value
             else:
                 kwargs[name] = value
-        imp = cls(**kwargs, per_channel=per_channel)
+        imp = cls(**kwargs, per_channel=per_channel, hardware=hardware, uri=uri)
         if imp.rx_channels < 1:
             raise UserError(f"bad device URI '{uri}': rx_channels must be at least 1")
         for ch in per_channel:
@@ -155,6 +183,16 @@ class AirConditions:
                 raise UserError(f"bad device URI '{uri}': rx{ch}_ options for a device with "
                                 f"{imp.rx_channels} RX channel(s)")
         return imp
+
+
+def bench_default() -> bool:
+    """Whether fakes draw bench impairments (hardware model) unless their URI says ``bench=0``.
+
+    Off by default for now: an uncalibrated pair of ±25 ppm Plutos at 2.4 GHz sits up to 0.5 cycles
+    per symbol apart, beyond what the synchroniser acquires today (0.12). ``JSCEC_FAKE_BENCH=1`` in the
+    environment, or ``bench=1`` in a URI, turns them on.
+    """
+    return os.environ.get("JSCEC_FAKE_BENCH", "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 class _Path:
@@ -165,13 +203,18 @@ class _Path:
         self.gain = 10 ** (imp.path_gain_db / 20)
         self.tail = np.zeros(int(imp.delay), np.complex128)   # the delay line's content
         self.rng = np.random.default_rng(imp.seed)
+        self.front_rng = np.random.default_rng([*np.atleast_1d(imp.seed).tolist(), 0x7E])  # RX hardware noise
 
-    def apply(self, x: np.ndarray, clock: int, sample_rate: float) -> np.ndarray:
+    def delay_line(self, x: np.ndarray) -> np.ndarray:
         n = x.size
         if self.tail.size:
             y = np.concatenate([self.tail, x])
             x, self.tail = y[:n], y[n:]
-        x = x * self.gain
+        return x
+
+    def apply(self, x: np.ndarray, clock: int, sample_rate: float) -> np.ndarray:
+        n = x.size
+        x = self.delay_line(x) * self.gain
         if self.imp.cfo_hz:
             k = clock + np.arange(n)
             x = x * np.exp(2j * np.pi * self.imp.cfo_hz * k / sample_rate)
@@ -182,24 +225,43 @@ class _Path:
 
 
 class FakeAir:
-    """The loop from a fake's transmitter to its receiver channels (shareable between two fakes).
+    """The loop from a transmitter to one fake device's receiver channels (shareable between two fakes).
 
-    ``transmit`` queues samples in air units; ``receive(n)`` returns the next ``n`` of RX
-    channel 0 (``receive(n, rate, channels=[0, 1])`` a list, one array per channel, all from the
-    same transmitted samples): what was queued (or the cyclic buffer, repeated), then silence,
-    through each channel's path — a delay line of ``delay`` samples, path gain, carrier frequency
-    offset (phase continuous on the receive sample clock) and complex Gaussian noise
-    CN(0, noise_std²). ``skip(n)`` loses ``n`` samples as an overflow does.
+    ``transmit(samples, source)`` queues samples in air units, sent by the :class:`HardwareUnit`
+    ``source`` (None: this air's own device); ``receive(n, rate, channels, freq_hz)`` returns the next
+    ``n`` samples of RX channel 0 (a list, one array per channel, for ``channels=[0, 1]``): what was
+    queued (or the cyclic buffer, repeated), then silence, as the receiving device's clock samples it.
+
+    **Two oscillators.** With the transmitter's effective reference error e_TX and this device's e_RX
+    (:meth:`HardwareUnit.xo_error`, ``xo_correction`` and temperature included), receive sample k sees
+    the transmitter's sample (1 + e_TX)/(1 + e_RX)·k — a streaming :class:`Resampler` does this — rotated
+    by the carrier offset f_c·(e_TX − e_RX) (phase continuous on the receive clock; f_c = the RX LO).
+    With equal errors (one device looped to itself, or ideal units) samples pass unchanged.
+
+    Then each channel's path: a delay line of ``delay`` samples, path gain, ``cfo_hz`` (a further
+    offset, e.g. Doppler) and complex Gaussian noise CN(0, noise_std²) at the antenna. The receiving
+    device applies its front end (:meth:`HardwareUnit.receive`: gain-dependent noise, DC, IQ
+    imbalance) and its ADC. ``skip(n)`` loses ``n`` samples as an overflow does.
     """
 
-    def __init__(self, impairments: AirConditions | None = None):
+    def __init__(self, impairments: AirConditions | None = None, unit: HardwareUnit | None = None):
         self.imp = impairments or AirConditions()
+        self.unit = unit                       # this device's hardware (set by the first fake opened on it)
         self._queue: deque[np.ndarray] = deque()
         self._cyclic: np.ndarray | None = None
         self._cyclic_pos = 0
         self._paths = [_Path(self.imp.path(c)) for c in range(int(self.imp.rx_channels))]
         self._clock = 0  # receive sample clock
         self._lock = threading.Lock()
+        self._source: HardwareUnit | None = None
+        self._resampler = Resampler(self._take)
+        self._xo_phase = 0.0                    # cycles of the oscillators' carrier offset so far
+
+    def attach(self, kind: str) -> HardwareUnit:
+        """The hardware unit of the device this air belongs to, made from the URI's keys on first use."""
+        if self.unit is None:
+            self.unit = unit_from_params(kind, self.imp.hardware, self.imp.seed, bench_default(), self.imp.uri)
+        return self.unit
 
     @property
     def clock(self) -> int:
@@ -209,14 +271,16 @@ class FakeAir:
     def rx_channels(self) -> int:
         return len(self._paths)
 
-    def transmit(self, samples: np.ndarray) -> None:
+    def transmit(self, samples: np.ndarray, source: HardwareUnit | None = None) -> None:
         with self._lock:
             self._queue.append(np.asarray(samples, np.complex128).copy())
+            self._source = source
 
-    def set_cyclic(self, samples: np.ndarray | None) -> None:
+    def set_cyclic(self, samples: np.ndarray | None, source: HardwareUnit | None = None) -> None:
         with self._lock:
             self._cyclic = None if samples is None else np.asarray(samples, np.complex128).copy()
             self._cyclic_pos = 0
+            self._source = source
 
     def _take(self, n: int) -> np.ndarray:
         out = np.zeros(n, np.complex128)
@@ -236,22 +300,94 @@ class FakeAir:
             self._cyclic_pos = int((self._cyclic_pos + n - i) % self._cyclic.size)
         return out
 
-    def receive(self, n: int, sample_rate: float, channels=None):
-        """The next ``n`` samples of channel 0, or a list of arrays for ``channels``."""
+    def _clocks(self, freq_hz: float | None, sample_rate: float) -> tuple[float, float]:
+        """(resampling ratio, carrier offset in cycles per receive sample) between source and receiver."""
+        rx, tx = self.unit, self._source
+        if rx is None or tx is None or tx is rx:
+            return 1.0, 0.0
+        e_rx, e_tx = rx.xo_error(), tx.xo_error()
+        if e_rx == e_tx:
+            return 1.0, 0.0
+        ratio = (1 + e_tx) / (1 + e_rx)
+        cfo = 0.0 if not freq_hz else freq_hz * (e_tx - e_rx) / (sample_rate * (1 + e_rx))
+        return ratio, cfo
+
+    def _advance(self, n: int, freq_hz: float | None, sample_rate: float) -> np.ndarray:
+        ratio, cfo = self._clocks(freq_hz, sample_rate)
+        x = self._resampler.produce(n, ratio)
+        if cfo:
+            x = x * np.exp(2j * np.pi * (self._xo_phase + cfo * np.arange(n)))
+            self._xo_phase = float((self._xo_phase + cfo * n) % 1.0)
+        if self.unit is not None:
+            self.unit.advance(n, sample_rate, "rx")
+        return x
+
+    def receive(self, n: int, sample_rate: float, channels=None, freq_hz: float | None = None):
+        """The next ``n`` samples (air units, at the antenna) of channel 0, or a list for ``channels``."""
         chans = [0] if channels is None else list(channels)
         with self._lock:
-            x = self._take(n)
+            x = self._advance(n, freq_hz, sample_rate)
             out = [self._paths[c].apply(x, self._clock, sample_rate) for c in chans]
             self._clock += n
         return out[0] if channels is None else out
 
-    def skip(self, n: int) -> None:
+    def front_end(self, x: np.ndarray, channel: int, rx_gain_db: float, sample_rate: float,
+                  freq_hz: float) -> np.ndarray:
+        """Antenna samples of ``channel`` → ADC input (full-scale units) through this device's front end."""
+        if self.unit is None:
+            return x * 10 ** (rx_gain_db / 20)
+        return self.unit.receive(x, channel, rx_gain_db, sample_rate, freq_hz, self._paths[channel].front_rng)
+
+    def skip(self, n: int, sample_rate: float = 1e6, freq_hz: float | None = None) -> None:
         with self._lock:
-            x = self._take(n)
+            x = self._advance(n, freq_hz, sample_rate)
             for path in self._paths:   # the lost samples pass every channel's delay line
-                if path.tail.size:
-                    path.tail = np.concatenate([path.tail, x])[n:]
+                path.delay_line(x)
             self._clock += n
+
+
+class BroadcastAir(FakeAir):
+    """A FakeAir whose transmissions also reach the other fakes' airs (one shared ether): several fake
+    devices, each with its own hardware unit and paths, hearing whichever of them transmits."""
+
+    def __init__(self, impairments: AirConditions | None = None, unit: HardwareUnit | None = None):
+        super().__init__(impairments, unit)
+        self.ether: list[FakeAir] = [self]
+
+    def transmit(self, samples, source=None):
+        for air in self.ether:
+            FakeAir.transmit(air, samples, source)
+
+    def set_cyclic(self, samples, source=None):
+        for air in self.ether:
+            FakeAir.set_cyclic(air, samples, source)
+
+
+def join_ether(airs: list) -> None:
+    """Let every air of ``airs`` (BroadcastAir) hear what any of them transmits."""
+    for air in airs:
+        air.ether = [air] + [a for a in airs if a is not air]
+
+
+#: What the fakes' air does unless a URI says otherwise, when several fakes share one ether (``jscec ota``,
+#: ``jscec calibrate``): −30 dB path loss and, without the bench model, a little noise at the antenna
+#: (with the default gains and --tx-level, about 35 dB SNR at the ADC of a fake Pluto). With the bench model
+#: the noise comes from the receiver's front end (noise figure, gain-dependent back-end noise) instead.
+SHARED_AIR_DEFAULTS = {"path_gain_db": "-30", "noise_std": "2e-5"}
+
+
+def shared_air_params(params: dict) -> dict:
+    """A shared-ether fake's URI options with the defaults filled in (see :data:`SHARED_AIR_DEFAULTS`)."""
+    out = dict(SHARED_AIR_DEFAULTS)
+    bench = bench_default()
+    if "bench" in params:
+        bench = str(params["bench"]).lower() in ("1", "true", "yes", "on")
+    if "ideal" in params and str(params["ideal"]).lower() in ("1", "true", "yes", "on"):
+        bench = False
+    if bench:
+        out.pop("noise_std")
+    out.update(params)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,13 +398,19 @@ class FakeIioDevice:
     """The part of an ``iio.Device`` the Pluto adapter touches: the DMA status register and the
     scan channels (``find_channel`` returns None for a channel the hardware lacks, as libiio does)."""
 
-    def __init__(self, name: str, channels=()):
+    def __init__(self, name: str, channels=(), attrs: dict | None = None):
         self.name = name
         self.status = 0
-        self.channels = [SimpleNamespace(id=c, name=None, scan_element=True) for c in channels]
+        self.channels = [SimpleNamespace(id=c, name=None, scan_element=True, attrs={}) for c in channels]
+        self.attrs = dict(attrs or {})
+
+    def add_channel(self, cid: str, attrs: dict, output: bool = False) -> None:
+        self.channels.append(SimpleNamespace(id=cid, name=None, scan_element=False, attrs=dict(attrs),
+                                             output=output))
 
     def find_channel(self, name_or_id: str, is_output: bool = False):
-        return next((c for c in self.channels if c.id == name_or_id), None)
+        return next((c for c in self.channels
+                     if c.id == name_or_id and getattr(c, "output", False) == bool(is_output)), None)
 
     def reg_read(self, reg: int) -> int:
         return self.status if reg == STATUS_REG else 0
@@ -280,6 +422,23 @@ class FakeIioDevice:
 
 def _einval(what):
     return OSError(errno.EINVAL, f"Invalid argument ({what})")
+
+
+class FakeAttr:
+    """A libiio attribute (``iio.DeviceAttr``/``ChannelAttr``): ``.value`` reads and writes text."""
+
+    def __init__(self, read, write=None):
+        self._read, self._write = read, write
+
+    @property
+    def value(self) -> str:
+        return str(self._read())
+
+    @value.setter
+    def value(self, text) -> None:
+        if self._write is None:
+            raise OSError(errno.EACCES, "Permission denied")
+        self._write(text)
 
 
 class FakePluto:
@@ -301,12 +460,24 @@ class FakePluto:
         if imp.absent:
             raise Exception("No device found")
         self.uri = uri or "ip:192.168.2.1"
+        self.unit = self.air.attach("pluto")
         self.ctx = SimpleNamespace(attrs={
             "hw_model": "Analog Devices PlutoSDR Rev.C (Z7010-AD9363A) [fake]",
+            "hw_serial": self.unit.serial,
             "fw_version": "v0.38-fake", "ad9361-phy,model": "ad9363a"})
         hw = [f"voltage{i}" for i in range(2 * self.air.rx_channels)]
         self._rxadc = FakeIioDevice("cf-ad9361-lpc", hw)
         self._txdac = FakeIioDevice("cf-ad9361-dds-core-lpc", hw)
+        unit = self.unit
+        span = f"[{int(unit.model.xo_hz) - 8000} 1 {int(unit.model.xo_hz) + 8000}]"
+        self._ctrl = FakeIioDevice("ad9361-phy", attrs={
+            "xo_correction": FakeAttr(lambda: int(unit.xo_correction_hz), self._set_xo_correction),
+            "xo_correction_available": FakeAttr(lambda: span)})
+        for out, direction in ((False, "rx"), (True, "tx")):   # in/out_voltage0_hardwaregain_available
+            self._ctrl.add_channel("voltage0", {"hardwaregain_available": FakeAttr(
+                lambda d=direction: self._gain_available(d))}, output=out)
+        if unit.temperature() is not None:   # in_temp0_input, milli-degrees Celsius
+            self._ctrl.add_channel("temp0", {"input": FakeAttr(lambda: int(round(unit.temperature() * 1000)))})
         self._sample_rate = 30720000
         self._rx_lo = 2400000000
         self._tx_lo = 2450000000
@@ -326,6 +497,16 @@ class FakePluto:
         self._tx_buffer_size = None
         self.rx_reads = 0
         self.tx_pushes = 0
+
+    def _gain_available(self, direction: str) -> str:
+        r = self.unit.model.gain_range(direction, self._rx_lo if direction == "rx" else self._tx_lo)
+        return f"[{r.minimum:g} {r.step:g} {r.maximum:g}]"
+
+    def _set_xo_correction(self, text) -> None:
+        try:
+            self.unit.set_xo_correction(float(text))
+        except ValueError:
+            raise _einval("xo_correction") from None
 
     # -- attributes as pyadi-iio exposes them --------------------------------------------------
     @property
@@ -375,17 +556,19 @@ class FakePluto:
     def _set_rx_gain(self, ch, value):
         if self._gain_mode[ch] != "manual":
             return  # pyadi-iio writes the gain only in manual mode
-        if not -3 <= value <= 71:
+        r = self.unit.model.gain_range("rx", self._rx_lo)
+        if not r.minimum <= value <= r.maximum:
             raise _einval("hardwaregain")
-        self._rx_gain[ch] = float(round(value))
+        self._rx_gain[ch] = r.quantise(value)
 
     def _get_tx_gain(self, ch):
         return self._tx_gain[ch]
 
     def _set_tx_gain(self, ch, value):
-        if not -89.75 <= value <= 0:
+        r = self.unit.model.gain_range("tx", self._tx_lo)
+        if not r.minimum <= value <= r.maximum:   # pyadi-iio's tx_hardwaregain: −attenuation, −89.75…0
             raise _einval("hardwaregain")
-        self._tx_gain[ch] = round(value * 4) / 4  # 0.25 dB steps
+        self._tx_gain[ch] = r.quantise(value)  # 0.25 dB steps
 
     gain_control_mode_chan0 = property(lambda self: self._get_mode(0), lambda self, v: self._set_mode(0, v))
     rx_hardwaregain_chan0 = property(lambda self: self._get_rx_gain(0), lambda self, v: self._set_rx_gain(0, v))
@@ -445,18 +628,20 @@ class FakePluto:
                             "Cannot change buffer length on the fly")
         # 12-bit DAC, MSB aligned: drop the low 4 bits; full scale 2^15 -> 1.0 in air units
         dac = ((i >> 4).astype(np.float64) + 1j * (q >> 4).astype(np.float64)) / 2048.0
+        dac = self.unit.transmit(dac, attenuation_db=-self._tx_gain[0])   # TX imbalance, carrier leakage
         dac *= 10 ** (self._tx_gain[0] / 20)
         if self.tx_pushes in self.air.imp.underflow_at:
             self._txdac.status |= DAC_UNDERFLOW_BIT
         self.tx_pushes += 1
+        self.unit.advance(dac.size, self._sample_rate, "tx")
         if self._tx_cyclic_buffer:
-            self.air.set_cyclic(dac)
+            self.air.set_cyclic(dac, source=self.unit)
         else:
-            self.air.transmit(dac)
+            self.air.transmit(dac, source=self.unit)
 
     def tx_destroy_buffer(self):
         self._txbuf = None
-        self.air.set_cyclic(None)
+        self.air.set_cyclic(None, source=self.unit)
 
     def rx(self):
         if not self._rxbuf:
@@ -467,15 +652,16 @@ class FakePluto:
         if k in imp.timeout_at:
             raise OSError(errno.ETIMEDOUT, "Connection timed out")
         if k in imp.overflow_at:
-            self.air.skip(imp.lost_samples)
+            self.air.skip(imp.lost_samples, self._sample_rate, self._rx_lo)
             self._rxadc.status |= ADC_OVERFLOW_BIT
         if k in imp.drop_at:
-            self.air.skip(imp.lost_samples)
+            self.air.skip(imp.lost_samples, self._sample_rate, self._rx_lo)
         chans = list(self.rx_enabled_channels)
-        xs = self.air.receive(int(self.rx_buffer_size), self._sample_rate, channels=chans)
+        xs = self.air.receive(int(self.rx_buffer_size), self._sample_rate, channels=chans, freq_hz=self._rx_lo)
         out = []
         for ch, x in zip(chans, xs):
-            raw = x * (10 ** (self._get_rx_gain(ch) / 20)) * self.RX_FULL_SCALE
+            adc = self.air.front_end(x, ch, self._get_rx_gain(ch), self._sample_rate, self._rx_lo)
+            raw = adc * self.RX_FULL_SCALE
             i = np.clip(np.round(raw.real), -2048, 2047).astype(np.int16)
             q = np.clip(np.round(raw.imag), -2048, 2047).astype(np.int16)
             out.append(i + 1j * q)  # complex128, as pyadi-iio's rx() builds it
@@ -545,7 +731,6 @@ class FakeSoapyDevice:
     """
 
     MTU = 4096
-    GAIN_RANGE = {SOAPY_SDR_RX: (0.0, 76.0), SOAPY_SDR_TX: (0.0, 89.75)}
     AGC_GAIN_DB = 40.0
 
     def __init__(self, args=None, *, air: FakeAir | None = None):
@@ -555,6 +740,7 @@ class FakeSoapyDevice:
         self.args = dict(args or {}) if not isinstance(args, str) else dict(
             kv.split("=", 1) for kv in args.split(",") if kv)
         self.num_channels = self.air.rx_channels
+        self.unit = self.air.attach("b210")
         both = (SOAPY_SDR_RX, SOAPY_SDR_TX)
         chans = range(self.num_channels)
         self._rate = {d: 1e6 for d in both}
@@ -574,7 +760,24 @@ class FakeSoapyDevice:
         return "B210 [fake]" if self.num_channels > 1 else "B200 [fake]"
 
     def getHardwareInfo(self):
-        return {"fw_version": "8.0-fake", "fpga_version": "16.0-fake"}
+        return {"fw_version": "8.0-fake", "fpga_version": "16.0-fake", "mboard_serial": self.unit.serial}
+
+    def listSensors(self, *args):
+        """Device sensors (no argument) or a channel's (direction, channel): the AD9361's ``temp``."""
+        if not args:
+            return ["ref_locked"]
+        return ["lo_locked"] + (["temp"] if self.unit.temperature() is not None else [])
+
+    def readSensor(self, *args):
+        name = args[-1]
+        if name == "temp" and len(args) == 3 and self.unit.temperature() is not None:
+            return f"{self.unit.temperature():.2f}"
+        if name in ("lo_locked", "ref_locked"):
+            return "true"
+        raise RuntimeError(f"no sensor {name}")
+
+    def hasFrequencyCorrection(self, direction, channel):
+        return False   # SoapyUHD offers none: the project corrects a B210 digitally
 
     def getNumChannels(self, direction):
         return self.num_channels
@@ -636,8 +839,12 @@ class FakeSoapyDevice:
 
     def setGain(self, direction, channel, value):
         self._ch(channel)
-        lo, hi = self.GAIN_RANGE[direction]
-        self._gain[direction, channel] = float(min(max(value, lo), hi))  # drivers clip to the range
+        r = self.unit.model.gain_range("rx" if direction == SOAPY_SDR_RX else "tx", self._freq[direction])
+        self._gain[direction, channel] = r.quantise(r.clip(value))  # drivers clip to the range
+
+    def getGainRange(self, direction, channel):
+        r = self.unit.model.gain_range("rx" if direction == SOAPY_SDR_RX else "tx", self._freq[direction])
+        return SimpleNamespace(minimum=lambda: r.minimum, maximum=lambda: r.maximum, step=lambda: r.step)
 
     def getGain(self, direction, channel):
         if self._agc[direction, channel]:
@@ -689,16 +896,22 @@ class FakeSoapyDevice:
         if k in imp.overflow_at and k not in stream.overflowed:
             stream.overflowed.add(k)  # reported once; the retried read k then delivers samples
             stream.count -= 1
-            self.air.skip(imp.lost_samples)
+            self.air.skip(imp.lost_samples, self._rate[SOAPY_SDR_RX], self._freq[SOAPY_SDR_RX])
             return StreamResult(SOAPY_SDR_OVERFLOW)
-        if k in imp.drop_at:
-            self.air.skip(imp.lost_samples)
-        n = int(min(numElems, self.MTU))
+        freq = self._freq[SOAPY_SDR_RX]
         rate = self._rate[SOAPY_SDR_RX]
+        if k in imp.drop_at:
+            self.air.skip(imp.lost_samples, rate, freq)
+        n = int(min(numElems, self.MTU))
         t_ns = int(round(self.air.clock * 1e9 / rate))
-        xs = self.air.receive(n, rate, channels=stream.channels)
+        xs = self.air.receive(n, rate, channels=stream.channels, freq_hz=freq)
         for buff, ch, x in zip(buffs, stream.channels, xs):
-            buff[:n] = (x * self._lin(SOAPY_SDR_RX, ch)).astype(np.complex64)
+            y = self.air.front_end(x, ch, self.getGain(SOAPY_SDR_RX, ch), rate, freq)
+            if self.unit.adc:   # 12-bit ADC; UHD's sc16 wire format carries the counts, CF32 scales them
+                full = 2.0 ** (self.unit.model.adc_bits - 1)
+                y = (np.clip(np.round(y.real * full), -full, full - 1)
+                     + 1j * np.clip(np.round(y.imag * full), -full, full - 1)) / full
+            buff[:n] = y.astype(np.complex64)
         return StreamResult(n, SOAPY_SDR_HAS_TIME, t_ns)
 
     def writeStream(self, stream, buffs, numElems, flags=0, timeNs=0, timeoutUs=100000):
@@ -710,9 +923,15 @@ class FakeSoapyDevice:
             stream.status.append(StreamResult(SOAPY_SDR_UNDERFLOW))
         n = int(min(numElems, self.MTU))
         x = np.asarray(buffs[0][:n], np.complex128)
-        y = x * self._lin(SOAPY_SDR_TX)
+        if self.unit.bench:   # a B210's TX gain: full output (air 1.0 at DAC full scale) at the top of its range
+            top = self.unit.model.gain_range("tx", self._freq[SOAPY_SDR_TX]).maximum
+            y = x * 10 ** ((self.getGain(SOAPY_SDR_TX, 0) - top) / 20)
+        else:
+            y = x * self._lin(SOAPY_SDR_TX)
         y = np.clip(y.real, -1, 1) + 1j * np.clip(y.imag, -1, 1)  # DAC full scale
-        self.air.transmit(y)
+        y = self.unit.transmit(y, attenuation_db=0.0)   # TX imbalance, carrier leakage
+        self.unit.advance(y.size, self._rate[SOAPY_SDR_TX], "tx")
+        self.air.transmit(y, source=self.unit)
         return StreamResult(n, flags)
 
     def readStreamStatus(self, stream, timeoutUs=100000):

@@ -45,6 +45,16 @@ the first read. Without a context URI (``pluto#1``) it opens ``ip:pluto.local``.
 channels) and returns ``rx_lo`` read back. Samples already in libiio's kernel buffers when the LO
 moves still come from the old frequency.
 
+**Serial, temperature, reference correction.** ``serial()`` is the libiio context attribute
+``hw_serial`` (the URI where the context has none); ``temperature_c()`` reads the AD936x sensor,
+channel ``temp0`` of ``ad9361-phy``, attribute ``input`` (milli-degrees Celsius); the reference
+correction is the ``ad9361-phy`` device attribute ``xo_correction`` — the frequency (Hz, an integer
+within ``xo_correction_available``, 40 MHz ± 8 kHz) the driver believes its 40 MHz reference runs at;
+writing it reprograms the LO and baseband PLLs, so the carrier and the sample clock move together
+(ADI wiki, "Tuning the AD9361/AD9364": read the oscillator's actual frequency and tell the driver).
+pyadi-iio 0.0.21 has no property for it; we use the libiio objects it keeps (``_ctrl``, the
+``ad9361-phy`` device), as its own ``_get_iio_dev_attr``/``_set_iio_dev_attr`` do.
+
 **Overflows and underflows.** pyadi-iio reports neither. The AXI DMA cores of the Pluto flag
 them in status register 0x80000088 (bit 2 = ADC overflow on ``cf-ad9361-lpc``, bit 0 = DAC
 underflow on ``cf-ad9361-dds-core-lpc``; write-one-to-clear), which libiio's
@@ -245,12 +255,79 @@ class PlutoDevice(Device):
                 pass
         del sdr
 
+    # -- gains while streaming ------------------------------------------------------------------
+    def _apply_gains(self, rx: bool, tx: bool) -> None:
+        s = self.settings
+        if rx and not s.agc:
+            for ch in self.rx_channels:
+                self._set(f"rx_hardwaregain_chan{ch}", float(s.rx_gain_db))
+        if tx:
+            if s.tx_gain_db > 0:
+                raise UserError(f"{self.uri}: Pluto TX gain is an attenuation and must be <= 0 dB, got {s.tx_gain_db}")
+            self._set("tx_hardwaregain_chan0", float(s.tx_gain_db))
+
+    def gains(self) -> dict:
+        try:
+            return {"rx_gain_db": float(getattr(self._sdr, f"rx_hardwaregain_chan{self.rx_channels[0]}")),
+                    "tx_gain_db": float(self._sdr.tx_hardwaregain_chan0)}
+        except Exception:  # noqa: BLE001
+            return super().gains()
+
+    def gain_range(self, direction: str) -> tuple[float, float, float] | None:
+        """From the driver's ``hardwaregain_available`` (``[min step max]``), else the AD936x tables."""
+        try:
+            chan = self._phy().find_channel("voltage0", direction == "tx")
+            lo, step, hi = (float(v) for v in chan.attrs["hardwaregain_available"].value.strip("[] ").split())
+            return lo, hi, step
+        except Exception:  # noqa: BLE001 - fall back to the part's tables
+            from radio.devices.hardware import PLUTO
+
+            freq = self.settings.center_freq_hz
+            r = PLUTO.gain_range(direction, freq)
+            return r.minimum, r.maximum, r.step
+
+    # -- identity, temperature, reference correction ---------------------------------------------
+    def serial(self) -> str:
+        attrs = dict(getattr(getattr(self._sdr, "ctx", None), "attrs", {}) or {})
+        return str(attrs.get("hw_serial") or self.uri.device_text)
+
+    def _phy(self):
+        phy = getattr(self._sdr, "_ctrl", None)
+        if phy is None:
+            raise UserError(f"{self.uri}: the ad9361-phy device is not reachable through pyadi-iio")
+        return phy
+
+    def temperature_c(self) -> float | None:
+        try:
+            chan = self._phy().find_channel("temp0", False)
+            return None if chan is None else float(chan.attrs["input"].value) / 1000.0
+        except Exception:  # noqa: BLE001 - no sensor: no reading
+            return None
+
+    def xo_correction_hz(self) -> float | None:
+        try:
+            return float(self._phy().attrs["xo_correction"].value)
+        except Exception:  # noqa: BLE001 - an older driver without the attribute
+            return None
+
+    def set_xo_correction_hz(self, hz: float) -> float:
+        value = int(round(float(hz)))
+        try:
+            self._phy().attrs["xo_correction"].value = str(value)
+        except UserError:
+            raise
+        except Exception as exc:
+            raise UserError(f"{self.uri}: cannot set xo_correction = {value}: {_one_line(exc)}") from None
+        got = self.xo_correction_hz()
+        return float(value if got is None else got)
+
     # -- metadata --------------------------------------------------------------------------------
     def describe(self) -> dict:
         d = self._common_description()
         sdr = self._sdr
         if sdr is None:
             return d
+        d.update(self._identity_description())
         attrs = dict(getattr(getattr(sdr, "ctx", None), "attrs", {}) or {})
         d["hw"] = str(attrs.get("hw_model", "ADALM-Pluto"))
         if "fw_version" in attrs:

@@ -25,6 +25,13 @@ sample-aligned samples. Every RX channel gets the same rate, frequency, bandwidt
 channel at or beyond ``getNumChannels(SOAPY_SDR_RX)`` is refused with one line. TX uses
 ``settings.channel`` (0 unless set).
 
+**Serial, temperature, carrier correction.** ``serial()`` is the URI's ``serial=`` argument, else the
+hardware info's ``mboard_serial``/``serial`` (SoapyUHD's keys), else the URI; ``temperature_c()``
+reads the RX channel's ``temp`` sensor where ``listSensors`` offers one (UHD exposes the AD9361's on a
+B200/B210). UHD gives a B210 no reference correction through SoapySDR, so the calibration profile's
+offset is applied digitally on receive (``set_rx_frequency_correction``, see
+:mod:`radio.devices.base`).
+
 **Retuning.** ``retune(f)`` calls ``setFrequency`` on every RX channel and the TX channel while the
 streams run and returns ``getFrequency`` of the first RX channel; samples already in the driver's
 buffers come from the old frequency.
@@ -219,12 +226,62 @@ class SoapyDevice(Device):
         self._rx_stream = self._tx_stream = None
         del d
 
+    # -- gains while streaming ------------------------------------------------------------------
+    def _apply_gains(self, rx: bool, tx: bool) -> None:
+        S, d, s = self._S, self._dev, self.settings
+        if rx and not s.agc:
+            for ch in self.rx_channels:
+                self._call(f"set RX gain {s.rx_gain_db}", d.setGain, S.SOAPY_SDR_RX, ch, float(s.rx_gain_db))
+        if tx:
+            self._call(f"set TX gain {s.tx_gain_db}", d.setGain, S.SOAPY_SDR_TX, s.channel, float(s.tx_gain_db))
+
+    def gains(self) -> dict:
+        S = self._S
+        try:
+            return {"rx_gain_db": float(self._dev.getGain(S.SOAPY_SDR_RX, self.rx_channels[0])),
+                    "tx_gain_db": float(self._dev.getGain(S.SOAPY_SDR_TX, self.settings.channel))}
+        except Exception:  # noqa: BLE001
+            return super().gains()
+
+    def gain_range(self, direction: str) -> tuple[float, float, float] | None:
+        S = self._S
+        d = S.SOAPY_SDR_RX if direction == "rx" else S.SOAPY_SDR_TX
+        ch = self.rx_channels[0] if direction == "rx" else self.settings.channel
+        try:
+            r = self._dev.getGainRange(d, ch)
+            return float(r.minimum()), float(r.maximum()), float(r.step() or 1.0)
+        except Exception:  # noqa: BLE001
+            return None
+
+    # -- identity, temperature -------------------------------------------------------------------
+    def serial(self) -> str:
+        if self.uri.params.get("serial"):
+            return str(self.uri.params["serial"])
+        try:
+            info = self._dev.getHardwareInfo()
+            for key in ("mboard_serial", "serial"):
+                if key in info and str(info[key]):
+                    return str(info[key])
+        except Exception:  # noqa: BLE001
+            pass
+        return self.uri.device_text
+
+    def temperature_c(self) -> float | None:
+        S, ch = self._S, self.rx_channels[0]
+        try:
+            if "temp" not in list(self._dev.listSensors(S.SOAPY_SDR_RX, ch)):
+                return None
+            return float(str(self._dev.readSensor(S.SOAPY_SDR_RX, ch, "temp")).split()[0])
+        except Exception:  # noqa: BLE001 - no sensor: no reading
+            return None
+
     # -- metadata --------------------------------------------------------------------------------
     def describe(self) -> dict:
         d = self._common_description()
         dev, S, ch = self._dev, self._S, self.rx_channels[0]
         if dev is None:
             return d
+        d.update(self._identity_description())
         try:
             d["driver"] = str(dev.getDriverKey())
             d["hw"] = str(dev.getHardwareKey())
