@@ -45,6 +45,20 @@ def print_report(report: dict, json_path: str | None) -> None:
         write_json(json_path, report)
 
 
+def print_snr_request(report: dict, indent: str = "") -> None:
+    """With ``--snr-b``: the requested SNR, the TX gain chosen for it, and the SNRs measured from the pilots."""
+    if report.get("snr_b_requested_db") is None:
+        return
+
+    def db(v):
+        return "-" if v is None else f"{v:.2f} dB"
+
+    print(f"{indent}SNR: Bob requested {report['snr_b_requested_db']:g} dB (TX gain {report['radio']['tx_gain_db']:g} dB,"
+          f" expected {db(report.get('snr_b_predicted_db'))}), measured {db(report.get('snr_b_db'))}; "
+          f"Eve measured {db(report.get('snr_e_db'))}"
+          + (f" (expected {db(report['snr_e_predicted_db'])})" if report.get("snr_e_predicted_db") is not None else ""))
+
+
 def print_devices(devices: dict, indent: str = "") -> None:
     """One line per device URI: its roles and stream counters."""
     for uri, d in devices.items():
@@ -97,11 +111,31 @@ def radio_options(args, *, tx: str, bob: str, eve: str | None, freq: float, rate
     from link.links.ota import RadioOptions
 
     return RadioOptions(tx=tx, bob=bob, eve=eve, freq=freq, rate=rate, bw=args.bw, tx_gain=args.tx_gain,
-                        rx_gain=args.rx_gain, agc=args.agc, buffer=args.buffer, tx_level=args.tx_level)
+                        rx_gain=args.rx_gain, agc=args.agc, buffer=args.buffer, tx_level=args.tx_level,
+                        snr_b=getattr(args, "ota_snr_b", None), profiles=getattr(args, "profiles", None),
+                        profile_files=tuple(getattr(args, "profile", None) or ()),
+                        xo_correction=not getattr(args, "no_xo_correction", False),
+                        profile_max_age_h=getattr(args, "profile_max_age", 24.0), sps=getattr(args, "sps", 4))
 
 
-def add_radio_arguments(p, tx: bool = True, title: str = "radio settings (every device)", retune: bool = False):
-    """Device settings; with ``retune`` (capture) ``--freq`` takes several frequencies visited in turn."""
+def add_radio_arguments(p, tx: bool = True, title: str = "radio settings (every device)", retune: bool = False,
+                        snr_b: bool = True):
+    """Device settings; with ``retune`` (capture) ``--freq`` takes several frequencies visited in turn. Calibration
+    profiles (``jscec calibrate``): ``--snr-b`` (unless ``snr_b`` is False: the command has its own), ``--profiles``,
+    ``--profile``, ``--no-xo-correction``, ``--profile-max-age``."""
+    c = p.add_argument_group("calibration profiles (jscec calibrate)")
+    if snr_b:
+        c.add_argument("--snr-b", dest="ota_snr_b", type=float, default=None, metavar="DB",
+                       help="Bob's SNR per symbol to set, dB: the TX gain comes from Bob's profile curve against the "
+                            "--tx radio (overrides --tx-gain); the SNRs measured from the pilots are reported beside it")
+    c.add_argument("--profiles", default=None, metavar="DIR",
+                   help="folder of device profiles, <serial>.json (default: calibration/profiles or $JSCEC_PROFILES)")
+    c.add_argument("--profile", action="append", default=None, metavar="FILE",
+                   help="a device profile to use before the folder's (repeatable)")
+    c.add_argument("--no-xo-correction", action="store_true",
+                   help="do not correct the receivers' oscillators from the profiles")
+    c.add_argument("--profile-max-age", type=float, default=24.0, metavar="HOURS",
+                   help="warn about profiles older than this")
     g = p.add_argument_group(title)
     if retune:
         g.add_argument("--freq", type=float, nargs="+", default=[2.4e9], metavar="HZ",

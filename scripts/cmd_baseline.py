@@ -118,6 +118,8 @@ def _check_link_options(args) -> None:
         raise UserError(f"{'/'.join(k for k, v in given.items() if v is not None)} are for --link ota")
     if link != "replay" and args.recording is not None:
         raise UserError("--recording is for --link replay (to record, use --link ota --record BASE)")
+    if link != "ota" and getattr(args, "ota_snr_b", None) is not None:
+        raise UserError("--snr-b sets the TX gain from a calibration profile: it is for --link ota (use --snr)")
     if link != "sim" and any((args.cfo, args.sro_ppm, args.delay, args.phase_noise)):
         raise UserError("--cfo/--sro-ppm/--delay/--phase-noise set the simulated channel of --link sim")
     if link in ("ota", "replay") and args.snr != DEFAULT_SNRS:
@@ -131,9 +133,15 @@ def _check_link_options(args) -> None:
             raise UserError("--codec/--mod/--rate come from the recording in --link replay")
 
 
-def _print_radio(res: dict) -> None:
+def _print_radio(res: dict, snr_b: float | None = None) -> None:
     from scripts.arguments import print_devices
 
+    if snr_b is not None:
+        measured = [r.get("snr_db") for r in res.get("results", []) if r.get("snr_db") is not None]
+        tx = next((d["description"].get("tx_gain_db") for d in res.get("devices", {}).values()
+                   if "tx" in d.get("roles", []) and d.get("description")), None)
+        print(f"  SNR: Bob requested {snr_b:g} dB" + (f" (TX gain {tx:g} dB)" if tx is not None else "")
+              + (f", measured {measured[-1]:.2f} dB" if measured else ", measured -"))
     print_devices(res.get("devices", {}), indent="  ")
     rec = res.get("recording")
     if rec and "data" in rec:
@@ -163,7 +171,7 @@ def run(args) -> int:
 
     def show(res):
         print(table(res))
-        _print_radio(res)
+        _print_radio(res, getattr(args, "ota_snr_b", None))
 
     if impairments is not None:
         opts.impairments, opts.pulse = impairments, pulse

@@ -11,7 +11,8 @@ DESCRIPTION = ("Runs `jscec loopback` (--link sim, the default) or `jscec ota` (
                "starts a new SigMF capture segment (core:frequency, core:datetime) at its sample; over radios every "
                "device of the run moves together, with --link sim only the segments change. --rx/--eve URIs may "
                "name a channel with #N (e.g. --rx pluto:ip:192.168.2.1 --eve pluto:ip:192.168.2.1#1: Eve on "
-               "channel 1 of Bob's radio).")
+               "channel 1 of Bob's radio). With --link ota, --snr-b sets the TX gain from Bob's calibration profile "
+               "(jscec calibrate) and the profiles correct the receivers' oscillators.")
 
 
 def add_arguments(p):
@@ -26,33 +27,40 @@ def add_arguments(p):
     add_link_arguments(p, "out/capture")   # model, images, key, seed, out, json, threads
     add_sim_arguments(p)
     add_radio_arguments(p, title="radio settings (--link ota; --rate and --freq are also the sim "
-                        "recording's nominal values)", retune=True)
+                        "recording's nominal values)", retune=True, snr_b=False)
+    p.set_defaults(snr_b=None)   # --link ota: an --snr-b given sets the TX gain from Bob's profile
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
 
 
 def run(args) -> int:
+    import dataclasses
+
     from jscec.errors import UserError
     from link.apps.deepjscec import DeepJscecApp
     from link.capture import CaptureOptions, run_capture
     from link.links.ota import OtaLink
     from link.links.sim import SimLink
     from link.runner import RunOptions
-    from scripts.arguments import image_options, print_report, radio_options, sim_options
+    from scripts.arguments import image_options, print_report, print_snr_request, radio_options, sim_options
 
     if args.link == "sim":
         if args.rx or args.tx or args.eve:
             raise UserError("--rx/--tx/--eve are for --link ota")
+        if args.snr_b is None:
+            args.snr_b = 10.0
         link = SimLink(sim_options(args))
     else:
         if not args.rx:
             raise UserError("--link ota needs --rx URI (Bob's receiving radio)")
-        link = OtaLink(radio_options(args, tx=args.tx or args.rx, bob=args.rx, eve=args.eve, freq=args.freq[0],
-                                     rate=args.rate))
+        radio = radio_options(args, tx=args.tx or args.rx, bob=args.rx, eve=args.eve, freq=args.freq[0], rate=args.rate)
+        link = OtaLink(dataclasses.replace(radio, snr_b=args.snr_b))
     capture = CaptureOptions(recording=args.recording, rate=args.rate, freq=list(args.freq), dwell_s=args.dwell,
                              dwell_samples=args.dwell_samples)
     report = run_capture(DeepJscecApp(image_options(args)), link,
                          RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout), capture)
     print_report(report, args.json)
+    if args.link == "ota":
+        print_snr_request(report)
     r = report["recording"]
     print(f"recorded {r['samples']} samples at {r['sample_rate_hz']:g} S/s, {r['frames_annotated']} frames annotated: "
           f"{r['meta']}")

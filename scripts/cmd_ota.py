@@ -11,8 +11,11 @@ DESCRIPTION = ("Alice encodes, encrypts and frames images as 4096-QAM; a GNU Rad
                "#N names RX channel N of that radio: --bob pluto:ip:192.168.2.1 --eve pluto:ip:192.168.2.1#1 opens "
                "it once and streams channels 0 and 1 together (a Pluto must be an AD9361-based 2R2T variant; a "
                "single-channel radio is refused); the fakes offer two RX channels, each with its own path "
-               "(--bob fake-pluto:rx1_noise_std=2e-3 --eve fake-pluto:rx1_noise_std=2e-3#1). Prints a table and "
-               "writes panel.png, constellation.png and result.json (with device counters) into --out.")
+               "(--bob fake-pluto:rx1_noise_std=2e-3 --eve fake-pluto:rx1_noise_std=2e-3#1), and with bench=1 (or "
+               "JSCEC_FAKE_BENCH=1) a hardware model: oscillator error, DC, IQ imbalance, gain-dependent noise "
+               "(radio.devices.hardware). Profiles from `jscec calibrate` put every receiver on the transmitter's "
+               "clock (--no-xo-correction: not) and --snr-b DB sets the TX gain from Bob's profile. Prints a table "
+               "and writes panel.png, constellation.png and result.json (with device counters) into --out.")
 
 
 def add_arguments(p):
@@ -33,12 +36,13 @@ def run(args) -> int:
     from link.apps.deepjscec import DeepJscecApp
     from link.links.ota import OtaLink
     from link.runner import RunOptions, run as run_link
-    from scripts.arguments import image_options, print_devices, print_report, radio_options
+    from scripts.arguments import image_options, print_devices, print_report, print_snr_request, radio_options
 
     radio = radio_options(args, tx=args.tx, bob=args.bob, eve=args.eve, freq=args.freq, rate=args.rate)
     report = run_link(DeepJscecApp(image_options(args)), OtaLink(radio),
                       RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout))
     print_report(report, args.json)
+    print_snr_request(report)
     print_devices(report["devices"])
     print(f"{report['samples_transmitted']} samples sent in {report['seconds']:.1f} s; "
           f"wrote {report['files']['panel']}, {report['files']['constellation']}")

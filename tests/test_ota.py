@@ -85,3 +85,38 @@ def test_ota_eve_on_a_second_channel_of_bobs_radio(kind, noise, tiny_model, tiny
     for who in ("bob", "eve"):
         assert report[who]["frames_sent"] == report[who]["frames_ok"]
     assert report["bob"]["mer_db"] > report["eve"]["mer_db"] + 10
+
+
+BENCH = "bench=1,dc=0,iq=0,lo_leak=0"   # oscillators, noise figure and path loss; DC/IQ/leakage are the RX chain's
+
+
+def test_snr_b_lands_on_the_requested_snr_after_calibration(tiny_model, tiny_data, tmp_path):
+    from calibration.calibrate import CalibrateOptions, run_calibration
+
+    tx = f"fake-pluto:{BENCH},seed=51,path_gain_db=-50"
+    bob = f"fake-pluto:{BENCH},seed=52,path_gain_db=-50"
+    eve = f"fake-soapy:{BENCH},seed=53,path_gain_db=-48"
+    run_calibration(CalibrateOptions(tx=tx, rx=[bob, eve], folder=str(tmp_path / "prof"), xo_samples=2 ** 18,
+                                     sweep_samples=40000, buffer=16384, tx_gains=[0.0, -15.0, -30.0],
+                                     rx_gains=[0.0, 30.0], progress=False), log=lambda s: None)
+    out = tmp_path / "out"
+    p = jscec("ota", "--tx", tx, "--bob", bob, "--eve", eve, "--profiles", tmp_path / "prof", "--snr-b", 10,
+              "--model", tiny_model, "--data", tiny_data, "--images", 4, "--out", out)
+    report = json.loads((out / "result.json").read_text())
+    assert report["snr_b_requested_db"] == 10.0 and report["radio"]["tx_gain_db"] < -5
+    assert abs(report["snr_b_db"] - 10.0) <= 0.5                  # measured from the pilots
+    assert report["bob"]["frames_ok"] == 4 and report["snr_e_db"] is not None
+    assert report["snr_e_predicted_db"] == pytest.approx(report["snr_e_db"], abs=1.0)
+    methods = {c["method"] for c in report["calibration"]["xo_corrections"].values()}
+    assert methods == {"native", "digital"}                       # Bob's Pluto by xo_correction, Eve's B210 digitally
+    assert "SNR: Bob requested 10 dB" in p.stdout and "measured" in p.stdout
+
+
+def test_snr_b_without_a_profile_is_refused_in_one_line(tiny_model, tiny_data, tmp_path):
+    p = jscec("ota", "--tx", f"fake-pluto:{BENCH},seed=1", "--bob", f"fake-pluto:{BENCH},seed=2", "--snr-b", 10,
+              "--profiles", tmp_path / "none", "--model", tiny_model, "--data", tiny_data, "--images", 1,
+              "--out", tmp_path / "out", check=False)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no calibration profile for Bob's radio" in lines[0] and "jscec calibrate" in lines[0]
+    assert not (tmp_path / "out").exists()
