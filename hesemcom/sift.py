@@ -5,15 +5,21 @@ The key holder encrypts the image with Paillier (``phe``, 2048-bit keys, ``gmpy2
 builds the Gaussian scale space and the DoG homomorphically — additions of ciphertexts and multiplications by
 plaintext integers only — and returns the encrypted DoG; the key holder decrypts it and detects keypoints.
 
-**What is computed.** OpenCV's SIFT octave −1 (the image upsampled ×2 with linear interpolation, σ = 1.6,
-3 layers per octave: 6 Gaussian images with σ_s = 1.6·2^(s/3) fine pixels, 5 DoG images). Each Gaussian image is
-one separable integer filter applied to the *original* pixels: per output phase (even/odd fine row or column),
-the composite of OpenCV's ×2 linear interpolation and a Gaussian of σ_rel = √(σ_s² − 1) (the upsampled image
-counts as blurred by 1 fine pixel, as in OpenCV) truncated at 4·σ_rel, quantised to integers summing to 2^K
-(K = 12). The DoG is G_{s+1} − G_s. Keypoints: OpenCV's rules on the decrypted DoG (3×3×3 extrema above
-0.5·0.04/3, quadratic refinement ≤ 5 steps, contrast 0.04/3, edge ratio 10, 5-pixel border), in original pixel
-coordinates. The same integers computed in the clear (:func:`plain_dog`) give the *plaintext scale space* the
-encrypted one must equal exactly.
+**What is computed.** OpenCV's SIFT scale space (σ = 1.6, 3 layers per octave: 6 Gaussian images and 5 DoG
+images per octave) for its first two octaves: octave −1 (the image upsampled ×2 with linear interpolation,
+σ_s = 1.6·2^(s/3) fine pixels) and octave 0 (the original grid). Every Gaussian image is one separable integer
+filter applied to the *original* encrypted pixels, quantised to integers summing to 2^K (K = 12):
+
+* octave −1, per output phase (even/odd fine row or column): the composite of OpenCV's ×2 linear interpolation and
+  a Gaussian of σ_rel = √(σ_s² − 1) fine pixels (the upsampled image counts as blurred by 1, as in OpenCV),
+  truncated at 4σ_rel (OpenCV's float kernels);
+* octave 0: octave −1's level 3 at the even fine samples (OpenCV's decimation) composed with the incremental
+  Gaussians √(σ_s² − 1.6²), 37 taps.
+
+The DoG is G_{s+1} − G_s. Keypoints: OpenCV's rules on the decrypted DoG (3×3×3 extrema above 0.5·0.04/3,
+quadratic refinement ≤ 5 steps, contrast 0.04/3, edge ratio 10, 5-pixel border), in original pixel coordinates.
+The same integers computed in the clear (:func:`plain_dog`, :func:`plain_dog0`) are the *plaintext scale space*
+the encrypted one must equal exactly. Octaves 1 and up are not computed (their kernels would need more slots).
 
 **Packing.** A 2048-bit Paillier plaintext holds T = ⌊2047/b⌋ = 60 slots of b = 34 bits (a Gaussian value is
 < 255·2^24 < 2^32; the DoG adds an offset 2^32 so every slot stays non-negative: no borrow crosses a slot).
@@ -22,10 +28,14 @@ image border, as OpenCV's blur), J + 4R ≤ T. Along a row (inside the slots) th
 Σ_j c_j·x[i + j] = the product of the segment shifted *up* by R − j slots (multiplication by 2^(b(R−j)), the
 only shift Paillier allows) raised to c_j; the result sits 2R slots up. Down the rows (across ciphertexts) the
 filter is the product of row ciphertexts raised to c_j. Negative DoG values use E(G)⁻¹ mod n² and the public
-offset E(2^32·Σ 2^(bu)). With R = 11, J = 16 output columns per ciphertext.
+offset E(2^32·Σ 2^(bu)). Octave −1: R = 11, J = 16. Octave 0's 37-tap kernel would need R = 18: its columns are
+encrypted a second time split into even and odd phases (slot u of phase a = column 2u + a), which halves the
+radius inside the slots (R = 10, J = 20 column pairs). The plaintext weights' powers share their squarings
+(tables of x^(2^i)); ``workers`` processes share the rows.
 
-**Cost.** Octave −1 of an H×W image decrypts 5·4·H·⌈W/J⌉ ciphertexts and evaluates ≈ 24·(2R + 1)·H·⌈W/J⌉
-products of (2R + 1) powers: the slot radius R limits the octaves (octave 0 would need R ≈ 21 > T/4).
+**Cost.** For H×W: H·⌈W/16⌉ + 2·H·⌈W/40⌉ encryptions (the two packings), 20·H·⌈W/16⌉ + 10·H·⌈W/40⌉ DoG
+ciphertexts to decrypt — the decryptions dominate (a 128×128 image: 1,024 + 1,024 encryptions, 20,480 + 5,120
+decryptions).
 """
 from __future__ import annotations
 
@@ -125,6 +135,65 @@ def plain_gaussians(img: np.ndarray, plan: Plan) -> np.ndarray:
 
 def plain_dog(img: np.ndarray, plan: Plan) -> np.ndarray:
     g = plain_gaussians(img, plan)
+    return g[1:] - g[:-1]
+
+
+# --------------------------------------------------------------------------- octave 0
+
+def octave0_kernels(k_bits: int = K_BITS) -> list[np.ndarray]:
+    """Octave 0 (original grid): per level, the 1D integer kernel (odd length, sum 2^K) from the original pixels —
+    octave −1's level 3 (σ = 3.2 fine pixels) taken at the even fine samples (OpenCV's ×2 decimation), then the
+    Gaussian of σ_inc = √(σ_s² − 1.6²) original pixels (OpenCV's incremental blurs, composed); taps below
+    2^-(K+1) dropped."""
+    sig3 = level_sigmas()[LAYERS]
+    rf = int(math.ceil(TRUNCATE * sig3))
+    g = _gauss(sig3, rf)
+    R = (rf + 1) // 2 + 1
+    base = np.zeros(2 * R + 1)                    # phase-0 polyphase kernel of level 3, float
+    for u, w in zip(range(-rf, rf + 1), g):
+        m, odd = divmod(u, 2)
+        base[m + R] += 0.75 * w
+        base[m + (1 if odd else -1) + R] += 0.25 * w
+    out = []
+    for s in range(LAYERS + 3):
+        inc = math.sqrt(max((SIGMA * 2 ** (s / LAYERS)) ** 2 - SIGMA ** 2, 0.0))
+        k = np.convolve(base, _gauss(inc, int(math.ceil(TRUNCATE * inc)))) if inc > 0 else base
+        h = len(k) // 2
+        keep = np.nonzero(np.abs(k) >= 2.0 ** -(k_bits + 1))[0]
+        r = max(h - keep[0], keep[-1] - h)
+        k = k[h - r:h + r + 1]
+        q = np.round(k / k.sum() * 2 ** k_bits).astype(np.int64)
+        q[r] += 2 ** k_bits - q.sum()
+        out.append(q)
+    Rk = max(len(q) // 2 for q in out)
+    return [np.pad(q, Rk - len(q) // 2) for q in out]
+
+
+def phase_kernels(k: np.ndarray) -> tuple[int, np.ndarray]:
+    """(R2, c (2, 2, 2R2 + 1)): output column 2i + ψ = Σ_a Σ_m c[ψ, a, m + R2]·x[2(i + m) + a] for the 1D kernel
+    ``k`` (odd length, centred): the columns split into even and odd phases halve the radius inside the slots."""
+    Rk = len(k) // 2
+    R2 = (Rk + 1) // 2 + 1
+    c = np.zeros((2, 2, 2 * R2 + 1), np.int64)
+    for psi in (0, 1):
+        for a in (0, 1):
+            for m in range(-R2, R2 + 1):
+                t = 2 * m + a - psi
+                if -Rk <= t <= Rk:
+                    c[psi, a, m + R2] = k[t + Rk]
+    return R2, c
+
+
+def plain_dog0(img: np.ndarray, kernels: list) -> np.ndarray:
+    """Octave 0's integer DoG (5, H, W) in the clear (reflect-101 borders), scaled by 2^(2K)."""
+    H, W = img.shape
+    Rk = len(kernels[0]) // 2
+    p = np.pad(np.asarray(img, np.int64), Rk, mode="reflect")
+    g = []
+    for k in kernels:
+        h = sum(k[j] * p[:, j:j + W] for j in range(2 * Rk + 1))
+        g.append(sum(k[j] * h[j:j + H] for j in range(2 * Rk + 1)))
+    g = np.stack(g)
     return g[1:] - g[:-1]
 
 
@@ -281,6 +350,121 @@ class PaillierSift:
                         prev[(fr, g, psi)] = acc
         return dog
 
+    # octave 0: the columns in two phases (even, odd) so that a radius-2·R2 kernel needs R2 slots
+    def octave0_setup(self):
+        self.k0 = octave0_kernels(self.plan.k_bits)
+        phases = [phase_kernels(k) for k in self.k0]
+        self.R2 = max(r for r, _ in phases)
+        self.c0 = [np.pad(c, ((0, 0), (0, 0), (self.R2 - r, self.R2 - r))) for r, c in phases]
+        self.J2 = self.plan.slots - 4 * self.R2
+        if self.J2 < 1:
+            raise ValueError(f"octave 0 needs a slot radius {self.R2}: too big for {self.plan.slots} slots")
+
+    def encrypt_image0(self, img: np.ndarray, workers: int = 1) -> dict:
+        """The image's columns in two phases, each cut into segments of J2 + 2·R2 slots (reflect-101 padding)."""
+        H, W = img.shape
+        pad = 2 * self.R2 + 2
+        p = np.pad(np.asarray(img, np.int64), ((0, 0), (pad, pad)), mode="reflect")
+        segs = -(-(W // 2) // self.J2)
+        need = pad // 2 + segs * self.J2 + self.R2 + 1
+        ph = [np.pad(p[:, a::2], ((0, 0), (0, max(0, need - p[:, a::2].shape[1])))) for a in (0, 1)]
+        cts = _parallel(self._encrypt_rows0, (ph, segs, pad), _chunks(range(H), workers), workers)
+        return {"cts": cts, "shape": img.shape}
+
+    def _encrypt_rows0(self, job, rows) -> dict:
+        ph, segs, pad = job
+        b, J2, R2 = self.plan.slot_bits, self.J2, self.R2
+        out = {}
+        for r in rows:
+            for a in (0, 1):
+                for g in range(segs):
+                    lo = g * J2 + pad // 2 - R2
+                    m = 0
+                    for u, v in enumerate(ph[a][r, lo:lo + J2 + 2 * R2].tolist()):
+                        m |= int(v) << (b * u)
+                    out[(r, a, g)] = self.gmpy2.mpz(self.pk.raw_encrypt(m))
+        return out
+
+    def dog0(self, enc: dict, log=None, workers: int = 1) -> dict:
+        H, W = enc["shape"]
+        horiz = _parallel(self._horizontal0, enc, _chunks(range(H), workers), workers)
+        dog = _parallel(self._vertical0, (horiz, enc["shape"]), _chunks(range(H), workers), workers)
+        if log:
+            log(f"octave 0: {len(horiz)} filtered rows, {len(dog)} DoG ciphertexts")
+        return {"dog": dog, "shape": (H, W)}
+
+    def _horizontal0(self, enc, rows) -> dict:
+        gm, n2, R2, J2 = self.gmpy2, self.n2, self.R2, self.J2
+        segs = -(-(enc["shape"][1] // 2) // J2)
+        shift = gm.mpz(1) << self.plan.slot_bits
+        kb = max(int(abs(c).max()).bit_length() for c in self.c0)
+        out = {}
+        for r in rows:
+            for g in range(segs):
+                tabs = []
+                for a in (0, 1):
+                    ups = [enc["cts"][(r, a, g)]]
+                    for _ in range(2 * R2):
+                        ups.append(gm.powmod(ups[-1], shift, n2))
+                    tabs.append([self._table(u, kb) for u in ups])
+                for s, c in enumerate(self.c0):
+                    for psi in (0, 1):
+                        acc = gm.mpz(1)
+                        for a in (0, 1):
+                            for j in range(2 * R2 + 1):
+                                if c[psi, a, j]:
+                                    acc = acc * self._power(tabs[a][2 * R2 - j], int(c[psi, a, j])) % n2
+                        out[(s, r, g, psi)] = acc
+        return out
+
+    def _vertical0(self, job, rows) -> dict:
+        horiz, (H, W) = job
+        gm, n2, b = self.gmpy2, self.n2, self.plan.slot_bits
+        segs = -(-(W // 2) // self.J2)
+        Rk = len(self.k0[0]) // 2
+        kb = max(int(abs(k).max()).bit_length() for k in self.k0)
+
+        def src_row(r):
+            r = abs(r)
+            return 2 * (H - 1) - r if r > H - 1 else r
+
+        off = 0
+        for u in range(self.plan.slots):
+            off |= OFFSET << (b * u)
+        off_ct = (1 + off * self.n) % n2
+        rows = list(rows)
+        need = sorted({src_row(r + j) for r in rows for j in range(-Rk, Rk + 1)})
+        dog, prev = {}, {}
+        for s, k in enumerate(self.k0):
+            tabs = {(r, g, psi): self._table(horiz[(s, r, g, psi)], kb)
+                    for r in need for g in range(segs) for psi in (0, 1)}
+            for r in rows:
+                for g in range(segs):
+                    for psi in (0, 1):
+                        acc = gm.mpz(1)
+                        for j in range(2 * Rk + 1):
+                            if k[j]:
+                                acc = acc * self._power(tabs[(src_row(r + j - Rk), g, psi)], int(k[j])) % n2
+                        if s:
+                            dog[(s - 1, r, g, psi)] = acc * gm.invert(prev[(r, g, psi)], n2) % n2 * off_ct % n2
+                        prev[(r, g, psi)] = acc
+        return dog
+
+    def decrypt_dog0(self, enc: dict, workers: int = 1) -> np.ndarray:
+        b, J2, R2 = self.plan.slot_bits, self.J2, self.R2
+        H, W = enc["shape"]
+        mask = (1 << b) - 1
+        items = list(enc["dog"].items())
+        plain = _parallel(self._decrypt_items, items, _chunks(range(len(items)), workers), workers)
+        out = np.zeros((len(self.k0) - 1, H, W), np.int64)
+        for (s, r, g, psi), m in plain.items():
+            for i in range(J2):
+                col = 2 * (g * J2 + i) + psi
+                if col >= W:
+                    break
+                out[s, r, col] = ((m >> (b * (i + 2 * R2))) & mask) - OFFSET
+        return out
+
 
 _JOB = None
 
@@ -322,9 +506,9 @@ def _parallel(fn, job, chunks: list, workers: int) -> dict:
 
 # --------------------------------------------------------------------------- keypoints
 
-def detect(dog_int: np.ndarray, plan: Plan) -> np.ndarray:
-    """OpenCV's extrema detection and refinement on one octave's DoG (5, h, w) of octave −1; keypoints (N, 3):
-    x, y in original pixels and the layer."""
+def detect(dog_int: np.ndarray, plan: Plan, octave: int = -1) -> np.ndarray:
+    """OpenCV's extrema detection and refinement on one octave's DoG (5, h, w); keypoints (N, 3): x, y in original
+    pixels and the layer."""
     d = dog_int.astype(np.float64) / (2 ** (2 * plan.k_bits))        # pixel units 0…255
     nl, h, w = d.shape
     thr = math.floor(0.5 * CONTRAST / LAYERS * 255)
@@ -340,7 +524,7 @@ def detect(dog_int: np.ndarray, plan: Plan) -> np.ndarray:
                 continue
             kp = _refine(d, layer, r, c, scale)
             if kp is not None:
-                out.append(kp)
+                out.append((kp[0] * 2.0 ** (octave + 1), kp[1] * 2.0 ** (octave + 1), kp[2]))
     return np.array(out).reshape(-1, 3)
 
 
@@ -448,37 +632,56 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run(img: np.ndarray, key_bits: int = 2048, figure=None, log=None, keypair=None, workers: int = 2) -> dict:
+def run(img: np.ndarray, key_bits: int = 2048, figure=None, log=None, keypair=None, workers: int = 2,
+        octaves=(-1, 0)) -> dict:
     """Encrypt, build the DoG homomorphically, decrypt, detect; compare with the plaintext scale space and OpenCV.
-    ``workers`` processes share the rows (encryption, both filter passes, decryption)."""
+    ``workers`` processes share the rows (encryption, both filter passes, decryption). Octave 0 needs an image of
+    at least 24×24 (its 37-tap kernels reflect once at the border)."""
     img = np.asarray(img, np.uint8)
     ps = PaillierSift(key_bits, keypair=keypair)
     plan = ps.plan
+    if 0 in octaves:
+        ps.octave0_setup()
+        if min(img.shape) < len(ps.k0[0]) // 2 + 6:
+            octaves = tuple(o for o in octaves if o != 0)
     c0, t0 = _cpu(), time.perf_counter()
     enc = ps.encrypt_image(img, workers)
+    enc0 = ps.encrypt_image0(img, workers) if 0 in octaves else None
     c1, t1 = _cpu(), time.perf_counter()
     dog_enc = ps.dog(enc, log, workers)
+    dog_enc0 = ps.dog0(enc0, log, workers) if enc0 else None
     c2, t2 = _cpu(), time.perf_counter()
     dog = ps.decrypt_dog(dog_enc, workers)
+    dog0 = ps.decrypt_dog0(dog_enc0, workers) if dog_enc0 else None
     c3, t3 = _cpu(), time.perf_counter()
     ref = plain_dog(img, plan)
-    kp_enc = detect(dog, plan)
-    kp_ref = detect(ref, plan)
+    kp_enc, kp_ref = detect(dog, plan), detect(ref, plan)
+    equal = bool(np.array_equal(dog, ref))
+    if dog0 is not None:
+        ref0 = plain_dog0(img, ps.k0)
+        equal = equal and bool(np.array_equal(dog0, ref0))
+        kp_enc = np.concatenate([kp_enc, detect(dog0, plan, 0)])
+        kp_ref = np.concatenate([kp_ref, detect(ref0, plan, 0)])
     pos, octv, _ = opencv_keypoints(img)
     same = (coverage(kp_ref[:, :2], kp_enc, 0.5), coverage(kp_enc[:, :2], kp_ref, 0.5))
     cimg = ciphertext_image(enc, plan)
-    res = {"shape": list(img.shape), "key_bits": key_bits, "workers": workers, "slots": plan.slots, "slot_bits": plan.slot_bits,
-           "k_bits": plan.k_bits, "radius": plan.R, "columns_per_ciphertext": plan.J,
-           "ciphertexts": len(enc["cts"]), "dog_ciphertexts": len(dog_enc["dog"]),
+    res = {"shape": list(img.shape), "key_bits": key_bits, "workers": workers, "octaves": list(octaves),
+           "slots": plan.slots, "slot_bits": plan.slot_bits, "k_bits": plan.k_bits, "radius": plan.R,
+           "columns_per_ciphertext": plan.J,
+           "octave0": {"radius_in_slots": ps.R2, "column_pairs_per_ciphertext": ps.J2,
+                       "kernel_taps": len(ps.k0[0])} if dog0 is not None else None,
+           "ciphertexts": len(enc["cts"]) + (len(enc0["cts"]) if enc0 else 0),
+           "dog_ciphertexts": len(dog_enc["dog"]) + (len(dog_enc0["dog"]) if dog_enc0 else 0),
            "keygen_s": ps.keygen_s, "encrypt_s": t1 - t0, "homomorphic_s": t2 - t1, "decrypt_s": t3 - t2,
            "total_s": t3 - t0, "cpu_s": {"encrypt": c1 - c0, "homomorphic": c2 - c1, "decrypt": c3 - c2,
                                          "total": c3 - c0},
-           "load_average": list(__import__("os").getloadavg()), "dog_equal_to_plaintext": bool(np.array_equal(dog, ref)),
+           "load_average": list(__import__("os").getloadavg()), "dog_equal_to_plaintext": equal,
            "keypoints_encrypted": len(kp_enc), "keypoints_plaintext_scale_space": len(kp_ref),
            "same_keypoints_within_0.5px": same,
            "opencv_keypoints": len(pos), "opencv_octaves": {str(int(o)): int(np.sum(octv == o)) for o in np.unique(octv)},
            "coverage_of_opencv_within_1.5px": coverage(pos, kp_enc, 1.5),
-           "coverage_of_opencv_octave_-1_within_1.5px": coverage(pos[octv == -1], kp_enc, 1.5),
+           "coverage_of_opencv_per_octave_within_1.5px": {str(int(o)): coverage(pos[octv == o], kp_enc, 1.5)
+                                                          for o in np.unique(octv)},
            "control": control(img, cimg)}
     if figure:
         save_figure(figure, img, cimg, pos, kp_enc)

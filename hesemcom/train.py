@@ -2,7 +2,8 @@
 
 Schedule (the paper gives none): Adam, learning rate 5e-3 decayed by cosine to 0, batch 256, the channel SNR
 of every training image drawn uniformly from [0, 25] dB (one model serves every SNR of Table III), seeded.
-Model 1's classifier is trained on clean images (Adam 2e-3, batch 128). Checkpoints: ``{data}-model{1,2,3}.pt``
+Model 1's classifier is trained on clean images plus ``j2k_images`` training images as its receiver sees them
+(JPEG 2000 at Model 1's 48-byte budget, decoded: :func:`hesemcom.model1.coded_images`), Adam 2e-3, batch 128. Checkpoints: ``{data}-model{1,2,3}.pt``
 (state dict + card: data set, epochs, seed, kernel, test accuracy without noise, seconds).
 """
 from __future__ import annotations
@@ -34,6 +35,8 @@ class TrainConfig:
     seed: int = 0
     max_train: int | None = None  # use only the first N training images (tests)
     threads: int = 1
+    j2k_images: int = 0         # model 1: add this many JPEG 2000-coded training images
+    init: str | None = None     # start from this checkpoint
 
 
 def to_tensor(x: np.ndarray) -> torch.Tensor:
@@ -52,15 +55,25 @@ def checkpoint_path(data_name: str, model: int, folder: Path | None = None) -> P
     return Path(folder or CHECKPOINTS) / f"{data_name}-model{model}.pt"
 
 
-def train(split: Split, cfg: TrainConfig, out: Path | None = None, progress=None) -> dict:
-    """Train one model on ``split``; save it to ``out`` (default: the bundled checkpoint path); its card."""
+def train(split: Split, cfg: TrainConfig, out: Path | None = None, progress=None, coded=None) -> dict:
+    """Train one model on ``split``; save it to ``out`` (default: the bundled checkpoint path); its card.
+    ``coded``: Model 1's JPEG 2000-coded training images (uint8, the first ``j2k_images`` of the training set),
+    computed here when not given."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = build(cfg.model, cfg.kernel)
+    if cfg.init:
+        net.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=False)["state"])
     xs, ys = split.x_train, split.y_train
     if cfg.max_train:
         xs, ys = xs[:cfg.max_train], ys[:cfg.max_train]
+    if cfg.model == 1 and cfg.j2k_images:
+        if coded is None:
+            from hesemcom.model1 import coded_images
+
+            coded = coded_images(xs[:cfg.j2k_images])
+        xs, ys = np.concatenate([xs, coded[:cfg.j2k_images]]), np.concatenate([ys, ys[:cfg.j2k_images]])
     x, y = to_tensor(xs), torch.from_numpy(ys)
     steps = cfg.epochs * -(-len(x) // cfg.batch)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
