@@ -1,10 +1,16 @@
 """GNU Radio blocks of the link that GNU Radio itself does not have.
 
 ``FrameSync`` wraps :class:`radio.sync.StreamSync` (synchronisation from the known symbols; GNU
-Radio's own tracking loops are too noisy for 4096-QAM and its Costas loop stops at 8-PSK). It takes
-two aligned streams — the raw samples and the matched-filter output — and publishes one PDU per
-frame on its ``frames`` message port (``flowgraphs.pdu.frame_to_pdu``), which the flowgraph connects
-to a ``zeromq.push_msg_sink``. It also exposes the synchroniser's counters.
+Radio's own tracking loops are too noisy for 4096-QAM and its Costas loop stops at 8-PSK; its band-edge
+FLL, ``digital.fll_band_edge_cc``, wanders over ±0.5 cycles per symbol in the idle gaps between bursts
+and, with a loop fast enough to pull in within a preamble, leaves 7–13 dB of MER at 30 dB SNR). It takes
+two aligned streams — the raw samples and the detection filter's output
+(``fir_filter_ccf(1, radio.sync.detection_taps(sps, rolloff, span))``; the RRC matched filter's output
+works too, with a narrower carrier-offset range) — and publishes one PDU per frame on its ``frames``
+message port (``flowgraphs.pdu.frame_to_pdu``), which the flowgraph connects to a
+``zeromq.push_msg_sink``. It also exposes the synchroniser's counters, ``cfo_out_of_range`` among them:
+frames dropped because the carrier offset exceeds what the receiver accepts (``advice()`` words the
+line a run should end with).
 
 With ``process=True`` the second half of the synchroniser runs in a worker process
 (``radio.sync_process``; same frames bit for bit, on two cores instead of one) and a thread of the
@@ -28,7 +34,7 @@ from gnuradio import gr
 from threadpoolctl import threadpool_limits
 
 from radio.pulse import PulseShape
-from radio.sync import DroppedFrame, StreamSync, SyncConfig
+from radio.sync import DroppedFrame, StreamSync, SyncConfig, cfo_advice
 from radio.sync_process import ProcessSync, SyncWorkerError
 from flowgraphs.pdu import frame_to_pdu
 
@@ -50,7 +56,7 @@ class FramePublisher(gr.basic_block):
 
 
 class FrameSync(gr.sync_block):
-    """Inputs: 0 raw samples, 1 matched-filter output (same rate); output: PDUs on ``frames``.
+    """Inputs: 0 raw samples, 1 detection-filter output (same rate); output: PDUs on ``frames``.
 
     Stream tags named ``rx_drop`` or ``rx_overflow`` on input 0 (from a device source) mark a sample
     discontinuity: a frame that spans one is dropped (counted as ``discontinuity`` drops).
@@ -81,43 +87,43 @@ class FrameSync(gr.sync_block):
         # and equal to the live run, at a latency of < ``chunk`` samples.
         self.chunk = int(chunk)
         self._pend_raw: list[np.ndarray] = []
-        self._pend_mf: list[np.ndarray] = []
+        self._pend_det: list[np.ndarray] = []
         self._pend_n = 0
 
     def work(self, input_items, output_items):
-        raw, mf = input_items[0], input_items[1]
+        raw, det = input_items[0], input_items[1]
         n = len(raw)
         for tag in self.get_tags_in_window(0, 0, n):
             if pmt.symbol_to_string(tag.key) in ("rx_drop", "rx_overflow"):
                 self.discontinuities.append(int(tag.offset))
-        self._add(mf[:n], raw[:n])
+        self._add(det[:n], raw[:n])
         self.last_activity = time.perf_counter()
         return n
 
-    def _add(self, mf: np.ndarray, raw: np.ndarray) -> None:
+    def _add(self, det: np.ndarray, raw: np.ndarray) -> None:
         if self.chunk <= 0:
-            self._feed(mf, raw)
+            self._feed(det, raw)
             return
         self._pend_raw.append(np.array(raw))
-        self._pend_mf.append(np.array(mf))
+        self._pend_det.append(np.array(det))
         self._pend_n += raw.size
         if self._pend_n >= self.chunk:
-            allraw, allmf = np.concatenate(self._pend_raw), np.concatenate(self._pend_mf)
+            allraw, alldet = np.concatenate(self._pend_raw), np.concatenate(self._pend_det)
             full = (allraw.size // self.chunk) * self.chunk
             for k in range(0, full, self.chunk):
-                self._feed(allmf[k:k + self.chunk], allraw[k:k + self.chunk])
-            self._pend_raw, self._pend_mf = [allraw[full:]], [allmf[full:]]
+                self._feed(alldet[k:k + self.chunk], allraw[k:k + self.chunk])
+            self._pend_raw, self._pend_det = [allraw[full:]], [alldet[full:]]
             self._pend_n = allraw.size - full
 
-    def _feed(self, mf: np.ndarray, raw: np.ndarray) -> None:
+    def _feed(self, det: np.ndarray, raw: np.ndarray) -> None:
         if self.process:
             if self.error is None:
                 try:
-                    self.sync.submit(mf, raw)
+                    self.sync.submit(det, raw)
                 except SyncWorkerError as exc:
                     self._fail(exc)
             return
-        for item in self.sync.push(mf, raw):
+        for item in self.sync.push(det, raw):
             self._publish(item)
 
     # -- worker process mode -----------------------------------------------------------------------
@@ -207,3 +213,9 @@ class FrameSync(gr.sync_block):
         out.update(frames_published=self.frames, dropped_published=self.dropped,
                    discontinuities=len(self.discontinuities))
         return out
+
+    def advice(self, sample_rate_hz: float | None = None) -> str | None:
+        """The one line to end a run with when frames were dropped for their carrier offset (it names
+        ``jscec calibrate``), else None (:func:`radio.sync.cfo_advice`)."""
+        core = self._core
+        return cfo_advice(self.sync.stats.as_dict(), sample_rate_hz, core.sps, core.cfg.max_cfo)

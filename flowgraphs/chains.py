@@ -6,8 +6,11 @@
   ``channels.channel_model`` for fractional delay (its FIR taps), sample-rate offset (``epsilon``),
   carrier frequency offset and complex AWGN of the voltage that gives the wanted symbol SNR (eq. 2)
   after the matched filter.
-* :class:`RxChain` — samples → matched filter (``fir_filter_ccf``) → ``FrameSync`` → PDUs on the
-  ``frames`` message port.
+* :class:`RxFrontEnd` — a receiver's analogue faults, for tests and benchmarks: IQ imbalance (an image
+  at a set rejection) and a DC offset, added to what a channel branch outputs.
+* :class:`RxChain` — samples → detection filter (``fir_filter_ccf`` with ``radio.sync.detection_taps``,
+  a low-pass that passes the signal at any carrier offset up to ½ cycle per symbol) → ``FrameSync``,
+  which matched-filters each frame itself once its offset is removed; PDUs on the ``frames`` message port.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from gnuradio import analog, blocks, channels, filter as gr_filter, gr
 from flowgraphs.blocks import FRAMES_PORT, FrameSync
 from radio.impairments import Impairments
 from radio.pulse import PulseShape
+from radio.sync import detection_taps
 
 #: Half length (samples) of the windowed-sinc fractional-delay filter of the channel.
 DELAY_HALF = 16
@@ -84,8 +88,32 @@ class ChannelBranch(gr.hier_block2):
         self.connect(head, self.channel, self)
 
 
+class RxFrontEnd(gr.hier_block2):
+    """Samples in → r + ρ·conj(r) + dc out: a receiver's IQ imbalance and DC offset.
+
+    ``image_rejection_db``: the image's level below the signal (|ρ|² = 10^(−IRR/10)), at angle
+    ``image_phase`` (radians); ``dc``: the complex DC offset added after it (device units). The noise of
+    a channel branch upstream goes through the imbalance too, as in a real receiver.
+    """
+
+    def __init__(self, image_rejection_db: float | None = None, image_phase: float = 0.0, dc: complex = 0j):
+        gr.hier_block2.__init__(self, "jscec_rx_front_end", gr.io_signature(1, 1, gr.sizeof_gr_complex),
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex))
+        head = self
+        if image_rejection_db is not None:
+            rho = complex(10 ** (-image_rejection_db / 20) * np.exp(1j * image_phase))
+            self.conj = blocks.conjugate_cc()
+            self.image = blocks.multiply_const_cc(rho)
+            self.add = blocks.add_cc(1)
+            self.connect(self, (self.add, 0))
+            self.connect(self, self.conj, self.image, (self.add, 1))
+            head = self.add
+        self.dc = blocks.add_const_cc(complex(dc))
+        self.connect(head, self.dc, self)
+
+
 class RxChain(gr.hier_block2):
-    """Samples in → matched filter → ``FrameSync``; frames leave on the ``frames`` message port.
+    """Samples in → detection filter → ``FrameSync``; frames leave on the ``frames`` message port.
 
     ``sync_process``: finish frames in a worker process (``FrameSync(process=True)``).
     """
@@ -94,10 +122,12 @@ class RxChain(gr.hier_block2):
         gr.hier_block2.__init__(self, "jscec_rx_chain", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
         self.message_port_register_hier_out(FRAMES_PORT)
-        self.mf = gr_filter.fir_filter_ccf(1, list(pulse.taps))
-        widen_output_buffer(self.mf)
+        # The stream FrameSync detects preambles on (its input 1): the matched filter would cut a signal
+        # offset by ½ cycle per symbol; FrameSync filters each frame itself after removing its offset.
+        self.det = gr_filter.fir_filter_ccf(1, list(detection_taps(pulse)))
+        widen_output_buffer(self.det)
         self.sync = FrameSync(pulse.sps, pulse.rolloff, pulse.span, equalizer_taps=equalizer_taps,
                               process=sync_process)
         self.connect(self, (self.sync, 0))
-        self.connect(self, self.mf, (self.sync, 1))
+        self.connect(self, self.det, (self.sync, 1))
         self.msg_connect(self.sync.publisher, FRAMES_PORT, self, FRAMES_PORT)

@@ -1,20 +1,30 @@
 """Frame synchronisation from known symbols, good enough for 4096-QAM (numpy; the per-frame inner loops
 are compiled with numba in :mod:`radio.sync_kernels`).
 
-The receiver works on two aligned sample streams: ``mf``, the matched-filter output (GNU Radio's FIR
-in the flowgraph, ``np.convolve`` in :func:`synchronize`), and ``raw``, the samples before it.
+The receiver works on two aligned sample streams: ``raw``, the samples as received, and ``det``, the
+same samples through the **detection filter** (:func:`detection_taps`: a low-pass as long as the
+matched filter, so with the same delay, whose passband reaches the band edge of a signal offset by
+½ cycle per symbol; GNU Radio's FIR in the flowgraph, :func:`detection_filter` in :func:`synchronize`).
+The RRC matched filter itself is applied only after the carrier offset is removed: at |CFO| ≈ 0.5
+cycles per symbol it would cut much of the signal (and the detector's metric falls from ~0.65 to
+~0.19 at 5 dB, below its threshold one time in six).
 
-1. **Detection** (on ``mf``, CFO-blind): z[n] = mf[n]·conj(mf[n − sps]) turns any carrier offset into
-   a constant phase; its correlation C with the preamble's differential sequence (powers of j for a
-   QPSK preamble: additions only) peaks at the preamble's last symbol. The metric
-   ρ = |C|² / ((N−1)·Σ|z|²/sps) lies in [0, ~1] whatever the gain, and ∠C gives a coarse CFO over ±½
-   of the symbol rate. Once a header decodes, the scan resumes at that frame's end (one transmitter:
+1. **Detection** (on ``det``, CFO-blind): p[n] = det[n]·conj(det[n − sps]) turns any carrier offset into
+   a constant phase; summed over three samples (z[n] = p[n − 1] + p[n] + p[n + 1]: the wide filter's
+   noise × noise averages, the signal's part does not), its correlation C with the preamble's
+   differential sequence (powers of j for a QPSK preamble: additions only) peaks at the preamble's last
+   symbol. The metric ρ = |C|² / ((N−1)·Σ|z|²/sps) lies in [0, ~1.4] whatever the gain, and ∠C gives
+   the CFO modulo one cycle per symbol. Once a header decodes, the scan resumes at that frame's end (one transmitter:
    no preamble starts inside a frame), so a continuous stream is scanned only between frames.
-2. **Fine CFO and confirmation**: the preamble at the detected instants, stripped of its modulation,
-   is a noisy tone; the peak of its zero-padded DFT (the bins near 0 only) gives the CFO (close to the
-   Cramér–Rao bound), and its normalised height confirms the frame (a second, coherent detection test).
-3. **Matched filter after CFO removal**: the raw samples of the frame are de-rotated and filtered
-   again, so a large CFO does not turn the RRC pair into a non-Nyquist filter.
+2. **CFO and confirmation**: for each whole-cycle alias of ∠C within ±``cfo_search`` the preamble's raw
+   samples are de-rotated and matched-filtered, stripped of their modulation, and the peak of the
+   zero-padded DFT near 0 measured: the alias with the strongest peak is the CFO (the others leave the
+   signal outside the matched filter), the peak's frequency refines it (close to the Cramér–Rao bound)
+   and its normalised height confirms the frame (a second, coherent detection test). A confirmed
+   frame whose |CFO| exceeds ``max_cfo`` is dropped as out of range and counted
+   (:attr:`SyncStats.cfo_out_of_range`; :func:`cfo_advice` words the message that names ``jscec calibrate``).
+3. **Matched filter after CFO removal**: the raw samples of the frame are de-rotated and filtered,
+   so a large CFO does not turn the RRC pair into a non-Nyquist filter.
 4. **Timing**: a data-aided timing-error detector on the known blocks at both ends of the frame
    (preamble + decoded header; postamble), Newton steps on Σ Re{conj(h·x)·(y(t+1) − y(t−1))}: ISI
    from known neighbours cancels pairwise for an even pulse, so the estimate is nearly unbiased.
@@ -23,8 +33,16 @@ in the flowgraph, ``np.convolve`` in :func:`synchronize`), and ``raw``, the samp
 5. **Gain and phase**: the complex gain at every symbol from the known symbols (preamble, header
    once decoded, pilots, postamble) by a Gaussian-kernel local-linear smoother — it follows residual
    CFO ramps without bias and phase noise slower than the kernel.
-6. **Optional equaliser**: a short T-spaced least-squares FIR trained on the known blocks.
-7. **MER/SNR** from the residuals at the known symbols, corrected for the smoother's degrees of
+6. **DC offset and IQ imbalance** of the receiver (``iq_correction``): raw r → r − w·conj(r) − c. The
+   residual image coefficient w and DC c are fitted by least squares on the known symbols of the
+   preamble, header region and postamble, whose residuals s − h·x are regressed on the same chain
+   applied to conj(r) (the exact image, ISI and filtering included, at any CFO) and on the DC's own
+   tone; when the fit explains a set share of the residual energy the correction is updated and the
+   frame processed again. The correction is a property of the radio: it carries over to the next
+   frames (a blind DC blocker notches 4096-QAM's own spectrum: MER 29.9 → 25.8 dB with
+   ``dc_blocker_cc(1024)``).
+7. **Optional equaliser**: a short T-spaced least-squares FIR trained on the known blocks.
+8. **MER/SNR** from the residuals at the known symbols, corrected for the smoother's degrees of
    freedom (``calibration.snr``), and the noise variance of the equalised payload for soft demapping.
 
 :class:`StreamSync` runs this on a stream pushed in arbitrary chunks (the GNU Radio block wraps it);
@@ -47,23 +65,33 @@ from radio.sync_kernels import (derotate_filter, gain_at, grid_gain, interpolate
                                 scan_preamble)
 
 
+#: The carrier offset the detection filter is designed for (cycles per symbol): its passband reaches the
+#: band edge of a signal offset this far (Pluto XOs, ±25 ppm each, at 2.4 GHz and 1 MS/s: up to ≈ 0.48).
+DESIGN_CFO = 0.5
+
+
 @dataclass(frozen=True)
 class SyncConfig:
-    """Receiver settings (the defaults meet issue 4's targets at sps 4, roll-off 0.25)."""
+    """Receiver settings (the defaults meet issue 4's and issue 16's targets at sps 4, roll-off 0.25)."""
 
-    detect_threshold: float = 0.15   # differential-correlation metric ρ (noise alone: ~1/126)
+    detect_threshold: float = 0.1    # differential-correlation metric ρ (noise alone: ~1/126; above 0.1: 3e-6)
     confirm_threshold: float = 0.2   # coherent preamble metric after CFO removal (noise: ~1/127)
-    max_cfo: float = 0.12            # |CFO| accepted, cycles per symbol
+    max_cfo: float = 0.6             # |CFO| accepted, cycles per symbol (frames beyond: dropped, counted)
+    cfo_search: float = 1.5          # |CFO| searched when resolving ∠C's whole-cycle ambiguity
     track_span: float = 128.0        # std (symbols) of the gain/phase tracker's Gaussian kernel
     equalizer_taps: int = 0          # 0: off; else an odd number of T-spaced taps
     timing_iterations: int = 2
     max_sro: float = 2e-3            # |sample-rate offset| accepted (fraction)
+    iq_correction: bool = True       # estimate and remove the receiver's DC offset and IQ imbalance
+    iq_update_share: float = 0.05    # ... when the fit explains this share of the known symbols' residual energy
 
     def __post_init__(self):
         if self.equalizer_taps and (self.equalizer_taps < 0 or self.equalizer_taps % 2 == 0):
             raise ValueError("equalizer_taps must be 0 or a positive odd number")
         if not self.track_span > 0:
             raise ValueError("track_span must be positive")
+        if not 0 < self.max_cfo <= self.cfo_search:
+            raise ValueError("max_cfo must be positive and no larger than cfo_search")
 
 
 @dataclass
@@ -84,6 +112,11 @@ class SyncedFrame:
     d_values: np.ndarray | None = None   # lwe-pk d block (int64) or None
     d_ok: bool | None = None             # its CRC
     d_llr: np.ndarray | None = None      # coded-bit LLRs of the d block (float32)
+    # The DC/IQ correction in force (nan: none needed): the image rejection (dB) and the DC level (dB below
+    # the frame's signal power) it removes — the receiver's own where they matter; near |CFO| = 0.5 the
+    # matched filter takes most of the image, and the estimate stops once the rest no longer matters.
+    image_rejection_db: float = float("nan")
+    dc_dbc: float = float("nan")
 
     @property
     def counter(self) -> int:
@@ -92,7 +125,8 @@ class SyncedFrame:
 
 @dataclass
 class DroppedFrame:
-    """A detected preamble whose header failed (never delivered as a frame)."""
+    """A detected preamble whose header failed, or whose carrier offset is out of range (never delivered
+    as a frame)."""
 
     start: float
     reason: str
@@ -108,9 +142,40 @@ class SyncStats:
     frames: int = 0
     header_failures: int = 0
     truncated: int = 0
+    cfo_out_of_range: int = 0          # confirmed preambles dropped for |CFO| > max_cfo
+    cfo_out_of_range_mean: float = 0.0  # their mean CFO, cycles per symbol (0 when none)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def count_out_of_range(self, cfo: float) -> None:
+        self.cfo_out_of_range += 1
+        self.cfo_out_of_range_mean += (cfo - self.cfo_out_of_range_mean) / self.cfo_out_of_range
+
+
+def cfo_drop_reason(max_cfo: float) -> str:
+    """The drop reason of a frame whose |CFO| exceeds ``max_cfo`` (one string per setting: receivers
+    count drops by reason)."""
+    return f"carrier offset beyond ±{max_cfo:g} cycles/symbol"
+
+
+def cfo_advice(stats: dict, sample_rate_hz: float | None = None, sps: int = 4,
+               max_cfo: float | None = None) -> str | None:
+    """The one line a run prints (or ends with) when its synchroniser dropped frames for their carrier
+    offset, naming ``jscec calibrate``; None when it dropped none. ``stats``: a :class:`SyncStats` dict
+    (``FrameSync.stats()``, a report's ``sync`` entry for one role); with ``sample_rate_hz`` the offset
+    is also given in kHz."""
+    n = int(stats.get("cfo_out_of_range", 0) or 0)
+    if n <= 0:
+        return None
+    cfo = float(stats.get("cfo_out_of_range_mean", 0.0))
+    limit = SyncConfig().max_cfo if max_cfo is None else max_cfo
+    where = f"{cfo:+.2f} cycles/symbol"
+    if sample_rate_hz:
+        where += f" = {cfo * sample_rate_hz / sps / 1e3:+.0f} kHz at {sample_rate_hz / 1e6:g} MS/s"
+    frames = "1 frame" if n == 1 else f"{n} frames"
+    return (f"carrier offset {where} is beyond the ±{limit:g} cycles/symbol the receiver accepts ({frames} "
+            f"dropped): the radios' oscillators disagree; run jscec calibrate")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -342,7 +407,7 @@ def _header_plan(fmt: FrameFormat) -> _HeaderPlan:
 
 @dataclass
 class _Candidate:
-    peak: int        # absolute mf index of the last preamble symbol
+    peak: int        # absolute det index of the last preamble symbol
     cfo0: float
     metric: float
 
@@ -374,6 +439,20 @@ class FinishJob:
     head: np.ndarray         # matched-filter output of the header window, up to its last complete sample
     rest_start: int          # absolute raw index of ``rest_raw[0]``
     rest_raw: np.ndarray     # raw samples from ``rest_start`` to the end of the frame (and margin)
+    head_raw: np.ndarray | None = None   # raw samples from ``a`` to ``rest_start`` (DC/IQ correction on)
+
+
+@dataclass
+class _Aligned:
+    """A frame's symbols after timing and tracking (:meth:`FrameFinisher._align`)."""
+
+    s: np.ndarray            # symbols (complex64), de-rotated
+    g: np.ndarray            # tracked gain on the tracker's grid
+    tau0: float              # first symbol's instant in the filtered window (samples from ``a``)
+    step_len: float          # samples per symbol
+    cfo: float               # total CFO estimate, cycles per symbol
+    rot: np.ndarray          # the symbol-rate rotation applied to ``s``
+    k_all: np.ndarray        # symbol indices
 
 
 class FrameFinisher:
@@ -396,6 +475,7 @@ class FrameFinisher:
         self._kappa, self._kappa_soft = _pulse_slopes(tuple(self.taps), self.sps)
         self._timing_plans: dict[tuple, tuple] = {}
         self._step = float(self.sps)   # samples per symbol as received (tracks the sample-rate offset)
+        self._corr: tuple[complex, complex] | None = None   # DC/IQ correction (w, c) in force
         self.frames = 0
         warm_up()
 
@@ -412,17 +492,75 @@ class FrameFinisher:
         return plan
 
     def finish(self, job: FinishJob) -> SyncedFrame:
-        """Timing drift, gain/phase tracking, equaliser, MER and the payload of a decoded frame."""
+        """Timing drift, gain/phase tracking, DC/IQ correction, equaliser, MER and the payload of a
+        decoded frame."""
         sps, fmt, hdr = self.sps, self.fmt, job.header
         lay = fmt.layout(hdr.payload_len, hdr.d_len)
         n_sym = lay.postamble.stop
         kpos, ksym = _known(fmt, hdr)
         trk = tracker(n_sym, kpos, self.cfg.track_span)
-        # Extend the header window's filter output to the whole frame (same de-rotation).
         a, m = job.a, self.delay
-        rest = _filtered_window(job.rest_raw, job.rest_start, job.cfo, a, sps, self._taps32)
-        y = np.concatenate([job.head, rest[m:]])
-        tau0 = job.t0 - a
+        iq = self.cfg.iq_correction and job.head_raw is not None
+        corr = self._corr if iq else None
+        raw = np.concatenate([job.head_raw, job.rest_raw]) if iq else None
+        if corr is not None:
+            raw = self._corrected(raw, corr)
+            y = derotate_filter(raw, 0, job.cfo / sps, self._taps32)
+        else:
+            # Extend the header window's filter output to the whole frame (same de-rotation).
+            rest = _filtered_window(job.rest_raw, job.rest_start, job.cfo, a, sps, self._taps32)
+            y = np.concatenate([job.head, rest[m:]])
+        al = self._align(job, y, hdr, n_sym, kpos, ksym, trk)
+        if iq:
+            fit = self._fit_iq(raw, job, al, lay, kpos, ksym, trk)
+            if fit is not None:
+                new = self._compose(corr, fit)
+                if new is not None:
+                    corr = self._corr = new
+                    raw = self._corrected(np.concatenate([job.head_raw, job.rest_raw]), corr)
+                    y = derotate_filter(raw, 0, job.cfo / sps, self._taps32)
+                    al = self._align(job, y, hdr, n_sym, kpos, ksym, trk)
+        s, g, tau0, step_len, cfo = al.s, al.g, al.tau0, al.step_len, al.cfo
+        h = trk.at(g)
+        if self.cfg.equalizer_taps:
+            x_known = np.zeros(n_sym, dtype=np.complex128)
+            x_known[kpos] = ksym
+            s = self._equalise(s / h, lay, x_known)
+            h = trk.apply(s, ksym)
+        resid = s[kpos] - h[kpos] * ksym
+        sigma2 = snr_from_residuals(resid, *trk.dof_known)
+        pay = lay.payload
+        sel = pay if pay.size else al.k_all
+        gain2 = float(np.mean(np.abs(h[sel]) ** 2))
+        pen = float(np.mean(trk.penalty[sel]))
+        noise_var = sigma2 * (1 + pen) / max(gain2, 1e-30)
+        z = s / h
+        sro = step_len / sps - 1
+        # The sample-rate offset is a property of the channel: start the next frame from it.
+        self._step = float(sps * (1 + 0.5 * (self._step / sps - 1) + 0.5 * sro)) if self.frames else step_len
+        frame = SyncedFrame(
+            header=hdr, payload=z[pay].astype(np.complex64), noise_var=float(noise_var),
+            mer_db=float(-10 * np.log10(max(noise_var, 1e-30))),
+            snr_db=float(10 * np.log10(gain2 / max(sigma2, 1e-30))),
+            cfo=float(cfo), sro_ppm=float(sro * 1e6),
+            timing=float((a + tau0) % 1.0), gain=float(np.sqrt(gain2)), start=float(a + tau0),
+            metric=job.metric)
+        if corr is not None:
+            w, c = corr
+            frame.image_rejection_db = float(-10 * np.log10(max(abs(w) ** 2, 1e-30)))
+            frame.dc_dbc = float(10 * np.log10(max(abs(c) ** 2 * sps * sps / max(gain2, 1e-30), 1e-30)))
+        if hdr.d_len:
+            llr = qpsk_llr(z[lay.d_block], max(noise_var, 1e-6))
+            frame.d_values, frame.d_ok = fmt.decode_d(llr, hdr.d_len)
+            frame.d_llr = llr.astype(np.float32)
+        self.frames += 1
+        return frame
+
+    def _align(self, job: FinishJob, y: np.ndarray, hdr: FrameHeader, n_sym: int, kpos, ksym, trk) -> _Aligned:
+        """Timing drift and gain/phase tracking on ``y``, the matched-filter output of the frame's raw
+        samples from ``job.a`` (de-rotated by ``job.cfo``)."""
+        sps = self.sps
+        tau0 = job.t0 - job.a
         step_len = self._step
         k_all, seg_starts, slopes = self._timing_plan(hdr, n_sym, kpos)
         cfo = job.cfo + job.res_cfo
@@ -473,36 +611,76 @@ class FrameFinisher:
             g = trk.grid_gain(s, ksym)
             if small:
                 break
-        h = trk.at(g)
-        if self.cfg.equalizer_taps:
-            x_known = np.zeros(n_sym, dtype=np.complex128)
-            x_known[kpos] = ksym
-            s = self._equalise(s / h, lay, x_known)
-            h = trk.apply(s, ksym)
-        resid = s[kpos] - h[kpos] * ksym
-        sigma2 = snr_from_residuals(resid, *trk.dof_known)
-        pay = lay.payload
-        sel = pay if pay.size else k_all
-        gain2 = float(np.mean(np.abs(h[sel]) ** 2))
-        pen = float(np.mean(trk.penalty[sel]))
-        noise_var = sigma2 * (1 + pen) / max(gain2, 1e-30)
-        z = s / h
-        sro = step_len / sps - 1
-        # The sample-rate offset is a property of the channel: start the next frame from it.
-        self._step = float(sps * (1 + 0.5 * (self._step / sps - 1) + 0.5 * sro)) if self.frames else step_len
-        frame = SyncedFrame(
-            header=hdr, payload=z[pay].astype(np.complex64), noise_var=float(noise_var),
-            mer_db=float(-10 * np.log10(max(noise_var, 1e-30))),
-            snr_db=float(10 * np.log10(gain2 / max(sigma2, 1e-30))),
-            cfo=float(cfo), sro_ppm=float(sro * 1e6),
-            timing=float((a + tau0) % 1.0), gain=float(np.sqrt(gain2)), start=float(a + tau0),
-            metric=job.metric)
-        if hdr.d_len:
-            llr = qpsk_llr(z[lay.d_block], max(noise_var, 1e-6))
-            frame.d_values, frame.d_ok = fmt.decode_d(llr, hdr.d_len)
-            frame.d_llr = llr.astype(np.float32)
-        self.frames += 1
-        return frame
+        return _Aligned(s, g, tau0, step_len, cfo, rot, k_all)
+
+    # -- DC offset and IQ imbalance ----------------------------------------------------------------
+    @staticmethod
+    def _corrected(raw: np.ndarray, corr: tuple[complex, complex]) -> np.ndarray:
+        """r − w·conj(r) − c: the image and the DC removed from raw samples."""
+        w, c = corr
+        return (raw - np.complex64(w) * np.conj(raw) - np.complex64(c)).astype(np.complex64)
+
+    @staticmethod
+    def _compose(corr, fit) -> tuple[complex, complex] | None:
+        """The correction r → r − w·conj(r) − c followed by the residual one ``fit`` = (Δw, Δc), to first
+        order in Δw (the leftover scale 1 + Δw·conj(w) is a gain the tracker takes); None when the image
+        coefficient would exceed 0.3 (10 dB image rejection: no receiver is that poor, a bad fit is)."""
+        w, c = corr if corr is not None else (0j, 0j)
+        dw, dc = fit
+        w, c = w + dw, c + dc - dw * np.conj(c)
+        return (complex(w), complex(c)) if abs(w) <= 0.3 else None
+
+    def _fit_iq(self, raw, job: FinishJob, al: _Aligned, lay, kpos, ksym, trk) -> tuple[complex, complex] | None:
+        """Least-squares (Δw, Δc) of the image and DC left in ``raw`` (the frame's raw samples from
+        ``job.a``, corrected as far as known), from the preamble and the postamble; None unless the fit
+        removes ``iq_update_share`` of their residual energy, and far more than noise alone would.
+
+        Residuals e = s − h·x are regressed on v, the same chain (de-rotation, matched filter,
+        interpolation at the frame's symbol instants, symbol-rate rotation) applied to conj(raw) —
+        the image exactly, ISI and the filter's attenuation at the image's frequency included — and on
+        u, the chain's response to a constant: H(f)·e^{−2πj·f·t}·rot (f = CFO per sample, H the matched
+        filter's response there). Only the two contiguous QPSK blocks are used (159 symbols: the image
+        to −50 dB at 30 dB SNR, on ~900 filtered samples): at a small CFO the image of the header's BPSK
+        symbols is a multiple of themselves, which the gain tracker has already taken.
+        """
+        sps, m, half = self.sps, self.delay, _INTERP.half
+        f = job.cfo / sps
+        npre, post = self.fmt.preamble_len, lay.postamble
+        pos = np.concatenate([np.arange(npre), np.arange(post.start, post.stop)])
+        x = np.concatenate([self.fmt.preamble, ksym[-(post.stop - post.start):]])
+        t = al.tau0 + pos * al.step_len
+        v = np.empty(pos.size, np.complex64)
+        for sel in (slice(0, npre), slice(npre, None)):
+            ts = t[sel]
+            lo = max(0, int(ts[0]) - half - m - 2)
+            hi = min(raw.size, int(ts[-1]) + half + m + 3)
+            v[sel] = np.conj(_INTERP(derotate_filter(raw[lo:hi], lo, -f, self._taps32), ts - lo))
+        rot = al.rot[pos]
+        v = (v * rot).astype(np.complex128)
+        e = (al.s[pos] - trk.at(al.g, pos) * x).astype(np.complex128)
+        taps = self.taps
+        hf = float(np.sum(taps * np.cos(2 * np.pi * f * (np.arange(taps.size) - m))))
+        # Normal equations of [v u]·θ = e (u left out where the matched filter all but removes DC).
+        vv, ve = float(np.vdot(v, v).real), complex(np.vdot(v, e))
+        if abs(hf) > 0.1 * float(np.sum(taps)):
+            u = hf * np.exp(-2j * np.pi * f * t) * rot
+            uu, ue, vu = float(np.vdot(u, u).real), complex(np.vdot(u, e)), complex(np.vdot(v, u))
+            det = vv * uu - abs(vu) ** 2
+            if det <= 1e-9 * vv * uu:
+                return None
+            dw = (uu * ve - vu * ue) / det
+            dc = (vv * ue - np.conj(vu) * ve) / det
+            gain = float((np.conj(dw) * ve + np.conj(dc) * ue).real)
+        else:
+            if vv <= 0:
+                return None
+            dw, dc = ve / vv, 0j
+            gain = float((np.conj(dw) * ve).real)
+        energy = float(np.vdot(e, e).real)
+        # Noise alone: gain ≈ σ²·χ²₄/2 (2 complex parameters); 25·σ² is never reached by chance.
+        if gain < self.cfg.iq_update_share * energy or gain < 25 * (energy - gain) / pos.size:
+            return None
+        return complex(dw), complex(dc)
 
     def _equalise(self, u, lay, x_known):
         """T-spaced LS FIR trained on the contiguous known blocks, applied to gain-normalised symbols."""
@@ -517,14 +695,17 @@ class FrameFinisher:
 
 
 class StreamSync:
-    """Streaming synchroniser: push aligned (matched-filtered, raw) chunks, get frames back.
+    """Streaming synchroniser: push aligned (detection-filtered, raw) chunks, get frames back.
 
     Detection and header decoding run here; the rest of each frame in ``finisher`` (a
     :class:`FrameFinisher`), or, with ``defer_finish``, by the caller: ``push`` then returns a
     :class:`FinishJob` in the frame's place (``radio.sync_process`` finishes them in another process).
 
-    ``mf[n]`` must be the matched filter output whose centre tap sits on ``raw[n − pulse.delay]``
-    (GNU Radio's ``fir_filter_ccf`` with the pulse taps, or ``np.convolve(raw, taps)[:len(raw)]``).
+    ``det[n]`` must be the detection filter's output whose centre tap sits on ``raw[n − delay]``, delay
+    the matched filter's ((len(taps) − 1)/2, ``pulse.delay`` for the pulse's own taps): GNU Radio's
+    ``fir_filter_ccf(1, detection_taps(pulse))``, or :func:`detection_filter`. (The matched filter's own
+    output also works, with a narrower CFO range: its detection metric at 5 dB falls below threshold
+    one time in six at |CFO| = 0.5.)
     """
 
     def __init__(self, pulse: PulseShape = PulseShape(), fmt: FrameFormat = DEFAULT_FORMAT,
@@ -548,27 +729,28 @@ class StreamSync:
         self._quarter = quarter
         self._span = (n - 2) * self.sps             # correlator span − 1 (samples)
         self._win = (n - 1) * self.sps             # energy window (samples)
-        self._hist = self._win + self.sps + 8       # mf history needed before the scan point
+        self._hist = self._win + self.sps + 8       # det history needed before the scan point
         self._margin = self.delay + _INTERP.half + 3 * self.sps + 4
-        self._mf = np.zeros(0, dtype=np.complex64)
+        self._det = np.zeros(0, dtype=np.complex64)
         self._raw = np.zeros(0, dtype=np.complex64)
-        self._base = 0          # absolute index of _mf[0] / _raw[0]
-        self._scan = 0          # absolute mf index from which peaks are still undecided
+        self._base = 0          # absolute index of _det[0] / _raw[0]
+        self._scan = 0          # absolute det index from which peaks are still undecided
         self._queue: list[_Candidate] = []
         self._pending: _Pending | None = None
-        self._busy_until = -1   # absolute mf index: no new frame starts before it
+        self._busy_until = -1   # absolute det index: no new frame starts before it
         self.stats = SyncStats()
 
     # -- streaming ---------------------------------------------------------------------------------
-    def push(self, mf: np.ndarray, raw: np.ndarray) -> list:
-        """Add aligned samples; returns the :class:`SyncedFrame`/:class:`DroppedFrame` completed."""
-        mf = np.asarray(mf, dtype=np.complex64)
+    def push(self, det: np.ndarray, raw: np.ndarray) -> list:
+        """Add aligned samples (``det``: the detection filter's output for ``raw``); returns the
+        :class:`SyncedFrame`/:class:`DroppedFrame` completed."""
+        det = np.asarray(det, dtype=np.complex64)
         raw = np.asarray(raw, dtype=np.complex64)
-        if mf.shape != raw.shape:
-            raise ValueError("mf and raw chunks must have the same length")
-        self._mf = np.concatenate([self._mf, mf])
+        if det.shape != raw.shape:
+            raise ValueError("det and raw chunks must have the same length")
+        self._det = np.concatenate([self._det, det])
         self._raw = np.concatenate([self._raw, raw])
-        self.stats.samples += mf.size
+        self.stats.samples += det.size
         # Candidates waiting from earlier pushes go first: a decoded header moves the scan past its
         # frame. Detection stops at each new candidate for the same reason, and goes on at once
         # when the candidate came to nothing; a candidate still waiting for samples ends the push.
@@ -588,7 +770,7 @@ class StreamSync:
         return out
 
     def _needed_tail(self) -> int:
-        end = self._base + self._mf.size
+        end = self._base + self._det.size
         need = self._win + 2 * self.sps
         if self._pending is not None:
             need = max(need, self._pending.end - end)
@@ -606,18 +788,18 @@ class StreamSync:
         block is never correlated.
         """
         sps, base = self.sps, self._base
-        end = base + self._mf.size
+        end = base + self._det.size
         start = max(self._scan, base + self._hist)
         if end - start < 2 * sps + 1:
             return False
         stop = min(end, start + SCAN_BLOCK)
         more = stop < end
         lo = start - self._win - base          # buffer index of the first z needed
-        abs0 = base + lo + self._span          # absolute mf index of correlator output 0
-        a, j, rho, c = scan_preamble(self._mf, lo, stop - base, sps, self._quarter, (self._npre - 1) / sps,
+        abs0 = base + lo + self._span          # absolute det index of correlator output 0
+        a, j, rho, c = scan_preamble(self._det, lo, stop - base, sps, self._quarter, (self._npre - 1) / sps,
                                      self.cfg.detect_threshold, start - abs0, 3 * sps)
         if a < 0:
-            self._scan = stop                  # the block's last output was its last sample
+            self._scan = stop - 1              # the block's last output was one sample before its end
             return more
         if j < 0:
             self._scan = abs0 + a
@@ -663,12 +845,39 @@ class StreamSync:
 
     def _job(self, p: _Pending) -> FinishJob:
         m, base = self.delay, self._base
+        head_raw = self._raw[p.a - base:p.b - 2 * m - base].copy() if self.cfg.iq_correction else None
         return FinishJob(p.header, p.cand.metric, p.cfo, p.res_cfo, p.t0, p.a, p.y[:p.b - m - p.a],
-                         p.b - 2 * m, self._raw[p.b - 2 * m - base:p.end - base].copy())
+                         p.b - 2 * m, self._raw[p.b - 2 * m - base:p.end - base].copy(), head_raw)
 
     def _window(self, a: int, b: int, cfo: float, ref: int) -> np.ndarray:
         """Raw samples [a, b) (absolute) through :func:`_filtered_window`."""
         return _filtered_window(self._raw[a - self._base:b - self._base], a, cfo, ref, self.sps, self._taps32)
+
+    def _preamble_cfo(self, t0: int, cfo0: float) -> tuple[float, float]:
+        """(CFO, coherent confirmation metric) of the preamble whose first symbol is at raw sample ``t0``,
+        given ∠C's estimate ``cfo0`` (cycles per symbol, modulo 1).
+
+        Each alias cfo0 + k within ±``cfo_search`` de-rotates the preamble's raw samples before the
+        matched filter; at the symbol instants (integer samples: the timing is refined later) the
+        modulation is stripped and the zero-padded DFT searched within ±0.05 cycles per symbol. The true
+        alias passes the signal through the matched filter; one a cycle away leaves it in the filter's
+        roll-off only, so the strongest peak picks the alias, and its frequency refines it.
+        """
+        sps, npre, m = self.sps, self._npre, self.delay
+        lo = t0 - m - self._base
+        x = self._raw[lo:lo + (npre - 1) * sps + 2 * m + 1]
+        conj_pre = np.conj(self.fmt.preamble).astype(np.complex64)
+        best = (-1.0, 0.0, 0.0)
+        lim = self.cfg.cfo_search
+        for k in range(-int(np.ceil(lim)) - 1, int(np.ceil(lim)) + 2):
+            f = cfo0 + k
+            if abs(f) > lim + 0.05:
+                continue
+            u = derotate_filter(x, 0, f / sps, self._taps32)[m:m + npre * sps:sps] * conj_pre
+            dcfo, peak = _tone_frequency(u, reach=int(0.05 * 2048), with_peak=True)
+            if peak > best[0]:
+                best = (peak, f + dcfo, peak / (npre * float(np.vdot(u, u).real) + 1e-30))
+        return best[1], best[2]
 
     def _start(self, cand: _Candidate):
         """Fine CFO, confirmation, timing on the preamble and header decoding."""
@@ -678,14 +887,6 @@ class StreamSync:
             self.stats.truncated += 1
             return None
         pre = self.fmt.preamble
-        u = self._mf[s0 - self._base + np.arange(npre) * sps] * np.conj(pre)
-        u = u * rotator(npre, cand.cfo0)
-        dcfo, peak = _tone_frequency(u, reach=int(0.05 * 2048), with_peak=True)
-        cfo = cand.cfo0 + dcfo
-        confirm = peak / (npre * np.sum(np.abs(u) ** 2) + 1e-30)
-        if confirm < self.cfg.confirm_threshold or abs(cfo) > self.cfg.max_cfo:
-            self.stats.unconfirmed += 1
-            return None
         plan = _header_plan(self.fmt)
         t0 = float(s0 - self.delay)
         a = int(t0) - self._margin
@@ -693,6 +894,15 @@ class StreamSync:
         if a < self._base:
             self.stats.truncated += 1
             return None
+        cfo, confirm = self._preamble_cfo(int(t0), cand.cfo0)
+        if confirm < self.cfg.confirm_threshold:
+            self.stats.unconfirmed += 1
+            return None
+        if abs(cfo) > self.cfg.max_cfo:
+            # A real preamble (the coherent test passed) at an offset beyond the accepted range.
+            self.stats.count_out_of_range(cfo)
+            return DroppedFrame(start=t0, reason=cfo_drop_reason(self.cfg.max_cfo), metric=cand.metric,
+                                snr_db=float(10 * np.log10(max(confirm, 1e-12) / max(1 - confirm, 1e-12))))
         y = self._window(a, b, cfo, a)
         tau0 = t0 - a
         tau0 = preamble_timing(y, tau0, pre, sps, self._kappa, self.cfg.timing_iterations, _INTERP.table,
@@ -722,8 +932,8 @@ class StreamSync:
         # One transmitter: no other preamble can end inside this frame, so detection resumes at its
         # postamble (most of a continuous stream is never scanned), and candidates already queued
         # before the postamble's end (at the largest sample-rate offset accepted) are discarded.
-        frame_end_mf = int(start + lay.postamble.stop * sps * (1 - self.cfg.max_sro)) + self.delay - 2 * sps
-        self._scan = max(self._scan, frame_end_mf)
+        frame_end_det = int(start + lay.postamble.stop * sps * (1 - self.cfg.max_sro)) + self.delay - 2 * sps
+        self._scan = max(self._scan, frame_end_det)
         self._busy_until = int(start + lay.postamble.stop * sps * (1 + self.cfg.max_sro)) + self.delay
         return _Pending(cand, cfo, float(start), header, end, y=y, a=a, b=b, res_cfo=res_cfo)
 
@@ -737,8 +947,8 @@ class StreamSync:
         for c in self._queue:
             keep = min(keep, c.peak - (self._npre - 1) * self.sps - self.delay - slack)
         cut = keep - self._base
-        if cut > 65536 or (cut > 0 and cut > self._mf.size // 2):
-            self._mf = self._mf[cut:]
+        if cut > 65536 or (cut > 0 and cut > self._det.size // 2):
+            self._det = self._det[cut:]
             self._raw = self._raw[cut:]
             self._base += cut
 
@@ -766,7 +976,7 @@ def warm_up() -> None:
     raw = np.concatenate([np.zeros(1000, np.complex64), shape(frames[0], pulse), np.zeros(1000, np.complex64)])
     raw = (raw * np.exp(0.3j)).astype(np.complex64)
     sync = StreamSync(pulse)
-    sync.push(matched_filter(raw, pulse.taps), raw)
+    sync.push(detection_filter(raw, pulse), raw)
     sync.flush()
 
 
@@ -775,14 +985,47 @@ def matched_filter(raw: np.ndarray, taps: np.ndarray) -> np.ndarray:
     return np.convolve(np.asarray(raw), taps)[: len(raw)].astype(np.complex64)
 
 
+@lru_cache(maxsize=8)
+def _detection_taps(sps: int, rolloff: float, span: int) -> np.ndarray:
+    n = 2 * span * sps + 1
+    # Passband to the band edge of a signal offset by DESIGN_CFO, kept below Nyquist.
+    cutoff = min(DESIGN_CFO + (1 + rolloff) / 2, 0.45 * sps) / sps     # cycles per sample
+    k = np.arange(n) - (n - 1) / 2
+    h = 2 * cutoff * np.sinc(2 * cutoff * k) * np.kaiser(n, 6.0)
+    h /= h.sum()
+    h.setflags(write=False)
+    return h
+
+
+def detection_taps(sps=4, rolloff: float = 0.25, span: int = 12) -> np.ndarray:
+    """Taps (float64, unit DC gain) of the detection filter whose output :class:`StreamSync` takes beside
+    the raw samples: a Kaiser-windowed-sinc low-pass (β 6) with the matched filter's length, 2·span·sps + 1
+    taps (so the same delay), cut off at DESIGN_CFO + (1 + rolloff)/2 cycles per symbol: the band edge of
+    a signal offset by ½ cycle per symbol. ``sps`` may be a :class:`PulseShape` (its sps, roll-off, span).
+
+    Measured at sps 4, roll-off 0.25, 5 dB SNR (detection metric ρ, mean / 1 % quantile; threshold
+    0.15): CFO 0 → 0.48 / 0.33, 0.5 → 0.48 / 0.32, 0.75 → 0.29 / 0.19 (the RRC matched filter: 0.67 /
+    0.56, 0.19 / 0.11, 0.07 / 0.04); on noise the same tail as the matched filter's.
+    """
+    if isinstance(sps, PulseShape):
+        sps, rolloff, span = sps.sps, sps.rolloff, sps.span
+    return _detection_taps(int(sps), float(rolloff), int(span))
+
+
+def detection_filter(raw: np.ndarray, pulse: PulseShape = PulseShape()) -> np.ndarray:
+    """The ``det`` stream :class:`StreamSync` takes for raw samples ``raw``: what GNU Radio's
+    ``fir_filter_ccf(1, detection_taps(pulse))`` outputs (same length, causal)."""
+    return matched_filter(raw, detection_taps(pulse))
+
+
 def synchronize(samples, pulse: PulseShape = PulseShape(), fmt: FrameFormat = DEFAULT_FORMAT,
                 config: SyncConfig = SyncConfig(), chunk: int = 1 << 16) -> tuple[list, SyncStats]:
     """Synchronise a whole recording of raw samples; returns (frames and drops, statistics)."""
     raw = np.asarray(samples, dtype=np.complex64)
-    mf = matched_filter(raw, pulse.taps)
+    det = detection_filter(raw, pulse)
     sync = StreamSync(pulse, fmt, config)
     out = []
     for i in range(0, raw.size, chunk):
-        out += sync.push(mf[i:i + chunk], raw[i:i + chunk])
+        out += sync.push(det[i:i + chunk], raw[i:i + chunk])
     out += sync.flush()
     return out, sync.stats

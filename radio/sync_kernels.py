@@ -137,32 +137,43 @@ _SCAN_STEP = 256
 
 
 @njit(cache=True)
-def scan_preamble(mf, lo, hi, sps, quarter, scale, threshold, off, span):
-    """The CFO-blind preamble detector over one block of the matched-filter output ``mf``.
+def scan_preamble(det, lo, hi, sps, quarter, scale, threshold, off, span):
+    """The CFO-blind preamble detector over one block of the detection filter's output ``det``.
 
-    z[i] = mf[lo + i]·conj(mf[lo + i − sps]) for lo + i < hi (lo ≥ sps) turns a carrier offset into a
-    constant phase; its correlation with the preamble's differential sequence d (QPSK, so conj(d_t)
-    = j^quarter[t]: additions only) is C[i] = Σ_t j^quarter[t]·z[i + t·sps], and the metric
+    p[i] = det[lo + i]·conj(det[lo + i − sps]) turns a carrier offset into a constant phase; its
+    three-sample sum z[i] = p[i − 1] + p[i] + p[i + 1] (i ∈ [0, hi − lo − 1); lo ≥ sps + 1) keeps the
+    signal's part, which is smooth over a symbol, and averages the noise × noise part of a wide
+    detection filter: at 1.5 dB SNR the 1 % quantile of the peak metric rises from 0.11 to 0.17 for the
+    same tail on noise. Its correlation with the preamble's differential sequence d (QPSK, so
+    conj(d_t) = j^quarter[t]: additions only) is C[i] = Σ_t j^quarter[t]·z[i + t·sps], and the metric
     ρ[i] = |C[i]|² / (scale·Σ|z|²) over the correlator's span. Outputs from ``off`` on are computed
     ``_SCAN_STEP`` at a time, stopping at the first detection.
 
     Returns (a, j, ρ[j], C[j]): ``a`` the first i ≥ ``off`` with ρ > ``threshold`` (−1: none in the
     block), ``j`` the first maximum of ρ over [a, a + span] (−1 when that range runs past the block:
-    decide when more samples came). Output i ends at z index i + (len(quarter) − 1)·sps.
+    decide when more samples came). Output i ends at z index i + (len(quarter) − 1)·sps; the block's
+    outputs end one sample before ``hi`` (its last z needs p[hi − lo]).
     """
-    nz = hi - lo
+    nz = hi - lo - 1
     first = (quarter.size - 1) * sps
     n_out = max(nz - first, 0)
+    pr = np.empty(nz + 2, np.float32)
+    pim = np.empty(nz + 2, np.float32)
+    for i in range(nz + 2):      # p[i − 1]
+        v = det[lo - 1 + i] * np.conj(det[lo - 1 + i - sps])
+        pr[i] = v.real
+        pim[i] = v.imag
     zr = np.empty(nz, np.float32)
     zi = np.empty(nz, np.float32)
     cs = np.empty(nz + 1)
     cs[0] = 0.0
     acc = 0.0
     for i in range(nz):
-        v = mf[lo + i] * np.conj(mf[lo + i - sps])
-        zr[i] = v.real
-        zi[i] = v.imag
-        acc += v.real * v.real + v.imag * v.imag
+        r = pr[i] + pr[i + 1] + pr[i + 2]
+        m = pim[i] + pim[i + 1] + pim[i + 2]
+        zr[i] = r
+        zi[i] = m
+        acc += float(r) * r + float(m) * m
         cs[i + 1] = acc
     cr = np.zeros(n_out, np.float32)
     ci = np.zeros(n_out, np.float32)

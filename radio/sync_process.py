@@ -85,7 +85,7 @@ class SyncWorkerError(RuntimeError):
 class ProcessSync:
     """A :class:`StreamSync` whose frames are finished in a worker process.
 
-    ``submit(mf, raw)`` runs the first stage and queues what it found, sent to the worker
+    ``submit(det, raw)`` runs the first stage and queues what it found, sent to the worker
     ``BATCH_JOBS`` at a time or once the oldest has waited ``HOLD_S`` (``release``, which the
     receiving side calls as it polls, sends what is held); ``receive()`` returns the next item in
     stream order (``SyncedFrame`` or ``DroppedFrame``) once it is ready. ``push`` / ``flush`` behave
@@ -133,9 +133,9 @@ class ProcessSync:
         st.frames = self.frames
         return st
 
-    def submit(self, mf: np.ndarray, raw: np.ndarray) -> int:
+    def submit(self, det: np.ndarray, raw: np.ndarray) -> int:
         """First stage on a chunk; its finds go to the worker (in batches). Returns how many it found."""
-        return self._hold(self.sync.push(mf, raw))
+        return self._hold(self.sync.push(det, raw))
 
     def _hold(self, items: list) -> int:
         with self._send_lock:
@@ -203,8 +203,8 @@ class ProcessSync:
             out.append(item)
         return out
 
-    def push(self, mf: np.ndarray, raw: np.ndarray) -> list:
-        self.submit(mf, raw)
+    def push(self, det: np.ndarray, raw: np.ndarray) -> list:
+        self.submit(det, raw)
         return self._ready_items(0)
 
     def flush(self) -> list:

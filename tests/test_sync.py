@@ -5,7 +5,7 @@ import pytest
 from link.sender import frame_stream
 from radio.frame import FrameHeader, build_frame, random_frames
 from radio.pulse import PulseShape, shape
-from radio.sync import DroppedFrame, StreamSync, SyncedFrame, matched_filter, synchronize
+from radio.sync import DroppedFrame, StreamSync, SyncedFrame, detection_filter, synchronize
 from radio.zp_qam import modulate
 
 PULSE = PulseShape()
@@ -110,11 +110,11 @@ def test_cut_streams_in_odd_chunks_never_raise(seed):
     y = _impair(x, rng, rng.uniform(-2, 30), rng.uniform(-0.11, 0.11), rng.uniform(0, 4), rng.uniform(-1.5e-3, 1.5e-3))
     y = y[int(rng.integers(0, 3000)):]
     y = y[:int(rng.integers(y.size // 2, y.size))].astype(np.complex64)
-    mf = matched_filter(y, PULSE.taps)
+    det = detection_filter(y, PULSE)
     sync, out, k = StreamSync(PULSE), [], 0
     while k < y.size:
         c = int(rng.integers(1, 9000))
-        out += sync.push(mf[k:k + c], y[k:k + c])
+        out += sync.push(det[k:k + c], y[k:k + c])
         k += c
     out += sync.flush()
     assert all(isinstance(f, (SyncedFrame, DroppedFrame)) for f in out)

@@ -49,8 +49,10 @@ def test_interpolate_refuses_windows_outside_the_samples():
 
 
 def _metric(mf, lo, hi, sps, quarter, scale):
-    """numpy reference of the detector: z, its correlation with j^quarter, the normalised metric."""
-    z = (mf[lo:hi] * np.conj(mf[lo - sps:hi - sps])).astype(np.complex128)
+    """numpy reference of the detector: z (three-sample sums of the lag-sps products), its correlation
+    with j^quarter, the normalised metric."""
+    p = (mf[lo - 1:hi] * np.conj(mf[lo - 1 - sps:hi - sps])).astype(np.complex128)
+    z = p[:-2] + p[1:-1] + p[2:]
     kern = np.zeros((quarter.size - 1) * sps + 1, complex)
     kern[::sps] = (1j ** quarter)[::-1]
     c = np.convolve(z, kern, "valid")
