@@ -60,7 +60,13 @@ def add_arguments(p):
     r = sub.add_parser("radio", help="Models 2/3's features as analog symbols, Model 4's ciphertexts as LDPC+QAM bits, "
                                      "over a link")
     common(r)
-    r.add_argument("--link", default="awgn", choices=("awgn", "sim"), help="numpy AWGN or the GNU Radio loopback")
+    r.add_argument("--link", default="awgn", choices=("awgn", "sim", "ota", "replay"),
+                   help="numpy AWGN, the GNU Radio loopback, radios (--tx/--bob), or a recording (--recording)")
+    r.add_argument("--tx", default="fake-pluto", help="ota: transmitting radio URI (as `jscec ota`; fakes: fake-pluto)")
+    r.add_argument("--bob", default=None, help="ota: receiving radio URI (default: --tx)")
+    r.add_argument("--record", default=None, metavar="BASE", help="sim/ota: record Models 2/3's runs as SigMF "
+                   "BASE-m<model>-<snr>dB (+ .reference.npz with the labels and features)")
+    r.add_argument("--recording", default=None, metavar="BASE", help="replay: a recording made with --record")
     r.add_argument("--model", type=int, nargs="+", default=[2, 3, 4], choices=(2, 3, 4), help="models")
     r.add_argument("--snr", type=float, nargs="+", default=[5.0, 10.0, 25.0], help="channel SNR(s) in dB")
     r.add_argument("--images", type=int, default=64, help="test images (Model 4: at most --model4-images)")
@@ -191,20 +197,33 @@ def _sift(args) -> int:
 
 def _radio(args) -> int:
     from hesemcom.train import load_model
-    from link.apps.hesemcom import make_link, run_analog, run_ciphertext
+    from jscec.errors import UserError
+    from link.apps.hesemcom import make_link, record_analog, replay_analog, run_analog, run_ciphertext
     from scripts.output import write_json
 
+    if args.link == "replay":
+        if not args.recording:
+            raise UserError("--link replay needs --recording BASE (made with --record)")
+        r = replay_analog(args.recording, log=lambda *a: None)
+        print(f"replay {args.recording}: {r['data']} model {r['model']}: {r['accuracy'] * 100:.2f} % of {r['images']} "
+              f"({r['images_received']} received, MER {r['mer_db']:.2f} dB)")
+        print(f"wrote {write_json(args.json, {'command': 'hesemcom radio', 'link': 'replay', **r})}")
+        return 0
+    if args.record and args.link not in ("sim", "ota"):
+        raise UserError("--record needs --link sim or ota")
     split, x, y = _images(args.data_set, args.data, args.images)
     rows = []
-    for snr in args.snr:
+    snrs = args.snr if args.link != "ota" else [None]
+    for snr in snrs:
+        tag = f"{args.link} {snr:g} dB" if snr is not None else f"ota {args.tx}"
         for m in args.model:
-            link = make_link(args.link, snr, args.seed)
+            link = make_link(args.link, snr if snr is not None else 0.0, args.seed, args.tx, args.bob)
             if m == 4:
                 net, _ = load_model(split.name, 3)
                 n = min(args.model4_images, len(x))
                 r = run_ciphertext(net.he_params(), x[:n], y[:n], link, mod=args.mod, rate=args.rate,
                                    log=lambda *a: None)
-                print(f"{args.link} {snr:g} dB model 4: {r['accuracy'] * 100:.2f} % of {n}; ciphertext "
+                print(f"{tag} model 4: {r['accuracy'] * 100:.2f} % of {n}; ciphertext "
                       f"{r['ciphertext_bytes_per_image'] / 1000:.1f} kB/image = {r['frames_per_image']:.1f} frames, "
                       f"{r['channel_symbols_per_image']:.0f} symbols ({r['modulation']} {r['code_rate']}), air time "
                       f"{r['air_time_s_per_image'] * 1000:.1f} ms/image at {r['symbol_rate'] / 1000:g} kBd (analog: "
@@ -212,10 +231,15 @@ def _radio(args) -> int:
                       f"ciphertexts received")
             else:
                 net, _ = load_model(split.name, m)
-                r = run_analog(net, x, y, link, log=lambda *a: None)
+                if args.record:
+                    base = f"{args.record}-m{m}" + (f"-{snr:g}dB" if snr is not None else "")
+                    r = record_analog(net, split.name, m, x, y, base, link, log=lambda *a: None)
+                else:
+                    r = run_analog(net, x, y, link, log=lambda *a: None)
                 mer = "n/a" if r["mer_db"] is None else f"{r['mer_db']:.2f} dB"
-                print(f"{args.link} {snr:g} dB model {m}: {r['accuracy'] * 100:.2f} % of {len(x)} "
-                      f"({r['images_received']} received, MER {mer}, {r['frames_sent']} frames)")
+                print(f"{tag} model {m}: {r['accuracy'] * 100:.2f} % of {len(x)} "
+                      f"({r['images_received']} received, MER {mer}, {r['frames_sent']} frames)"
+                      + (f"; recorded {r['recording']['meta']}" if r.get("recording") else ""))
             rows.append({"model": m, "snr_db": snr, **r})
     print(f"wrote {write_json(args.json, {'command': 'hesemcom radio', 'link': args.link, 'data': split.name, 'results': rows})}")
     return 0

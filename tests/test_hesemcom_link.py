@@ -44,3 +44,20 @@ def test_model4_ciphertext_bits_over_awgn(fashion):
     assert r["accuracy"] == float(np.mean(clean == y))          # bits arrive exactly: no channel noise on features
     assert r["ciphertext_bytes_per_image"] > 1000 * r["analog_symbols_per_image"] / 8
     assert r["air_time_s_per_image"] > 100 * r["analog_air_time_s_per_image"]
+
+
+def test_features_recorded_over_sim_replay_to_the_live_score(tmp_path, fashion):
+    net, _ = load_model("fashion", 3)
+    x, y = fashion.x_test[:8], fashion.y_test[:8]
+    live = app.record_analog(net, "fashion", 3, x, y, tmp_path / "feat", app.make_link("sim", 15.0),
+                             log=lambda *a: None)
+    assert live["images_received"] == 8 and (tmp_path / "feat.reference.npz").is_file()
+    again = app.replay_analog(tmp_path / "feat", log=lambda *a: None)
+    assert again["accuracy"] == live["accuracy"] and again["mer_db"] == pytest.approx(live["mer_db"])
+
+
+def test_replay_refuses_another_payload(tmp_path):
+    from jscec.errors import UserError
+
+    with pytest.raises((UserError, OSError)):
+        app.replay_analog(tmp_path / "missing", log=lambda *a: None)

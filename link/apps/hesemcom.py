@@ -14,8 +14,9 @@
   whole ciphertext (its 4 images are scored as wrong). The run reports ciphertext bytes, frames, symbols and the
   air time per image at the link's symbol rate (``sample_rate`` / samples per symbol).
 
-Links: ``awgn`` and ``sim`` are built here (:func:`make_link`); any other :class:`link.links.Link` (``ota`` with
-radios or the CI fakes) can be passed in.
+Links (:func:`make_link`): ``awgn``, ``sim``, ``ota`` (radios or the CI fakes); over ``sim`` and ``ota`` the analog
+run can be recorded (:func:`record_analog`: SigMF + the labels and features sent) and replayed through the same RX
+chain (:func:`replay_analog`, the ``replay`` link), which scores exactly as the live run did.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ from radio.pulse import PulseShape
 FEATURES, SYMBOLS = 196, 98
 
 
-def make_link(kind: str, snr_db: float, seed: int = 0):
+def make_link(kind: str, snr_db: float, seed: int = 0, tx: str | None = None, bob: str | None = None):
+    """``awgn`` or ``sim`` at ``snr_db``; ``ota`` with the radios ``tx`` and ``bob`` (URIs as ``jscec ota``'s, or
+    ``fake-pluto`` / ``fake-soapy``; the SNR is the air's, not set here)."""
     if kind == "awgn":
         from link.links.awgn import AwgnLink, AwgnOptions
 
@@ -41,9 +44,13 @@ def make_link(kind: str, snr_db: float, seed: int = 0):
         from link.links.sim import SimLink, SimOptions
 
         return SimLink(SimOptions(snr_b_db=float(snr_db), noise_seeds={"bob": int(seed)}))
+    if kind == "ota":
+        from link.links.ota import OtaLink, RadioOptions
+
+        return OtaLink(RadioOptions(tx=tx or "fake-pluto", bob=bob or tx or "fake-pluto", eve=None))
     from jscec.errors import UserError
 
-    raise UserError(f"link {kind!r}: this command builds awgn and sim (pass an ota link object from Python)")
+    raise UserError(f"link {kind!r}: choose awgn, sim or ota (replay reads a recording: replay_analog)")
 
 
 # --------------------------------------------------------------------------- analog features
@@ -220,3 +227,89 @@ def _load(keys, blob: bytes):
         open(p, "wb").write(blob)
         ct.load(keys.ctx.seal_context().data, p)
     return ct
+
+
+# --------------------------------------------------------------------------- capture and replay (analog features)
+
+#: ``jscec:payload`` of a recording of Models 2/3's features.
+PAYLOAD = "hesemcom-features"
+
+
+def _score(net, feats, ok, y) -> tuple[float, float | None]:
+    import torch
+
+    with torch.no_grad():
+        pred = net.classify(torch.from_numpy(feats).float()).argmax(1).numpy()
+    right = (pred == y) & ok
+    return float(right.mean()), (float((pred == y)[ok].mean()) if ok.any() else None)
+
+
+def record_analog(net, data_name: str, model: int, x_u8: np.ndarray, y: np.ndarray, base, link, *,
+                  images_per_frame: int = 8, pulse=PulseShape(), sample_rate: float = 1e6, center_freq: float = 2.4e9,
+                  log=print) -> dict:
+    """:func:`run_analog` over a ``sim`` or ``ota`` link, Bob's RX input recorded as SigMF ``base`` with the labels
+    and the features sent in ``<base>.reference.npz`` (``jscec:payload`` = ``hesemcom-features``)."""
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from hesemcom.train import to_tensor
+    from link.capture import Recorder
+
+    with torch.no_grad():
+        z = net.features(to_tensor(x_u8)).numpy()
+    frames = feature_frames(z, images_per_frame)
+    meta = {"description": f"hesemcom: {data_name} Model {model} features, {len(x_u8)} images in {len(frames)} frames",
+            "payload": PAYLOAD, "frames_sent": len(frames), "images": int(len(x_u8)),
+            "pulse": {"sps": pulse.sps, "rolloff": pulse.rolloff, "span": pulse.span},
+            "hesemcom": {"data": data_name, "model": int(model), "images_per_frame": int(images_per_frame),
+                         "symbols_per_image": SYMBOLS}}
+    with tempfile.TemporaryDirectory() as tmp:
+        truth = Path(tmp) / "truth.npz"
+        np.savez(truth, labels=np.asarray(y), features=z)
+        got = carry_frames(frames, link, pulse=pulse, recorder=Recorder(base, sample_rate=sample_rate,
+                                                                         center_freq=center_freq),
+                           meta=meta, truth_path=truth, log=log)
+    feats, ok, mer = features_from_frames(got["frames"], len(x_u8))
+    acc, acc_rx = _score(net, feats, ok, np.asarray(y))
+    return {"images": len(x_u8), "frames_sent": len(frames), "images_received": int(ok.sum()), "accuracy": acc,
+            "accuracy_of_received": acc_rx, "mer_db": float(np.mean(mer)) if mer else None,
+            "recording": got["recording"]}
+
+
+def replay_analog(recording, *, checkpoint=None, log=print) -> dict:
+    """A :func:`record_analog` recording through the same RX chain and the recorded model's decoder."""
+    from jscec.errors import UserError
+    from hesemcom.train import load_model
+    from link.apps.baseline import BaselineApp, FrameTransmission
+    from link.capture import reference_path
+    from link.links.replay import ReplayLink, ReplayOptions
+    from link.runner import RunOptions, run
+
+    link = ReplayLink(ReplayOptions(str(recording)))
+
+    def transmission(info):
+        g = info.global_info
+        if g.get("jscec:payload") != PAYLOAD:
+            raise UserError(f"{info.name} is not a hesemcom features recording "
+                            f"(jscec:payload {g.get('jscec:payload')!r})")
+        ref = reference_path(info.meta_path)
+        if not ref.is_file():
+            raise UserError(f"no reference {ref.name} beside {info.name}")
+        p = g["jscec:pulse"]
+        return FrameTransmission(PulseShape(int(p["sps"]), float(p["rolloff"])), None, int(g["jscec:frames_sent"]),
+                                 ref)
+
+    got = run(BaselineApp(read_recording=transmission), link, RunOptions(out_dir=None, timeout_s=900.0), log=log)
+    info = link.info
+    g = info.global_info
+    hm = g["jscec:hesemcom"]
+    truth = np.load(reference_path(info.meta_path))
+    y = truth["labels"]
+    net, _ = load_model(hm["data"], int(hm["model"]), checkpoint)
+    feats, ok, mer = features_from_frames(got["frames"], len(y))
+    acc, acc_rx = _score(net, feats, ok, y)
+    return {"images": int(len(y)), "images_received": int(ok.sum()), "accuracy": acc, "accuracy_of_received": acc_rx,
+            "mer_db": float(np.mean(mer)) if mer else None, "model": int(hm["model"]), "data": hm["data"],
+            "recording": {"meta": str(info.meta_path), "samples": info.samples}}
