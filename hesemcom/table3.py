@@ -201,6 +201,10 @@ def plot(res: dict, path: Path) -> None:
         for m, c in zip(MODELS, ("C0", "C1", "C2", "C3")):
             ax.plot(d["snrs_db"], np.array(d["accuracy"][m]) * 100, "o-", color=c, label=f"Model {m[-1]} (ours)")
             ax.plot(SNRS, d["paper"][m], "x--", color=c, alpha=0.6, label=f"Model {m[-1]} (paper)")
+        sub = d.get("model4", {}).get("model3_on_same_images")
+        if sub:
+            ax.plot(d["snrs_db"], np.array(sub) * 100, ":", color="C2", lw=1,
+                    label=f"Model 3 on Model 4's {d['model4']['images']} images")
         ax.set_title(d["data"])
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel("accuracy (%)")
