@@ -129,7 +129,7 @@ def add_radio_arguments(p, tx: bool = True, title: str = "radio settings (every 
                        help="Bob's SNR per symbol to set, dB: the TX gain comes from Bob's profile curve against the "
                             "--tx radio (overrides --tx-gain); the SNRs measured from the pilots are reported beside it")
     c.add_argument("--profiles", default=None, metavar="DIR",
-                   help="folder of device profiles, <serial>.json (default: calibration/profiles or $JSCEC_PROFILES)")
+                   help="folder of device profiles, <serial>.json (None: calibration/profiles, or $JSCEC_PROFILES)")
     c.add_argument("--profile", action="append", default=None, metavar="FILE",
                    help="a device profile to use before the folder's (repeatable)")
     c.add_argument("--no-xo-correction", action="store_true",

@@ -41,7 +41,7 @@ def add_arguments(p):
                    help="then apply the profiles and measure the carrier offset left")
     o = p.add_argument_group("output")
     o.add_argument("--profiles", default=None, metavar="DIR",
-                   help="profiles folder (default: calibration/profiles or $JSCEC_PROFILES)")
+                   help="profiles folder (None: calibration/profiles, or $JSCEC_PROFILES)")
     o.add_argument("--out", default=None, metavar="PATH",
                    help="write here instead: a .json file (one receiver) or a folder")
     o.add_argument("--plot", default=None, metavar="PNG", help="the SNR plot (default: beside the profiles)")
