@@ -31,9 +31,13 @@ def table(report: dict) -> str:
 
 
 def write_report(report: dict, originals: list[np.ndarray], results: dict, out_dir: Path) -> None:
-    """Panel (original | Bob | Eve), constellations and ``result.json`` into ``out_dir``."""
+    """Panel (original | Bob | Eve), constellations and ``result.json`` into ``out_dir``.
+
+    ``results[who]["images"]`` is any mapping index → image (the panel reads the first PANEL_ROWS only).
+    """
     out_dir = Path(out_dir)
-    per = {who: {row["index"]: row for row in r["summary"]["images"]} for who, r in results.items()}
+    per = {who: {row["index"]: row for row in r["summary"]["images"] if row["index"] < PANEL_ROWS}
+           for who, r in results.items()}
     rows = []
     for i, original in enumerate(originals[:PANEL_ROWS]):
         row = {"original": original}
@@ -50,4 +54,6 @@ def write_report(report: dict, originals: list[np.ndarray], results: dict, out_d
                         results[who]["constellation"] for who in results}, out_dir / "constellation.png",
                        title="synchronised 4096-QAM payload symbols")
     report["files"] = {"panel": str(out_dir / "panel.png"), "constellation": str(out_dir / "constellation.png")}
-    (out_dir / "result.json").write_text(json.dumps(report, indent=1) + "\n")
+    with open(out_dir / "result.json", "w") as f:     # json.dumps' text, written as it is made
+        json.dump(report, f, indent=1)
+        f.write("\n")

@@ -106,13 +106,14 @@ def test_decode_all_batches_images_of_each_size_and_scores_each_image():
     alice = Alice(model, keys, "m", subframes=1)
     rng = np.random.default_rng(2)
     imgs = {i: rng.integers(0, 256, (32, 32, 3) if i != 3 else (40, 36, 3), dtype=np.uint8) for i in range(5)}
-    bob = BobChain(model, keys, "m")
+    chains = {size: BobChain(model, keys, "m", batch_size=size) for size in (2, 1)}
     for i, img in imgs.items():
         for f in alice.frames_for_image(img, i)[0]:
-            bob.handle(_received(f, 0, None))
+            for bob in chains.values():
+                bob.handle(_received(f, 0, None))
     refs = {**imgs, 7: imgs[0]}                  # image 7 never arrived
-    batched = bob.decode_all(refs, batch_size=2)
-    single = bob.decode_all(refs, batch_size=1)
+    batched = chains[2].decode_all(refs)
+    single = chains[1].decode_all(refs)
     assert [r["index"] for r in batched] == [0, 1, 2, 3, 4, 7]
     assert batched[-1]["image"] is None and "psnr" not in batched[-1]
     for b, s in zip(batched[:-1], single[:-1]):
@@ -120,6 +121,132 @@ def test_decode_all_batches_images_of_each_size_and_scores_each_image():
         assert np.abs(b["image"].astype(int) - s["image"]).max() <= 1   # float rounding of a batch at most
         assert b["psnr"] == pytest.approx(s["psnr"], abs=0.05) and b["ssim"] == pytest.approx(s["ssim"], abs=1e-3)
     assert len({round(r["psnr"], 6) for r in batched[:-1]}) == 5   # each scored against its own reference
+    assert chains[2].decode_all(refs) is batched                     # decoding ends once
+
+
+def _stream(model, keys, seed, sizes, drop=(), order=None):
+    """(received frames, images) of images of the given sizes; ``drop``: (image, chunk) pairs lost."""
+    alice = Alice(model, keys, "m", first_counter=100, subframes=1)
+    rng = np.random.default_rng(seed)
+    imgs = {i: rng.integers(0, 256, size + (3,), dtype=np.uint8) for i, size in enumerate(sizes)}
+    frames = []
+    for i in (order or range(len(imgs))):
+        for j, f in enumerate(alice.frames_for_image(imgs[i], i)[0]):
+            if (i, j) not in drop:
+                frames.append(_received(f, 0, None))
+    return frames, imgs
+
+
+class _DecodeAtTheEnd(BobChain):
+    """The chain as it was: every image kept until decode_all (same batches, decoded at once)."""
+
+    def _decode_closed(self, group):
+        pass
+
+
+def test_images_are_decoded_as_they_close_exactly_as_at_the_end():
+    """Batches of closed images are decoded while frames arrive (memory stays flat); the images, scores
+    and per-frame records are what decoding everything at the end gives, bit for bit."""
+    model = _model("mask")
+    keys = CipherKeys.generate(params="lp-192", mode="mask", k=512, seed=b"g" * 32)
+    sizes = [(32, 32)] * 9 + [(64, 64)] + [(32, 32)] * 6 + [(64, 64), (64, 64)] + [(32, 32)] * 6 + [(64, 64)]
+    lost = {(3, 0), (9, 1), (17, 3), (24, 0)}           # a whole small image, chunks of big ones (the last)
+    frames, imgs = _stream(model, keys, 3, sizes, drop=lost)
+    refs = {**imgs, 30: imgs[0]}
+    streaming = BobChain(model, keys, "m", batch_size=4, references=refs)   # scores each batch at once
+    scored_late = BobChain(model, keys, "m", batch_size=4)                   # scores from the spill at the end
+    at_end = _DecodeAtTheEnd(model, keys, "m", batch_size=4)
+    most_open = 0
+    for f in frames:
+        for chain in (streaming, scored_late, at_end):
+            chain.handle(f)
+        most_open = max(most_open, len(streaming.images))
+    assert most_open <= 2 * 4 and len(at_end.images) == len(imgs) - 1     # per image size < a batch open
+    expected = at_end.decode_all(refs)
+    for rows in (streaming.decode_all(), scored_late.decode_all(refs)):
+        assert [r["index"] for r in rows] == [r["index"] for r in expected] == list(range(25)) + [30]
+        for r, e in zip(rows, expected):
+            assert r.keys() == e.keys()
+            for k in r:
+                if k == "image":
+                    assert (r[k] is None) == (e[k] is None) and (r[k] is None or np.array_equal(r[k], e[k]))
+                else:
+                    assert r[k] == e[k], (r["index"], k)
+    rows = streaming.decode_all()                    # the same rows again
+    by_index = {r["index"]: r for r in rows}
+    assert by_index[9]["frames_ok"] == 3 and by_index[9]["frames_expected"] == 4
+    assert by_index[9]["erased_fraction"] == pytest.approx(0.25)
+    assert by_index[3]["image"] is None and by_index[3]["frames_expected"] is None and "psnr" in by_index[2]
+    assert "ms_ssim" in by_index[9] and "ms_ssim" not in by_index[0] and by_index[24]["frames_ok"] == 3
+    s, e = streaming.summary(rows, len(frames)), at_end.summary(expected, len(frames))
+    assert list(s["images"]) == list(e["images"]) and list(s["per_frame"]) == list(e["per_frame"])
+    assert {k: v for k, v in s.items() if k not in ("images", "per_frame")} == \
+        {k: v for k, v in e.items() if k not in ("images", "per_frame")}
+
+
+def test_results_are_written_from_the_spill_as_json_dumps_and_np_savez_would(tmp_path):
+    import json
+
+    from link.receiver.chains import write_results
+
+    model = _model("mask")
+    keys = CipherKeys.generate(params="lp-192", mode="mask", k=512, seed=b"h" * 32)
+    frames, imgs = _stream(model, keys, 4, [(32, 32)] * 5 + [(64, 64)], drop={(5, 2)})
+    bob = BobChain(model, keys, "m", batch_size=2)
+    bob.handle(DroppedFrame(start=0.0, reason="header: CRC mismatch", metric=0.5, snr_db=float("nan")))
+    for f in frames:
+        bob.handle(f)
+    rows = bob.decode_all(imgs)
+    summary = bob.summary(rows, 9)
+    write_results(tmp_path, "bob", summary, rows, bob.constellation)
+    plain = {**summary, "images": list(summary["images"]), "per_frame": list(summary["per_frame"])}
+    assert (tmp_path / "bob.json").read_text() == json.dumps(plain, indent=1) + "\n"
+    assert plain["frames_received"] == len(frames) + 1 and plain["frames_ok"] == len(frames)
+    assert plain["per_frame"][0] == {"ok": False, "reason": "header: CRC mismatch", "snr_db": None}
+    assert [r["index"] for r in plain["images"]] == list(range(6)) and plain["psnr"] is not None
+    with np.load(tmp_path / "bob-images.npz") as z:
+        assert z.files == [f"image_{i}" for i in range(6)] + ["constellation"]
+        for r in rows:
+            assert np.array_equal(z[f"image_{r['index']}"], r["image"])
+        assert np.array_equal(z["constellation"], np.concatenate(bob.constellation))
+
+
+def test_a_frame_of_an_image_already_decoded_is_dropped_as_late():
+    model = _model("mask")
+    keys = CipherKeys.generate(params="lp-192", mode="mask", k=512, seed=b"i" * 32)
+    frames, imgs = _stream(model, keys, 5, [(32, 32)] * 4)
+    bob = BobChain(model, keys, "m", batch_size=2)
+    for f in frames:
+        bob.handle(f)
+    assert bob.images == {}                      # one frame each: closed at once, decoded in pairs
+    bob.handle(frames[0])                        # image 0 again: decoded already
+    assert bob.drops == {"late (image already decoded)": 1}
+    assert bob.records[-1]["ok"] is False and len(bob.records) == 5
+    rows = bob.decode_all(imgs)
+    assert [r["frames_ok"] for r in rows] == [1, 1, 1, 1]
+
+
+def test_an_image_out_of_order_is_still_decoded():
+    model = _model("mask")
+    keys = CipherKeys.generate(params="lp-192", mode="mask", k=512, seed=b"j" * 32)
+    frames, imgs = _stream(model, keys, 6, [(32, 32)] * 6, order=[0, 2, 3, 4, 1, 5])
+    bob = BobChain(model, keys, "m", batch_size=2)
+    for f in frames:
+        bob.handle(f)
+    rows = bob.decode_all(imgs)
+    assert [r["index"] for r in rows] == list(range(6)) and all(r["frames_ok"] == 1 for r in rows)
+    assert not bob.drops and all(r["psnr"] > 0 for r in rows)
+
+
+def test_references_read_one_by_one_from_their_npz(tmp_path):
+    from link.output import save_reference
+    from link.receiver.chains import open_references
+
+    imgs = [np.full((4, 5, 3), i, np.uint8) for i in range(3)]
+    refs = open_references(save_reference(tmp_path / "reference.npz", imgs))
+    assert len(refs) == 3 and sorted(refs) == [0, 1, 2] and 2 in refs and 3 not in refs
+    assert np.array_equal(refs[1], imgs[1])
+    refs.close()
 
 
 def test_serve_stops_when_every_published_message_came():
