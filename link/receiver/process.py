@@ -97,10 +97,10 @@ class ReceiverProcess:
         if rc != 0:
             raise ChainDied(self.role, rc, self.death())
         summary = json.loads((self.out_dir / f"{self.role}.json").read_text())
-        with np.load(self.out_dir / f"{self.role}-images.npz") as z:
-            images = {int(n.split("_")[1]): z[n] for n in z.files if n.startswith("image_")}
-            constellation = z["constellation"]
-        return {"summary": summary, "images": images, "constellation": constellation}
+        from link.receiver.chains import NpzImages
+
+        images = NpzImages(self.out_dir / f"{self.role}-images.npz")    # index → image, read when used
+        return {"summary": summary, "images": images, "constellation": images.array("constellation")}
 
     def kill(self) -> None:
         if self.proc.poll() is None:
