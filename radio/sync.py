@@ -61,8 +61,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from calibration.snr import snr_from_residuals
 from radio.frame import DEFAULT_FORMAT, FrameFormat, FrameHeader, HeaderError, known_symbols, qpsk_llr
 from radio.pulse import PulseShape
-from radio.sync_kernels import (derotate_filter, gain_at, grid_gain, interpolate, phase_ramp, preamble_timing, rotator,
-                                scan_preamble)
+from radio.sync_kernels import (derotate_filter, gain_at, grid_gain, interpolate, iq_fit_sums, phase_ramp,
+                                preamble_timing, rotator, scan_preamble)
 
 
 #: The carrier offset the detection filter is designed for (cycles per symbol): its passband reaches the
@@ -476,6 +476,8 @@ class FrameFinisher:
         self._timing_plans: dict[tuple, tuple] = {}
         self._step = float(self.sps)   # samples per symbol as received (tracks the sample-rate offset)
         self._corr: tuple[complex, complex] | None = None   # DC/IQ correction (w, c) in force
+        self._iq_plans: dict[tuple, tuple] = {}
+        self._taps_sum = float(np.sum(self.taps))
         self.frames = 0
         warm_up()
 
@@ -646,8 +648,11 @@ class FrameFinisher:
         sps, m, half = self.sps, self.delay, _INTERP.half
         f = job.cfo / sps
         npre, post = self.fmt.preamble_len, lay.postamble
-        pos = np.concatenate([np.arange(npre), np.arange(post.start, post.stop)])
-        x = np.concatenate([self.fmt.preamble, ksym[-(post.stop - post.start):]])
+        key = (post.start, post.stop)
+        if key not in self._iq_plans:
+            self._iq_plans[key] = (np.concatenate([np.arange(npre), np.arange(post.start, post.stop)]),
+                                   np.concatenate([self.fmt.preamble, ksym[-(post.stop - post.start):]]))
+        pos, x = self._iq_plans[key]
         t = al.tau0 + pos * al.step_len
         v = np.empty(pos.size, np.complex64)
         for sel in (slice(0, npre), slice(npre, None)):
@@ -655,16 +660,10 @@ class FrameFinisher:
             lo = max(0, int(ts[0]) - half - m - 2)
             hi = min(raw.size, int(ts[-1]) + half + m + 3)
             v[sel] = np.conj(_INTERP(derotate_filter(raw[lo:hi], lo, -f, self._taps32), ts - lo))
-        rot = al.rot[pos]
-        v = (v * rot).astype(np.complex128)
-        e = (al.s[pos] - trk.at(al.g, pos) * x).astype(np.complex128)
-        taps = self.taps
-        hf = float(np.sum(taps * np.cos(2 * np.pi * f * (np.arange(taps.size) - m))))
+        vv, ve, uu, ue, vu, energy, hf = iq_fit_sums(al.s[pos], trk.at(al.g, pos), x, v, al.rot[pos], t, f,
+                                                     self.taps)
         # Normal equations of [v u]·θ = e (u left out where the matched filter all but removes DC).
-        vv, ve = float(np.vdot(v, v).real), complex(np.vdot(v, e))
-        if abs(hf) > 0.1 * float(np.sum(taps)):
-            u = hf * np.exp(-2j * np.pi * f * t) * rot
-            uu, ue, vu = float(np.vdot(u, u).real), complex(np.vdot(u, e)), complex(np.vdot(v, u))
+        if abs(hf) > 0.1 * self._taps_sum:
             det = vv * uu - abs(vu) ** 2
             if det <= 1e-9 * vv * uu:
                 return None
@@ -676,7 +675,6 @@ class FrameFinisher:
                 return None
             dw, dc = ve / vv, 0j
             gain = float((np.conj(dw) * ve).real)
-        energy = float(np.vdot(e, e).real)
         # Noise alone: gain ≈ σ²·χ²₄/2 (2 complex parameters); 25·σ² is never reached by chance.
         if gain < self.cfg.iq_update_share * energy or gain < 25 * (energy - gain) / pos.size:
             return None
@@ -727,6 +725,9 @@ class StreamSync:
         if not np.allclose(1j ** quarter, np.conj(diff), atol=1e-5):
             raise ValueError("the preamble must be QPSK: its differential sequence is a power of j")
         self._quarter = quarter
+        self._conj_pre = np.conj(pre).astype(np.complex64)
+        # DFT rows at 9 frequencies within ±0.04 cycles per symbol (the alias test of _preamble_cfo).
+        self._coarse_rows = np.exp(-2j * np.pi * np.outer(np.linspace(-0.04, 0.04, 9), np.arange(n))).astype(np.complex64)
         self._span = (n - 2) * self.sps             # correlator span − 1 (samples)
         self._win = (n - 1) * self.sps             # energy window (samples)
         self._hist = self._win + self.sps + 8       # det history needed before the scan point
@@ -858,26 +859,28 @@ class StreamSync:
         given ∠C's estimate ``cfo0`` (cycles per symbol, modulo 1).
 
         Each alias cfo0 + k within ±``cfo_search`` de-rotates the preamble's raw samples before the
-        matched filter; at the symbol instants (integer samples: the timing is refined later) the
-        modulation is stripped and the zero-padded DFT searched within ±0.05 cycles per symbol. The true
-        alias passes the signal through the matched filter; one a cycle away leaves it in the filter's
-        roll-off only, so the strongest peak picks the alias, and its frequency refines it.
+        matched filter, and at the symbol instants (integer samples: the timing is refined later) the
+        modulation is stripped. The true alias passes the signal through the matched
+        filter; one a cycle away leaves it in the filter's roll-off only, so the alias with the
+        strongest coherent sum (at a few frequencies within ±0.04 cycles per symbol: ∠C's error) is
+        chosen, and the peak of its zero-padded DFT within ±0.05 refines the CFO.
         """
         sps, npre, m = self.sps, self._npre, self.delay
         lo = t0 - m - self._base
         x = self._raw[lo:lo + (npre - 1) * sps + 2 * m + 1]
-        conj_pre = np.conj(self.fmt.preamble).astype(np.complex64)
-        best = (-1.0, 0.0, 0.0)
+        conj_pre = self._conj_pre
         lim = self.cfg.cfo_search
+        best, best_u, best_f = -1.0, None, 0.0
         for k in range(-int(np.ceil(lim)) - 1, int(np.ceil(lim)) + 2):
             f = cfo0 + k
             if abs(f) > lim + 0.05:
                 continue
             u = derotate_filter(x, 0, f / sps, self._taps32)[m:m + npre * sps:sps] * conj_pre
-            dcfo, peak = _tone_frequency(u, reach=int(0.05 * 2048), with_peak=True)
-            if peak > best[0]:
-                best = (peak, f + dcfo, peak / (npre * float(np.vdot(u, u).real) + 1e-30))
-        return best[1], best[2]
+            power = float(np.max(np.abs(self._coarse_rows @ u)))
+            if power > best:
+                best, best_u, best_f = power, u, f
+        dcfo, peak = _tone_frequency(best_u, reach=int(0.05 * 2048), with_peak=True)
+        return best_f + dcfo, peak / (npre * float(np.vdot(best_u, best_u).real) + 1e-30)
 
     def _start(self, cand: _Candidate):
         """Fine CFO, confirmation, timing on the preamble and header decoding."""

@@ -64,6 +64,32 @@ def derotate_filter(x, first, freq, taps):
 
 
 @njit(cache=True)
+def iq_fit_sums(s, h, x, v, rot, t, freq, taps):
+    """The sums of the least-squares fit of a frame's DC and image (:meth:`radio.sync.FrameFinisher._fit_iq`)
+    over its known symbols x: residuals e = s − h·x, image regressor v·rot (v: the chain's output for
+    conj(raw), conjugated), DC regressor u = hf·e^{−2πj·freq·t}·rot, hf = Σ taps[j]·cos(2π·freq·(j − delay))
+    the matched filter's response at −freq. Returns (v·v, v·e, u·u, u·e, v·u, e·e, hf) with
+    a·b = Σ conj(a)·b."""
+    hf = 0.0
+    mid = (taps.size - 1) // 2
+    for j in range(taps.size):
+        hf += taps[j] * np.cos(2 * np.pi * freq * (j - mid))
+    vv = uu = ee = 0.0
+    ve = ue = vu = 0j
+    for k in range(s.size):
+        e = complex(s[k]) - h[k] * x[k]
+        vk = complex(v[k]) * rot[k]
+        uk = hf * np.exp(-2j * np.pi * freq * t[k]) * rot[k]
+        vv += vk.real * vk.real + vk.imag * vk.imag
+        uu += uk.real * uk.real + uk.imag * uk.imag
+        ee += e.real * e.real + e.imag * e.imag
+        ve += vk.conjugate() * e
+        ue += uk.conjugate() * e
+        vu += vk.conjugate() * uk
+    return vv, ve, uu, ue, vu, ee, hf
+
+
+@njit(cache=True)
 def interpolate(y, t, table, dtable, half, res, deriv):
     """y(t_k) = Σ_j y[i + j]·w_j(μ) with i = ⌊t_k⌋ − half + 1, μ = t_k − ⌊t_k⌋ rounded to 1/res
     (``table``: one row of weights per μ step); with ``deriv`` also y'(t_k) from ``dtable``.
