@@ -60,14 +60,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from calibration.snr import snr_from_residuals
 from radio.frame import DEFAULT_FORMAT, FrameFormat, FrameHeader, HeaderError, known_symbols, qpsk_llr
-from radio.pulse import PulseShape
+from radio.pulse import DESIGN_CFO, PulseShape, detection_taps  # noqa: F401 - detection_taps: the sync's filter
 from radio.sync_kernels import (derotate_filter, gain_at, grid_gain, interpolate, iq_fit_sums, phase_ramp,
                                 preamble_timing, rotator, scan_preamble)
 
 
-#: The carrier offset the detection filter is designed for (cycles per symbol): its passband reaches the
-#: band edge of a signal offset this far (Pluto XOs, ±25 ppm each, at 2.4 GHz and 1 MS/s: up to ≈ 0.48).
-DESIGN_CFO = 0.5
 
 
 @dataclass(frozen=True)
@@ -986,33 +983,6 @@ def warm_up() -> None:
 def matched_filter(raw: np.ndarray, taps: np.ndarray) -> np.ndarray:
     """What GNU Radio's ``fir_filter_ccf(1, taps)`` outputs for ``raw`` (same length, causal)."""
     return np.convolve(np.asarray(raw), taps)[: len(raw)].astype(np.complex64)
-
-
-@lru_cache(maxsize=8)
-def _detection_taps(sps: int, rolloff: float, span: int) -> np.ndarray:
-    n = 2 * span * sps + 1
-    # Passband to the band edge of a signal offset by DESIGN_CFO, kept below Nyquist.
-    cutoff = min(DESIGN_CFO + (1 + rolloff) / 2, 0.45 * sps) / sps     # cycles per sample
-    k = np.arange(n) - (n - 1) / 2
-    h = 2 * cutoff * np.sinc(2 * cutoff * k) * np.kaiser(n, 6.0)
-    h /= h.sum()
-    h.setflags(write=False)
-    return h
-
-
-def detection_taps(sps=4, rolloff: float = 0.25, span: int = 12) -> np.ndarray:
-    """Taps (float64, unit DC gain) of the detection filter whose output :class:`StreamSync` takes beside
-    the raw samples: a Kaiser-windowed-sinc low-pass (β 6) with the matched filter's length, 2·span·sps + 1
-    taps (so the same delay), cut off at DESIGN_CFO + (1 + rolloff)/2 cycles per symbol: the band edge of
-    a signal offset by ½ cycle per symbol. ``sps`` may be a :class:`PulseShape` (its sps, roll-off, span).
-
-    Measured at sps 4, roll-off 0.25, 5 dB SNR (detection metric ρ, mean / 1 % quantile; threshold
-    0.15): CFO 0 → 0.48 / 0.33, 0.5 → 0.48 / 0.32, 0.75 → 0.29 / 0.19 (the RRC matched filter: 0.67 /
-    0.56, 0.19 / 0.11, 0.07 / 0.04); on noise the same tail as the matched filter's.
-    """
-    if isinstance(sps, PulseShape):
-        sps, rolloff, span = sps.sps, sps.rolloff, sps.span
-    return _detection_taps(int(sps), float(rolloff), int(span))
 
 
 def detection_filter(raw: np.ndarray, pulse: PulseShape = PulseShape()) -> np.ndarray:
