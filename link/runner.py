@@ -61,6 +61,20 @@ def _stopped(tb) -> None:
         wait()
 
 
+def _cfo_advice(tb, link, tx):
+    """``(no frame synchronised at all, the one line naming jscec calibrate)`` when a synchroniser dropped
+    frames for their carrier offset (:func:`radio.sync.cfo_advice`), else None."""
+    from radio.sync import cfo_advice
+
+    stats = tb.sync_stats() if hasattr(tb, "sync_stats") else {}
+    rate = getattr(getattr(link, "opts", None), "rate", None) or getattr(getattr(link, "info", None),
+                                                                         "sample_rate", None)
+    lines = [line for s in stats.values() if (line := cfo_advice(s, rate, tx.pulse.sps)) is not None]
+    if not lines:
+        return None
+    return all(int(s.get("frames", 0)) == 0 for s in stats.values()), lines[0]
+
+
 def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
     """Run ``app`` over ``link`` once; returns the application's report."""
     out_dir = Path(opts.out_dir) if opts.out_dir else None
@@ -88,6 +102,7 @@ def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
                     results = app.finish(rx, tx, tb, link)
                     failures = dict(getattr(rx, "failures", None) or {})
                 fields = link.report_fields(tb, carried)
+                advice = _cfo_advice(tb, link, tx)
             finally:
                 _stopped(tb)
                 link.close(tb)
@@ -100,6 +115,11 @@ def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
         if not existed and not staged:
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
+    if advice is not None:
+        lost, line = advice
+        if lost:      # nothing synchronised: the offset is why; the report is written
+            raise RunFailed(line, report)
+        log(f"warning: {line}")
     if failures:
         written = out_dir / "result.json" if out_dir is not None else None
         where = (f"partial report in {written}" if written is not None and written.is_file()

@@ -104,3 +104,17 @@ def test_the_baseline_captured_over_the_sim_link_replays_to_the_live_score(tmp_p
     (row,) = res["results"]
     for k in ("psnr", "ssim", "undecodable", "frames_received", "mer_db"):
         assert row[k] == live[k]
+
+
+def test_a_carrier_offset_beyond_the_range_ends_the_run_in_one_line_naming_calibrate(tiny_model, tiny_data, tmp_path):
+    from tests.conftest import jscec
+
+    out = tmp_path / "far"
+    far = "fake-pluto:cfo_hz=200000"          # 0.8 cycles/symbol at 1 MS/s and 4 samples per symbol
+    p = jscec("ota", "--tx", far, "--bob", far, "--model", tiny_model, "--data", tiny_data, "--images", 2,
+              "--out", out, check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "carrier offset +0.80 cycles/symbol" in lines[-1] and "jscec calibrate" in lines[-1]
+    report = json.loads((out / "result.json").read_text())             # the report is still written
+    assert report["bob"]["frames_ok"] == 0 and report["sync"]["bob"]["cfo_out_of_range"] >= 2
