@@ -59,12 +59,11 @@ def run(args) -> int:
     check_address(args.frames, bind=False, what="--frames")
     check_address(args.control, bind=True, what="--control")
 
-    import numpy as np
     import torch
     import zmq
 
     from crypto.cipher import CipherKeys
-    from link.receiver.chains import BobChain, EveChain, serve, write_results
+    from link.receiver.chains import BobChain, EveChain, open_references, serve, write_results
     from models.checkpoint import resolve_model
     from models.evaluate import load_bob, load_eve
 
@@ -80,10 +79,8 @@ def run(args) -> int:
         if eve is None:
             raise UserError(f"no Eve decoder beside {path} (train one with `jscec attack`)")
         chain = EveChain(model, eve, path.stem, args.k, mode=args.mode)
-    refs = None
-    if args.reference:
-        with np.load(args.reference) as z:
-            refs = {int(name.split("_")[1]): z[name] for name in z.files if name.startswith("image_")}
+    refs = open_references(args.reference) if args.reference else None   # read image by image, as used
+    chain.references = refs            # each batch scored as it is decoded: memory stays flat
     print("ready", flush=True)
     t0 = time.monotonic()
     try:
