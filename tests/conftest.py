@@ -55,3 +55,13 @@ def tiny_model(tmp_path_factory, tiny_data) -> Path:
           "--data", tiny_data)
     assert out.is_file()
     return out
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    """Fashion-MNIST (the Debian package ``dataset-fashion-mnist``), for the HE SemCom tests."""
+    from hesemcom import data
+
+    if not data.FASHION_DIR.is_dir():
+        pytest.skip("dataset-fashion-mnist not installed")
+    return data.load("fashion")

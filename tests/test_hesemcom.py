@@ -14,13 +14,6 @@ pytest.importorskip("tenseal")
 
 
 @pytest.fixture(scope="module")
-def fashion():
-    if not data.FASHION_DIR.is_dir():
-        pytest.skip("dataset-fashion-mnist not installed")
-    return data.load("fashion")
-
-
-@pytest.fixture(scope="module")
 def model3(fashion):
     net, _ = load_model("fashion", 3)
     return net

@@ -6,16 +6,9 @@ import pytest
 
 pytest.importorskip("tenseal")
 
-from hesemcom import data, table3  # noqa: E402
+from hesemcom import table3  # noqa: E402
 from hesemcom.train import load_model  # noqa: E402
 from link.apps import hesemcom as app  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    if not data.FASHION_DIR.is_dir():
-        pytest.skip("dataset-fashion-mnist not installed")
-    return data.load("fashion")
 
 
 def test_symbols_round_trip_and_unit_power():

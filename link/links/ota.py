@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jscec.errors import UserError
-from link.links import Carried, Link, mean_snr, timed
+from link.links import Carried, Link, mean_snr
 from link.links.flowgraph import run_flowgraph
 from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, whole_buffers
 

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from jscec.errors import UserError
 from radio.transport import ControlSocket, free_tcp_address
