@@ -249,7 +249,8 @@ def test_references_read_one_by_one_from_their_npz(tmp_path):
     refs.close()
 
 
-def test_serve_stops_when_every_published_message_came():
+@pytest.mark.parametrize("end_first", [False, True])
+def test_serve_stops_when_every_published_message_came(end_first):
     import threading
     import time
 
@@ -271,10 +272,14 @@ def test_serve_stops_when_every_published_message_came():
     def runner():
         time.sleep(0.3)
         push.send(pmt.serialize_str(frame_to_pdu(_received(frames[0], 0, None))))
-        push.send(b"not a pdu")
+        if not end_first:
+            push.send(b"not a pdu")
         ctl = ControlSocket(ctl_addr, bind=False)
         ctl.send({"end": True, "frames_sent": 1, "frames_published": 2})
         ctl.close()
+        if end_first:       # the end message overtakes the last (malformed) message
+            time.sleep(0.5)
+            push.send(b"not a pdu")
 
     t = threading.Thread(target=runner)
     t.start()

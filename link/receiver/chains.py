@@ -545,18 +545,24 @@ def serve(chain: ReceiveChain, frames_address: str, control_address: str, *, idl
     rx = FrameReceiver(frames_address)
     ctl = ControlSocket(control_address, bind=True)
     t0 = time.monotonic()
-    end = None
+    end = idle_since = None
     try:
         while time.monotonic() - t0 < timeout_s:
             published = None if end is None else end.get("frames_published")
             if published is not None and rx.messages >= published:
                 break
-            item = rx.recv(0.1 if end is None else idle_s)
+            # Short waits, so the count above is checked again soon: a malformed message is read (and
+            # counted) inside recv, which would otherwise go on waiting for a frame until its timeout.
+            item = rx.recv(0.1)
             if item is not None:
                 chain.handle(item)
+                idle_since = None
                 continue
             if end is not None:
-                break
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= idle_s:
+                    break
+                continue
             end = ctl.poll()
         if rx.malformed:
             chain.drops["malformed message"] += rx.malformed
