@@ -290,3 +290,17 @@ def test_serve_stops_when_every_published_message_came(end_first):
     push.close()
     assert sent == 1 and len(bob.images) == 1 and bob.drops["malformed message"] == 1
     assert elapsed < 5.0, "serve waited for the idle time although every published message had come"
+
+
+@pytest.mark.parametrize("params, per_frame", [("lp-192", 4), ("lp-256", 3), ("lp-512", 1)])
+def test_lwe_pk_radio_frames_carry_no_more_d_values_than_the_d_block_holds(params, per_frame):
+    from radio.frame import MAX_D_LEN
+
+    model = _model("lwe")
+    keys = CipherKeys.generate(params=params, mode="lwe-pk", k=512, seed=b"d" * 32)
+    bob = BobChain(model, keys, "m")
+    frames, sent = Alice(model, keys, "m").frames_for_image(np.zeros((64, 64, 3), np.uint8), 0)
+    assert Alice(model, keys, "m").subframes == per_frame and per_frame * keys.params.n2 <= MAX_D_LEN
+    for f in frames:
+        bob.handle(_received(f, 0, None))
+    assert len(bob.records) == len(frames) and all(r["ok"] for r in bob.records)

@@ -21,7 +21,7 @@ from crypto.cipher import CipherKeys, Encryptor
 from crypto.framing import frames_needed, to_cipher_frames
 from models.codec import DeepJscec
 from models.images import to_tensor
-from radio.frame import DEFAULT_FORMAT, FrameHeader, build_frame
+from radio.frame import DEFAULT_FORMAT, MAX_D_LEN, FrameHeader, build_frame
 from radio.zp_qam import modulate
 
 #: Cipher frames per radio frame (2048 payload symbols with k = 512).
@@ -76,7 +76,10 @@ class Alice:
         self.model_id = model_id(model_name)
         self.counter = first_counter
         self.counters = counters
-        self.subframes = subframes
+        # In lwe-pk each cipher frame adds n2 d values to the header-protected d block, which holds at most
+        # MAX_D_LEN: fewer cipher frames per radio frame for the larger presets (lp-256: 3, lp-512: 1).
+        per_d = self.encryptor.params.n2 if self.mode == "lwe-pk" else 0
+        self.subframes = max(1, min(subframes, MAX_D_LEN // per_d)) if per_d else subframes
         self.fmt = fmt
 
     @torch.no_grad()
