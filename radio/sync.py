@@ -60,7 +60,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from calibration.snr import snr_from_residuals
 from radio.frame import DEFAULT_FORMAT, FrameFormat, FrameHeader, HeaderError, known_symbols, qpsk_llr
-from radio.pulse import DESIGN_CFO, PulseShape, detection_taps  # noqa: F401 - re-exported: the detection filter is the sync's
+from radio.pulse import PulseShape, detection_taps  # noqa: F401 - re-exported: the detection filter is the sync's
 from radio.sync_kernels import (derotate_filter, gain_at, grid_gain, interpolate, iq_fit_sums, phase_ramp,
                                 preamble_timing, rotator, scan_preamble)
 
