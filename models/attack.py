@@ -1,9 +1,12 @@
-"""Eve's chosen-plaintext attack (paper Sec. V-A, Fig. 7).
+"""Eve's chosen-plaintext attack (paper Sec. V-A, Fig. 7; Sec. V-B, Table V).
 
 Eve knows the encoder f_θ, the public key and the training images. She obtains ciphertexts of
 images of her choice, each encrypted under a fresh nonce (noiseless c), and trains a decoder ḡ_ψ(c)
 with the architecture and size of Bob's decoder. If the cipher does its job her reconstructions stay
 at the level of the dataset's mean image. Her decoder is saved beside Bob's model.
+
+For a classification model she trains a classifier of Bob's decoder's architecture on (ciphertext,
+label) pairs with the cross-entropy loss; if the cipher does its job she stays at a random guess.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from models.checkpoint import load_checkpoint, save_checkpoint
@@ -32,25 +36,38 @@ def ciphertexts(model: DeepJscec, channel: SecureChannel, x: torch.Tensor):
 
 
 @torch.no_grad()
-def evaluate_eve(model, eve, channel, images_u8, device, batch_size=100) -> dict:
+def evaluate_eve(model, eve, channel, images_u8, device, batch_size=100, labels=None) -> dict:
+    """Eve on noiseless ciphertexts: PSNR/SSIM, or accuracy when ``labels`` are given (classification)."""
     eve.eval()
-    ps, ss = [], []
+    ps, ss, correct = [], [], 0
     for i in range(0, len(images_u8), batch_size):
         x = to_tensor(images_u8[i:i + batch_size], device)
         c, shape = ciphertexts(model, channel, x)
-        x_bar = eve(c, shape, out_size=x.shape[-2:])
-        ps.append(psnr(x_bar, x))
-        ss.append(ssim(x_bar, x))
+        out = eve(c, shape, out_size=x.shape[-2:])
+        if labels is not None:
+            correct += int((out.argmax(1).cpu() == torch.as_tensor(labels[i:i + batch_size])).sum())
+        else:
+            ps.append(psnr(out, x))
+            ss.append(ssim(out, x))
     eve.train()
+    if labels is not None:
+        return {"accuracy": correct / len(images_u8)}
     return {"psnr": float(torch.cat(ps).mean()), "ssim": float(torch.cat(ss).mean())}
 
 
 def train_eve(checkpoint: Path, images: np.ndarray, split: dict, *, epochs: int = 10, epoch_size: int = 0,
               batch_size: int = 32, lr: float = 1e-4, seed: int = 0, val_size: int = 1000, device="cpu",
-              command: str = "", log=print) -> dict:
-    """Run the attack against ``checkpoint`` and save Eve's decoder beside it; returns her card."""
+              command: str = "", log=print, labels: np.ndarray | None = None) -> dict:
+    """Run the attack against ``checkpoint`` and save Eve's decoder beside it; returns her card.
+
+    A classification model needs ``labels`` (Eve's training pairs are (ciphertext, label))."""
     ck = load_checkpoint(checkpoint, kind="bob")
     cfg = CodecConfig.from_dict(ck["config"])
+    classify = cfg.task == "classify"
+    if classify and labels is None:
+        from jscec.errors import UserError
+
+        raise UserError("the attack on a classification model needs a labelled dataset")
     model = DeepJscec(cfg).to(device)
     model.load_state_dict(ck["state_dict"])
     model.eval()
@@ -71,21 +88,32 @@ def train_eve(checkpoint: Path, images: np.ndarray, split: dict, *, epochs: int 
         bar = tqdm(range(steps), desc=f"eve epoch {epoch}", leave=False, file=sys.stderr,
                    disable=not sys.stderr.isatty())
         for b in bar:
-            x = to_tensor(images[order[b * batch_size:(b + 1) * batch_size]], device)
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            x = to_tensor(images[idx], device)
             c, shape = ciphertexts(model, oracle, x)
-            loss = torch.mean((eve(c, shape, out_size=x.shape[-2:]) - x) ** 2)
+            out = eve(c, shape, out_size=x.shape[-2:])
+            if classify:
+                loss = F.cross_entropy(out, torch.as_tensor(labels[idx], device=device))
+            else:
+                loss = torch.mean((out - x) ** 2)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             running += float(loss.detach())
-        val = evaluate_eve(model, eve, oracle, images[val_idx], device)
-        history.append({"epoch": epoch + 1, "train_loss": running / steps, "val_psnr": val["psnr"],
-                        "val_ssim": val["ssim"], "minutes": (time.time() - t0) / 60})
-        log(f"eve epoch {epoch + 1}: loss {running / steps:.4f} val PSNR {val['psnr']:.2f} dB SSIM {val['ssim']:.3f}")
-        if best is None or val["psnr"] > best["psnr"]:
+        val = evaluate_eve(model, eve, oracle, images[val_idx], device,
+                           labels=labels[val_idx] if classify else None)
+        history.append({"epoch": epoch + 1, "train_loss": running / steps,
+                        **{f"val_{k}": v for k, v in val.items()}, "minutes": (time.time() - t0) / 60})
+        shown = (f"val accuracy {100 * val['accuracy']:.2f} %" if classify
+                 else f"val PSNR {val['psnr']:.2f} dB SSIM {val['ssim']:.3f}")
+        log(f"eve epoch {epoch + 1}: loss {running / steps:.4f} {shown}")
+        score = val["accuracy" if classify else "psnr"]
+        if best is None or score > best["accuracy" if classify else "psnr"]:
             best = dict(val, epoch=epoch + 1)
             best_state = {k: v.clone() for k, v in eve.state_dict().items()}
-    card = {"kind": "eve", "attack": "chosen-plaintext (noiseless ciphertexts, fresh nonces)",
+    card = {"kind": "eve", "task": cfg.task,
+            "attack": "chosen-plaintext (noiseless ciphertexts, fresh nonces)"
+                      + (", (ciphertext, label) pairs, cross-entropy" if classify else ""),
             "bob_checkpoint": Path(checkpoint).name, "cipher_mode": cfg.cipher_mode,
             "cipher_params": cfg.cipher_params, "epochs": epochs, "steps_per_epoch": steps, "batch_size": batch_size,
             "validation": best, "history": history, "bob_history": ck.get("card", {}).get("history", []),
@@ -110,7 +138,7 @@ def plot_losses(card: dict, png: Path) -> None:
     eve = card["history"]
     ax.plot([h["epoch"] for h in eve], [h["train_loss"] for h in eve], label="Eve (chosen-plaintext attack)")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (MSE)")
+    ax.set_ylabel("training loss (cross-entropy)" if card.get("task") == "classify" else "training loss (MSE)")
     ax.set_yscale("log")
     ax.set_title(f"Training loss, {card['cipher_mode']} / {card['cipher_params']}")
     ax.grid(True, alpha=0.3)

@@ -11,15 +11,15 @@ Decoder inputs (``decoder_input``):
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from models.classifier import ClassificationDecoder, circle_of_zp, classification_encoder
 from models.networks import DOWNSAMPLING, WIDTH_PRESETS, Decoder, Encoder, latent_channels, pad_to_multiple
 from models.quantiser import (circle_features, index_to_zp, quantise, soft_dequantise, zp_to_spacing)
-from crypto.zp import N_LEVELS, P
+from crypto.zp import N_LEVELS
 
 DECODER_INPUTS = ("circular", "eq16")
 
@@ -37,6 +37,11 @@ class CodecConfig:
     cipher_params: str = "lp-192"
     decoder_input: str = "circular"
     sigma_l: float = 1.0
+    #: ``image`` (Table II: the decoder reconstructs the image) or ``classify`` (Table IV: the decoder
+    #: gives class logits; ``width`` is the encoder's w and ``decoder_width`` the decoder's d).
+    task: str = "image"
+    decoder_width: int = 0
+    num_classes: int = 10
 
     @property
     def latent_ch(self) -> int:
@@ -90,14 +95,38 @@ def _erase(feats: torch.Tensor, erased: torch.Tensor | None, latent_shape) -> to
     return feats * keep.repeat_interleave(per, dim=1)
 
 
+class _ClassificationEncoder(nn.Module):
+    def __init__(self, config: CodecConfig):
+        super().__init__()
+        self.net = classification_encoder(config.image_channels, config.width, config.latent_ch)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _check_task(config: CodecConfig) -> None:
+    if config.task not in ("image", "classify"):
+        raise ValueError(f"unknown task {config.task!r}")
+    if config.task == "classify" and (config.layout != "cifar" or config.decoder_width < 1):
+        raise ValueError("a classification model needs layout 'cifar' (×4) and a decoder width")
+
+
 class DeepJscec(nn.Module):
-    """Bob's model: encoder f_θ, quantiser, and decoder g_φ (the cipher and channel sit outside)."""
+    """Bob's model: encoder f_θ, quantiser, and decoder g_φ (the cipher and channel sit outside).
+
+    For ``task == "classify"`` the networks are Table IV's and :meth:`decode` returns class logits.
+    """
 
     def __init__(self, config: CodecConfig):
         super().__init__()
+        _check_task(config)
         self.config = config
-        self.encoder = Encoder(config.layout, config.width, config.latent_ch, config.image_channels)
-        self.decoder = Decoder(config.layout, config.width, config.decoder_in_ch, config.image_channels)
+        if config.task == "classify":
+            self.encoder = _ClassificationEncoder(config)
+            self.decoder = ClassificationDecoder(config.decoder_in_ch, config.decoder_width, config.num_classes)
+        else:
+            self.encoder = Encoder(config.layout, config.width, config.latent_ch, config.image_channels)
+            self.decoder = Decoder(config.layout, config.width, config.decoder_in_ch, config.image_channels)
 
     def encode(self, x: torch.Tensor, sigma_q: float = 200.0):
         """Image (B, C, H, W) in [0, 1] → (z_bar with gradient, Z_p plaintext int64 (B, k), latent shape).
@@ -112,7 +141,7 @@ class DeepJscec(nn.Module):
 
     def decode(self, received_zp: torch.Tensor, latent_shape, out_size=None, z_bar=None,
                erased: torch.Tensor | None = None) -> torch.Tensor:
-        """Received plaintext z' (B, k) real-valued in [0, p) → image (B, C, H, W).
+        """Received plaintext z' (B, k) real-valued in [0, p) → image (B, C, H, W), or logits (B, classes).
 
         ``erased`` (B, k) bool marks symbols of lost frames: their decoder features are set to 0, the
         centre of the circle (no information) for the circular input.
@@ -121,25 +150,27 @@ class DeepJscec(nn.Module):
         feats = decoder_features(spacing, z_bar, self.config.decoder_input)
         feats = _erase(feats, erased, latent_shape)
         x_hat = self.decoder(feats)
-        if out_size is not None:
+        if out_size is not None and self.config.task == "image":
             x_hat = x_hat[..., : out_size[0], : out_size[1]]
         return x_hat
 
 
 class EveDecoder(nn.Module):
-    """Eve's decoder ḡ_ψ: the soft ciphertext ĉ → image, with the architecture and size of Bob's decoder."""
+    """Eve's decoder ḡ_ψ: the soft ciphertext ĉ → image (or class logits), with the architecture and
+    size of Bob's decoder."""
 
     def __init__(self, config: CodecConfig):
         super().__init__()
+        _check_task(config)
         self.config = config
         in_ch = 2 * config.latent_ch
-        self.decoder = Decoder(config.layout, config.width, in_ch, config.image_channels)
+        if config.task == "classify":
+            self.decoder = ClassificationDecoder(in_ch, config.decoder_width, config.num_classes)
+        else:
+            self.decoder = Decoder(config.layout, config.width, in_ch, config.image_channels)
 
     def forward(self, c_hat: torch.Tensor, latent_shape, out_size=None, erased: torch.Tensor | None = None) -> torch.Tensor:
-        angle = c_hat.float().reshape(c_hat.shape[0], *latent_shape) * (2 * math.pi / P)
-        feats = torch.stack([torch.cos(angle), torch.sin(angle)], dim=2)
-        b, c, two, h, w = feats.shape
-        x_hat = self.decoder(_erase(feats.reshape(b, c * two, h, w), erased, latent_shape))
-        if out_size is not None:
+        x_hat = self.decoder(_erase(circle_of_zp(c_hat, latent_shape), erased, latent_shape))
+        if out_size is not None and self.config.task == "image":
             x_hat = x_hat[..., : out_size[0], : out_size[1]]
         return x_hat

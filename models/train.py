@@ -4,9 +4,20 @@ encoder → quantiser (σ_q schedule, eq. 29) → cipher → 4096-QAM → AWGN a
 decrypt → decoder input → decoder, with the gradient skip of eq. 28. Adam (1e-4, betas 0.9/0.999);
 the learning rate ×0.8 after 5 epochs without validation improvement; early stop after 10.
 
+Two tasks share the loop: ``image`` (reconstruction loss, validated by PSNR) and ``classify``
+(Sec. V-B: Table IV's networks, the cross-entropy loss of eq. 30, validated by accuracy; random
+crops as well as flips).
+
 Resumable: ``<out>.last.pt`` holds everything needed to continue (weights, optimiser, scheduler,
 step, RNG states, nonce counter); ``--resume`` picks it up. The best-on-validation weights go to
 ``<out>`` with a JSON card beside it.
+
+Scale-out: under ``torchrun`` (``WORLD_SIZE`` > 1) every process takes an equal slice of each global
+batch and the model runs wrapped in DistributedDataParallel (gloo on CPU, nccl on CUDA). The channel
+in the middle is not differentiable: the processes gather their plaintexts, each sends the whole
+global batch through the same seeded link and keeps its own slice, so N processes compute what one
+process computes with the same global batch. Augmentation is drawn per step from the seed, for the
+same reason. Only rank 0 writes checkpoints and logs.
 """
 from __future__ import annotations
 
@@ -20,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from models.checkpoint import load_checkpoint, load_state, save_checkpoint
@@ -78,14 +91,76 @@ def ramp_noise(z_prime: torch.Tensor, plaintext: torch.Tensor, fraction: float) 
     return torch.remainder(plaintext + fraction * centered(z_prime - plaintext, P), P)
 
 
+class SimulatedLink:
+    """The numpy link in the middle of a training step: plaintext (B, k) → received z' (B, k).
+
+    Under DDP the plaintexts of all processes are gathered, the whole global batch goes through the
+    (identically seeded) channel in every process, and each keeps its own slice.
+    """
+
+    def __init__(self, channel: SecureChannel, snr_db: float, noise_fraction: float = 1.0):
+        self.channel, self.snr_db, self.noise_fraction = channel, snr_db, noise_fraction
+
+    @torch.no_grad()
+    def __call__(self, plaintext: torch.Tensor) -> torch.Tensor:
+        world, rank = _world()
+        full = plaintext
+        if world > 1:
+            parts = [torch.empty_like(plaintext) for _ in range(world)]
+            torch.distributed.all_gather(parts, plaintext.contiguous())
+            full = torch.cat(parts)
+        z_prime = torch.from_numpy(self.channel.transmit(full.cpu().numpy(), self.snr_db)["z_prime"])
+        z_prime = ramp_noise(z_prime, full.cpu().double(), self.noise_fraction).float()
+        b = plaintext.shape[0]
+        return z_prime[rank * b:(rank + 1) * b].to(plaintext.device)
+
+
+class ThroughLink(nn.Module):
+    """One differentiable pass image → encoder → link → decoder, with the gradient skip of eq. 28.
+
+    A module so that DistributedDataParallel sees the whole step in one ``forward``.
+    """
+
+    def __init__(self, model: DeepJscec):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, sigma_q: float, link) -> torch.Tensor:
+        z_bar, plaintext, latent_shape = self.model.encode(x, sigma_q)
+        return self.model.decode(link(plaintext), latent_shape, out_size=x.shape[-2:], z_bar=z_bar)
+
+
 def run_through_link(model: DeepJscec, channel: SecureChannel, x: torch.Tensor, sigma_q: float,
                      snr_db: float, noise_fraction: float = 1.0) -> torch.Tensor:
-    """One pass image → encoder → secure link → decoder, with the gradient skip of eq. 28."""
-    z_bar, plaintext, latent_shape = model.encode(x, sigma_q)
-    with torch.no_grad():
-        z_prime = torch.from_numpy(channel.transmit(plaintext.cpu().numpy(), snr_db)["z_prime"])
-        z_prime = ramp_noise(z_prime, plaintext.cpu().double(), noise_fraction).float().to(x.device)
-    return model.decode(z_prime, latent_shape, out_size=x.shape[-2:], z_bar=z_bar)
+    """One pass image → encoder → secure link → decoder (a single process)."""
+    return ThroughLink(model)(x, sigma_q, SimulatedLink(channel, snr_db, noise_fraction))
+
+
+def _world() -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _init_distributed(device: torch.device) -> None:
+    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+
+def augment(batch_u8: np.ndarray, rng: np.random.Generator, crop: bool) -> np.ndarray:
+    """Random horizontal flips (and, for classification, random 32×32 crops of a 4-pixel reflected pad)."""
+    flip = rng.random(len(batch_u8)) < 0.5
+    out = np.where(flip[:, None, None, None], batch_u8[:, :, ::-1], batch_u8)
+    if crop:
+        h, w = out.shape[1:3]
+        padded = np.pad(out, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
+        dy, dx = rng.integers(0, 9, len(out)), rng.integers(0, 9, len(out))
+        out = np.stack([padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(len(out))])
+    return np.ascontiguousarray(out)
 
 
 @torch.no_grad()
@@ -102,10 +177,53 @@ def evaluate_psnr(model: DeepJscec, channel: SecureChannel, images_u8: np.ndarra
     return {"psnr": float(torch.cat(ps).mean()), "ssim": float(torch.cat(ss).mean())}
 
 
+@torch.no_grad()
+def evaluate_accuracy(model: DeepJscec, channel: SecureChannel, images_u8: np.ndarray, labels: np.ndarray,
+                      snr_db: float, device, batch_size: int = 100) -> dict:
+    model.eval()
+    correct, loss = 0, 0.0
+    for i in range(0, len(images_u8), batch_size):
+        x = to_tensor(images_u8[i:i + batch_size], device)
+        y = torch.as_tensor(labels[i:i + batch_size], device=device)
+        logits = run_through_link(model, channel, x, 200.0, snr_db)
+        correct += int((logits.argmax(1) == y).sum())
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+    model.train()
+    return {"accuracy": correct / len(images_u8), "loss": loss / len(images_u8)}
+
+
+def _validate(model, model_cfg, cfg, images, labels, device) -> dict:
+    """Validation at SNR_train on a fixed link; ``score`` is what "best" maximises (PSNR or accuracy)."""
+    link = SecureChannel(model_cfg.cipher_mode, model_cfg.cipher_params, sigma_l=model_cfg.sigma_l,
+                         seed=10_000 + cfg.seed)
+    if model_cfg.task == "classify":
+        val = evaluate_accuracy(model, link, images, labels, model_cfg.snr_train_db, device)
+        return dict(val, score=val["accuracy"])
+    val = evaluate_psnr(model, link, images, model_cfg.snr_train_db, device)
+    return dict(val, score=val["psnr"])
+
+
+def _describe(val: dict) -> str:
+    if "accuracy" in val:
+        return f"val accuracy {100 * val['accuracy']:.2f} % (CE {val['loss']:.3f})"
+    return f"val PSNR {val['psnr']:.2f} dB SSIM {val['ssim']:.3f}"
+
+
 def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: dict, dataset_name: str,
-          log=print) -> dict:
-    """Train (or resume) and return the card of the best model."""
+          log=print, labels: np.ndarray | None = None) -> dict:
+    """Train (or resume) and return the card of the best model (``labels`` needed for ``classify``)."""
     device = pick_device(cfg.device)
+    _init_distributed(device)
+    world, rank = _world()
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+    if cfg.batch_size % world:
+        raise UserError(f"--batch-size {cfg.batch_size} must be a multiple of the {world} processes")
+    if rank:
+        log = lambda *_: None  # noqa: E731 - only rank 0 speaks
+    classify = model_cfg.task == "classify"
+    if classify and labels is None:
+        raise UserError("classification needs a labelled dataset")
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     last = out.with_suffix(".last.pt")
@@ -136,13 +254,19 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         state["step"] = int((ck.get("card") or {}).get("steps", 0))
         log(f"initialised from {cfg.init} ({src.cipher_mode}/{src.cipher_params}) at step {state['step']}")
 
+    step_module = ThroughLink(model)
+    if world > 1:
+        step_module = nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[device.index] if device.type == "cuda" else None)
     train_idx, val_idx = split["train"], split["val"][: cfg.val_size]
     channel = SecureChannel(model_cfg.cipher_mode, model_cfg.cipher_params, sigma_l=model_cfg.sigma_l,
                             seed=cfg.seed, first_nonce=state["nonce"])
     val_images = images[val_idx]
+    val_labels = labels[val_idx] if labels is not None else None
     rng = np.random.default_rng([cfg.seed, state["epoch"]])
     epoch_size = cfg.epoch_size or len(train_idx)
     steps_per_epoch = max(1, epoch_size // cfg.batch_size)
+    local = cfg.batch_size // world
     t_start = time.time()
     stop_reason = "epochs"
     card = None
@@ -150,17 +274,21 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
     for epoch in range(state["epoch"], cfg.epochs):
         order = rng.permutation(train_idx)[: steps_per_epoch * cfg.batch_size]
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
-                   disable=not sys.stderr.isatty())
+                   disable=rank > 0 or not sys.stderr.isatty())
         running, steps_run = 0.0, 0
         for b in bar:
-            batch = images[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-            x = to_tensor(batch, device)
-            flip = torch.rand(x.shape[0], device=device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            batch_idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            # The whole global batch is augmented identically in every process, then sliced.
+            batch = augment(images[batch_idx], np.random.default_rng([cfg.seed, 7, state["step"]]), crop=classify)
+            mine = slice(rank * local, (rank + 1) * local)
+            x = to_tensor(batch[mine], device)
             frac = min(1.0, (state["step"] + 1) / cfg.noise_ramp_steps) if cfg.noise_ramp_steps else 1.0
-            x_hat = run_through_link(model, channel, x, sigma_q_schedule(state["step"]),
-                                     model_cfg.snr_train_db, frac)
-            loss = image_loss(x_hat, x, cfg.loss)
+            out_t = step_module(x, sigma_q_schedule(state["step"]),
+                                SimulatedLink(channel, model_cfg.snr_train_db, frac))
+            if classify:
+                loss = F.cross_entropy(out_t, torch.as_tensor(labels[batch_idx][mine], device=device))
+            else:
+                loss = image_loss(out_t, x, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -172,55 +300,68 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
                 break
         state["epoch"] = epoch + 1
         state["nonce"] = channel.next_nonce
-        val = evaluate_psnr(model, SecureChannel(model_cfg.cipher_mode, model_cfg.cipher_params,
-                                                 sigma_l=model_cfg.sigma_l, seed=10_000 + cfg.seed),
-                            val_images, model_cfg.snr_train_db, device)
-        sched.step(val["psnr"])
-        improved = val["psnr"] > state["best_psnr"]
+        # Every process validates on the same fixed link, so all take the same decisions.
+        val = _validate(model, model_cfg, cfg, val_images, val_labels, device)
+        sched.step(val["score"])
+        improved = val["score"] > state["best_psnr"]
+        metrics = ({"val_accuracy": val["accuracy"], "val_loss": val["loss"]} if classify
+                   else {"val_psnr": val["psnr"], "val_ssim": val["ssim"]})
         state["history"].append({"epoch": epoch + 1, "step": state["step"], "train_loss": running / max(steps_run, 1),
-                                 "val_psnr": val["psnr"], "val_ssim": val["ssim"], "lr": opt.param_groups[0]["lr"],
+                                 **metrics, "lr": opt.param_groups[0]["lr"],
                                  "sigma_q": sigma_q_schedule(state["step"]), "minutes": (time.time() - t_start) / 60})
-        log(f"epoch {epoch + 1} step {state['step']}: loss {running / max(steps_run, 1):.4f} "
-            f"val PSNR {val['psnr']:.2f} dB SSIM {val['ssim']:.3f} lr {opt.param_groups[0]['lr']:.2e}"
-            + (" *" if improved else ""))
+        log(f"epoch {epoch + 1} step {state['step']}: loss {running / max(steps_run, 1):.4f} {_describe(val)} "
+            f"lr {opt.param_groups[0]['lr']:.2e}" + (" *" if improved else ""))
         if improved:
-            state["best_psnr"] = val["psnr"]
+            state["best_psnr"] = val["score"]
             state["epochs_without_improvement"] = 0
+            validation = {k: v for k, v in val.items() if k != "score"}
             card = {
-                "kind": "bob", "dataset": dataset_name, "data_source": str(cfg.data or ""), "split_seed": cfg.split_seed,
+                "kind": "bob", "task": model_cfg.task, "dataset": dataset_name, "data_source": str(cfg.data or ""),
+                "split_seed": cfg.split_seed,
                 "split": {k: int(len(v)) for k, v in split.items()}, "rho": model_cfg.rho,
                 "snr_train_db": model_cfg.snr_train_db, "cipher_mode": model_cfg.cipher_mode,
                 "cipher_params": model_cfg.cipher_params, "width": model_cfg.width, "layout": model_cfg.layout,
-                "decoder_input": model_cfg.decoder_input, "loss": cfg.loss, "batch_size": cfg.batch_size,
-                "epochs": epoch + 1, "steps": state["step"],
-                "validation": {"psnr": val["psnr"], "ssim": val["ssim"], "images": int(len(val_idx)),
-                               "snr_db": model_cfg.snr_train_db},
+                "decoder_input": model_cfg.decoder_input, "loss": "cross-entropy" if classify else cfg.loss,
+                "batch_size": cfg.batch_size, "processes": world, "epochs": epoch + 1, "steps": state["step"],
+                "validation": dict(validation, images=int(len(val_idx)), snr_db=model_cfg.snr_train_db),
                 "command": cfg.command, "versions": library_versions(), "device": str(device),
                 **({"init": str(cfg.init)} if cfg.init else {}),
                 "config": model_cfg.to_dict(),
             }
-            save_checkpoint(out, {"kind": "bob", "config": model_cfg.to_dict(), "state_dict": model.state_dict()}, card)
+            if rank == 0:
+                save_checkpoint(out, {"kind": "bob", "config": model_cfg.to_dict(), "state_dict": model.state_dict()},
+                                card)
         else:
             state["epochs_without_improvement"] += 1
-        save_checkpoint(last, {"kind": "bob-training", "config": model_cfg.to_dict(), "state_dict": model.state_dict(),
-                               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                               "state_json": json.dumps(state), "torch_rng": torch.get_rng_state()})
+        if rank == 0:
+            save_checkpoint(last, {"kind": "bob-training", "config": model_cfg.to_dict(),
+                                   "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
+                                   "scheduler": sched.state_dict(), "state_json": json.dumps(state),
+                                   "torch_rng": torch.get_rng_state()})
+        out_of_time = bool(cfg.time_budget_min and (time.time() - t_start) / 60 >= cfg.time_budget_min)
+        if world > 1:   # rank 0's clock decides, so no process waits for a collective the others skip
+            flag = torch.tensor([int(out_of_time)], device=device)
+            torch.distributed.broadcast(flag, 0)
+            out_of_time = bool(flag.item())
         if state["epochs_without_improvement"] >= cfg.patience_stop:
             stop_reason = "early stop"
             break
         if cfg.max_steps and state["step"] >= cfg.max_steps:
             stop_reason = "max steps"
             break
-        if cfg.time_budget_min and (time.time() - t_start) / 60 >= cfg.time_budget_min:
+        if out_of_time:
             stop_reason = "time budget"
             break
-    log(f"stopped ({stop_reason}) after {state['epoch']} epochs, {state['step']} steps; best val PSNR "
-        f"{state['best_psnr']:.2f} dB")
-    if card is None and out.exists():
-        card = load_checkpoint(out).get("card")
-    if card is not None:
-        card["history"] = state["history"]
-        card["stop_reason"] = stop_reason
-        ck = load_checkpoint(out)
-        save_checkpoint(out, {k: v for k, v in ck.items() if k not in ("format", "card")}, card)
+    best = f"{100 * state['best_psnr']:.2f} %" if classify else f"{state['best_psnr']:.2f} dB"
+    log(f"stopped ({stop_reason}) after {state['epoch']} epochs, {state['step']} steps; best validation {best}")
+    if rank == 0:
+        if card is None and out.exists():
+            card = load_checkpoint(out).get("card")
+        if card is not None:
+            card["history"] = state["history"]
+            card["stop_reason"] = stop_reason
+            ck = load_checkpoint(out)
+            save_checkpoint(out, {k: v for k, v in ck.items() if k not in ("format", "card")}, card)
+    if world > 1:
+        torch.distributed.barrier()
     return card or {}

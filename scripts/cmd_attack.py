@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 NAME = "attack"
-HELP = "train Eve's decoder by a chosen-plaintext attack and plot both loss curves (Fig. 7)"
+HELP = "train Eve's decoder (or classifier) by a chosen-plaintext attack and plot both loss curves (Fig. 7)"
 DESCRIPTION = ("Eve knows f_θ, the public key and the training images; she gathers (x, c) pairs under fresh nonces "
-               "(noiseless ciphertexts) and trains a decoder of Bob's size. Saves <model>.eve.pt beside the model and "
+               "(noiseless ciphertexts) and trains a decoder of Bob's size (for a classification model: a classifier of Bob's "
+               "decoder's architecture on (ciphertext, label) pairs). Saves <model>.eve.pt beside the model and "
                "a PNG of Bob's and Eve's training-loss curves.")
 
 
@@ -44,8 +45,10 @@ def run(args) -> int:
     eve_card = train_eve(path, data.images, split, epochs=args.epochs, epoch_size=args.epoch_size,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, val_size=args.val_size,
                          device=pick_device(args.device), command="jscec " + shlex.join(sys.argv[1:]),
-                         log=lambda m: print(m, flush=True))
+                         log=lambda m: print(m, flush=True), labels=data.labels)
     png = Path(args.png) if args.png else path.with_suffix(".losses.png")
     plot_losses(eve_card, png)
-    print(f"Eve's best validation PSNR {eve_card['validation']['psnr']:.2f} dB; decoder beside {path.name}; plot {png}")
+    best = eve_card["validation"]
+    shown = f"accuracy {100 * best['accuracy']:.2f} %" if "accuracy" in best else f"PSNR {best['psnr']:.2f} dB"
+    print(f"Eve's best validation {shown}; her network beside {path.name}; plot {png}")
     return 0

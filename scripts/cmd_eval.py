@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 NAME = "eval"
-HELP = "evaluate Bob and Eve (PSNR, SSIM) against SNR, with the mean-image baseline"
+HELP = "evaluate Bob and Eve (PSNR, SSIM; accuracy for classifiers) against SNR, with the mean-image baseline"
 DESCRIPTION = ("Evaluate a checkpoint (and Eve's decoder beside it, if present) on the test split of the dataset's "
-               "seeded 0.8/0.1/0.1 split over a list of SNRs. Prints a table; --json writes the numbers, --png a plot.")
+               "seeded 0.8/0.1/0.1 split over a list of SNRs. Prints a table; --json writes the numbers, --png a plot. "
+               "A classification model (jscec train --task classify) reports accuracy beside a uniform random guess.")
 
 
 def add_arguments(p):
@@ -43,6 +44,8 @@ def run(args) -> int:
     split = split_indices(len(data.images), seed=args.split_seed if args.split_seed is not None
                           else model.card.get("split_seed", 0))
     test = split["test"][: args.images or None]
+    if model.config.task == "classify":
+        return _run_classifier(args, path, model, eve, data, test, device)
     mean_img = mean_image(data.images[split["train"]])
     with tqdm(total=len(test) * len(args.snr), desc="eval", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
         report = evaluate(model, eve, data.images[test], args.snr, mean_img, seed=args.seed, device=device,
@@ -63,4 +66,35 @@ def run(args) -> int:
         write_json(args.json, report)
     if args.png:
         plot_psnr(report, args.png)
+    return 0
+
+
+def _run_classifier(args, path, model, eve, data, test, device) -> int:
+    import sys
+
+    from tqdm import tqdm
+
+    from models.evaluate import evaluate_classifier, plot_accuracy
+    from scripts.output import write_json
+
+    with tqdm(total=len(test) * len(args.snr), desc="eval", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        report = evaluate_classifier(model, eve, data.images[test], data.labels[test], args.snr, seed=args.seed,
+                                     device=device, progress=bar.update)
+    report = {"checkpoint": str(path), "model": path.stem, "task": "classify", "dataset": data.name,
+              "rho": model.config.rho, "snr_train_db": model.config.snr_train_db,
+              "cipher_mode": model.config.cipher_mode, "cipher_params": model.config.cipher_params,
+              "images": int(len(test)), "seed": args.seed, **report}
+    guess = report["random_guess"]
+    print(f"{path.stem} on {data.name}, {len(test)} test images; random guess {100 * guess['accuracy']:.2f} % "
+          f"(chance {100 * guess['chance']:.1f} %)")
+    print(f"{'SNR dB':>7} {'Bob acc %':>10} {'Eve acc %':>10}")
+    for r in report["results"]:
+        eve_acc = 100 * r["eve"]["accuracy"] if "eve" in r else float("nan")
+        print(f"{r['snr_db']:7.1f} {100 * r['bob']['accuracy']:10.2f} {eve_acc:10.2f}")
+    if eve is None:
+        print("(no Eve classifier beside this checkpoint: run `jscec attack` first)")
+    if args.json:
+        write_json(args.json, report)
+    if args.png:
+        plot_accuracy(report, args.png)
     return 0

@@ -1,6 +1,7 @@
 """`jscec train`: train a DeepJSCEC model end to end through the cipher (resumable)."""
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 
@@ -17,7 +18,13 @@ def add_arguments(p):
     p.add_argument("--data", default=None, help="dataset path (CIFAR-10 batches, image folder/.tar.gz, Tiny ImageNet, "
                    "IDX); default $JSCEC_DATA or ../shared/datasets/cifar10-jpeg.tar.gz")
     p.add_argument("--out", default="runs/model.pt", help="where the best checkpoint goes")
-    p.add_argument("--width", default="small", help=f"channel width: a number or a preset {sorted(WIDTH_PRESETS)}")
+    p.add_argument("--task", choices=["image", "classify"], default="image",
+                   help="image transmission (Table II networks, reconstruction loss) or remote classification "
+                        "(Table IV networks, cross-entropy loss of eq. 30)")
+    p.add_argument("--width", default="small", help=f"channel width: a number or a preset {sorted(WIDTH_PRESETS)}; "
+                   "for --task classify the encoder width w (the decoder's d: --decoder-width)")
+    p.add_argument("--decoder-width", type=int, default=0,
+                   help="classify: the decoder's base width d (0 = the preset's: paper 256, small 16, tiny 4)")
     p.add_argument("--layout", choices=["cifar", "tiny", "auto"], default="auto",
                    help="network layout (Table II): cifar (×4) for 32×32, tiny (×16) for 64×64; auto picks by size")
     p.add_argument("--rho", default="1/6", help="bandwidth ratio k/(H·W·C)")
@@ -30,7 +37,7 @@ def add_arguments(p):
     p.add_argument("--sigma-l", type=float, default=1.0, help="soft-demapper weighting σ_l (1 = posterior mean)")
     p.add_argument("--loss", choices=["mse", "ssim", "msssim"], default="mse", help="training loss")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-4 for images, 1e-3 for classify)")
     p.add_argument("--epochs", type=int, default=1000, help="upper bound; early stopping usually ends first")
     p.add_argument("--epoch-size", type=int, default=0, help="training images per epoch (0 = whole training split)")
     p.add_argument("--val-size", type=int, default=1000, help="validation images used after each epoch")
@@ -61,6 +68,7 @@ def parse_rho(text: str) -> float:
 def run(args) -> int:
     import torch
 
+    from models.classifier import CLASSIFIER_WIDTHS
     from models.codec import CodecConfig
     from models.datasets import load_dataset, split_indices
     from models.presets import WIDTH_PRESETS
@@ -69,15 +77,27 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    width = WIDTH_PRESETS.get(args.width) or (int(args.width) if args.width.isdigit() else None)
+    classify = args.task == "classify"
+    presets = CLASSIFIER_WIDTHS if classify else WIDTH_PRESETS
+    width, decoder_width = presets.get(args.width, (None, None)) if classify else (presets.get(args.width), 0)
+    if width is None and args.width.isdigit() and int(args.width) > 0:
+        width = int(args.width)
+        decoder_width = max(1, width // 2) if classify else 0
     if not width:
-        raise UserError(f"--width must be a positive number or one of {sorted(WIDTH_PRESETS)}")
+        raise UserError(f"--width must be a positive number or one of {sorted(presets)}")
+    if classify and args.decoder_width:
+        decoder_width = args.decoder_width
     data = load_dataset(args.data)
     h = data.images.shape[1]
-    layout = args.layout if args.layout != "auto" else ("cifar" if h <= 32 else "tiny")
+    layout = args.layout if args.layout != "auto" else ("cifar" if h <= 32 or classify else "tiny")
+    if classify and layout != "cifar":
+        raise UserError("--task classify uses Table IV's ×4 layout (--layout cifar)")
+    if classify and len(data.classes) < 2:
+        raise UserError(f"{data.name} has no class labels; --task classify needs a labelled dataset")
     model_cfg = CodecConfig(layout=layout, width=width, rho=parse_rho(args.rho), image_channels=data.images.shape[3],
                             snr_train_db=args.snr_train, cipher_mode=args.mode, cipher_params=args.params,
-                            decoder_input=args.decoder_input, sigma_l=args.sigma_l)
+                            decoder_input=args.decoder_input, sigma_l=args.sigma_l, task=args.task,
+                            decoder_width=decoder_width, num_classes=len(data.classes) if classify else 10)
     try:
         model_cfg.latent_ch
     except ValueError as exc:
@@ -85,13 +105,17 @@ def run(args) -> int:
     cfg = TrainConfig(data=args.data or data.source, out=args.out, split_seed=args.split_seed, seed=args.seed,
                       batch_size=args.batch_size, epochs=args.epochs, epoch_size=args.epoch_size,
                       val_size=args.val_size, max_steps=args.max_steps, time_budget_min=args.time_budget,
-                      lr=args.lr, loss=args.loss, noise_ramp_steps=args.noise_ramp, device=args.device,
+                      lr=args.lr or (1e-3 if classify else 1e-4), loss=args.loss, noise_ramp_steps=args.noise_ramp, device=args.device,
                       resume=args.resume, init=args.init, command="jscec " + shlex.join(sys.argv[1:]))
     split = split_indices(len(data.images), seed=args.split_seed)
-    print(f"training on {data.name}: {len(split['train'])} train / {len(split['val'])} val images, "
-          f"layout {layout}, width {width}, k = {model_cfg.latent_ch * (h // model_cfg.downsampling) ** 2} "
-          f"symbols/image, cipher {args.mode}/{args.params}, SNR_train {args.snr_train} dB")
-    card = train(model_cfg, cfg, data.images, split, data.name, log=lambda m: print(m, flush=True))
-    if card:
-        print(f"best: val PSNR {card['validation']['psnr']:.2f} dB → {args.out}")
+    log = (lambda m: print(m, flush=True)) if int(os.environ.get("RANK", "0")) == 0 else (lambda m: None)
+    log(f"training ({args.task}) on {data.name}: {len(split['train'])} train / {len(split['val'])} val images, "
+        f"layout {layout}, width {width}" + (f"/{decoder_width}" if classify else "") +
+        f", k = {model_cfg.latent_ch * (h // model_cfg.downsampling) ** 2} "
+        f"symbols/image, cipher {args.mode}/{args.params}, SNR_train {args.snr_train} dB")
+    card = train(model_cfg, cfg, data.images, split, data.name, log=log, labels=data.labels)
+    if card and "accuracy" in card["validation"]:
+        log(f"best: val accuracy {100 * card['validation']['accuracy']:.2f} % → {args.out}")
+    elif card:
+        log(f"best: val PSNR {card['validation']['psnr']:.2f} dB → {args.out}")
     return 0
