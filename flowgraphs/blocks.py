@@ -89,6 +89,9 @@ class FrameSync(gr.sync_block):
         self._pend_raw: list[np.ndarray] = []
         self._pend_det: list[np.ndarray] = []
         self._pend_n = 0
+        #: The latest raw input samples (at least ``chunk`` when chunked; never modified once set): what a
+        #: live view draws the spectrum before synchronisation from (read from another thread).
+        self.recent: np.ndarray | None = None
 
     def work(self, input_items, output_items):
         raw, det = input_items[0], input_items[1]
@@ -102,6 +105,7 @@ class FrameSync(gr.sync_block):
 
     def _add(self, det: np.ndarray, raw: np.ndarray) -> None:
         if self.chunk <= 0:
+            self.recent = np.array(raw[-4096:])
             self._feed(det, raw)
             return
         self._pend_raw.append(np.array(raw))
@@ -109,6 +113,7 @@ class FrameSync(gr.sync_block):
         self._pend_n += raw.size
         if self._pend_n >= self.chunk:
             allraw, alldet = np.concatenate(self._pend_raw), np.concatenate(self._pend_det)
+            self.recent = allraw
             full = (allraw.size // self.chunk) * self.chunk
             for k in range(0, full, self.chunk):
                 self._feed(alldet[k:k + self.chunk], allraw[k:k + self.chunk])
