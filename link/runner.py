@@ -13,6 +13,9 @@ decides how the frames travel. :func:`run` joins them::
     app.finish          the receivers' results
     app.report          the result, from the application's scores and the link's figures
 
+With a live view (``--live``, :mod:`link.live`), :func:`link.live.watch` around the receivers tells it the
+run started and ended and sends the synchronisers' spectra and counters; without one it does nothing.
+
 Output: a replay's folder appears only when it succeeds (staged); a sending run that is refused
 removes the folder it created, so either way a refused run leaves nothing behind.
 
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jscec.errors import UserError
+from link import live
 from link.output import commit_stage, staged_output
 
 
@@ -90,7 +94,7 @@ def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
             tb = None
             try:
                 tb = link.build(outputs, tx.pulse, opts.equalizer_taps)
-                with app.receivers(tx, tb, link, outputs, work) as rx:
+                with live.watch(app, link, tx, tb, out_dir), app.receivers(tx, tb, link, outputs, work) as rx:
                     if recorder is not None:
                         recorder.attach(tb, link, tx, app)
                     try:
@@ -109,6 +113,7 @@ def run(app, link, opts: RunOptions, *, recorder=None, log=print) -> dict:
             if staged:
                 commit_stage(work, out_dir)
         report = app.report(tx, results, fields, recording, out_dir)
+        live.finished(report)
         if hasattr(link, "complete"):
             link.complete(report, carried, out_dir)
     except UserError:

@@ -25,6 +25,30 @@ def add_link_arguments(p, out: str, timeout: float | None = None):
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
     if timeout is not None:
         p.add_argument("--timeout", type=float, default=timeout, help="give up after this many seconds")
+    add_live_arguments(p)
+
+
+def add_live_arguments(p) -> None:
+    """``--live`` and ``--live-port``: the live view of the run (:mod:`link.live`)."""
+    g = p.add_argument_group("live view")
+    g.add_argument("--live", action="store_true",
+                   help="serve a live view of the run on http://127.0.0.1:PORT/ (address printed; off by default): "
+                        "spectrum before synchronisation, constellation of the last frames, MER/SNR/CFO/SRO against "
+                        "time per receiver, frame counters and drop reasons, Bob's and Eve's images as they decode, "
+                        "requested and measured SNR; no key or seed is served")
+    g.add_argument("--live-port", type=int, default=8765, metavar="PORT",
+                   help="port of the live view on 127.0.0.1 (0: any free port)")
+
+
+def live_view(args):
+    """The live view for ``with``: :class:`link.live.view.LiveView` with ``--live``, else nothing."""
+    import contextlib
+
+    if not getattr(args, "live", False):
+        return contextlib.nullcontext()
+    from link.live.view import LiveView
+
+    return LiveView(args.live_port)
 
 
 def model_and_data(args) -> tuple[str, str | None]:

@@ -14,6 +14,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
+    from scripts.arguments import add_live_arguments
+
     p.add_argument("plan", nargs="?", default="plans/fig3-sim.toml", help="the plan (TOML)")
     p.add_argument("--store", default=None, help="SQLite store (default: out/campaigns/<plan name>.sqlite, with "
                    "-images<N>/-repeats<R> when overridden)")
@@ -23,16 +25,19 @@ def add_arguments(p):
     p.add_argument("--force", action="store_true", help="adopt this plan in a store made by another plan (shared "
                    "cells kept, the others left out of reports)")
     p.add_argument("--dry-run", action="store_true", help="validate the plan and list the cells to run")
+    add_live_arguments(p)
 
 
 def run(args) -> int:
     import sys
 
     from link.campaign.execute import CampaignOptions, run_campaign
+    from scripts.arguments import live_view
 
     opts = CampaignOptions(store=args.store, jobs=args.jobs, force=args.force, images=args.images,
                            repeats=args.repeats, dry_run=args.dry_run, argv=sys.argv)
-    res = run_campaign(args.plan, opts)
+    with live_view(args):
+        res = run_campaign(args.plan, opts)
     if args.dry_run:
         return 0
     print(f"campaign: {res['ran']} cells run, {res['skipped']} already stored, {res['failed']} failed in "

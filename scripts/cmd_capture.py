@@ -41,7 +41,8 @@ def run(args) -> int:
     from link.links.ota import OtaLink
     from link.links.sim import SimLink
     from link.runner import RunOptions
-    from scripts.arguments import image_options, print_report, print_snr_request, radio_options, sim_options
+    from scripts.arguments import (image_options, live_view, print_report, print_snr_request, radio_options,
+                                   sim_options)
 
     if args.link == "sim":
         if args.rx or args.tx or args.eve:
@@ -56,8 +57,10 @@ def run(args) -> int:
         link = OtaLink(dataclasses.replace(radio, snr_b=args.snr_b))
     capture = CaptureOptions(recording=args.recording, rate=args.rate, freq=list(args.freq), dwell_s=args.dwell,
                              dwell_samples=args.dwell_samples)
-    report = run_capture(DeepJscecApp(image_options(args)), link,
-                         RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout), capture)
+    with live_view(args):
+        report = run_capture(DeepJscecApp(image_options(args)), link,
+                             RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout),
+                             capture)
     print_report(report, args.json)
     if args.link == "ota":
         print_snr_request(report)

@@ -36,11 +36,13 @@ def run(args) -> int:
     from link.apps.deepjscec import DeepJscecApp
     from link.links.ota import OtaLink
     from link.runner import RunOptions, run as run_link
-    from scripts.arguments import image_options, print_devices, print_report, print_snr_request, radio_options
+    from scripts.arguments import (image_options, live_view, print_devices, print_report, print_snr_request,
+                                   radio_options)
 
     radio = radio_options(args, tx=args.tx, bob=args.bob, eve=args.eve, freq=args.freq, rate=args.rate)
-    report = run_link(DeepJscecApp(image_options(args)), OtaLink(radio),
-                      RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout))
+    with live_view(args):
+        report = run_link(DeepJscecApp(image_options(args)), OtaLink(radio),
+                          RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout))
     print_report(report, args.json)
     print_snr_request(report)
     print_devices(report["devices"])

@@ -10,6 +10,8 @@ DESCRIPTION = ("Feeds RECORDING.sigmf-meta (from `jscec capture`, or any cf32_le
 
 
 def add_arguments(p):
+    from scripts.arguments import add_live_arguments
+
     p.add_argument("recording", help="the recording (x.sigmf-meta, x.sigmf-data or the base name x)")
     p.add_argument("--chains", default="bob,eve", help="which chains: bob, eve or bob,eve")
     p.add_argument("--key", default=None, help="Bob's secret key file (printed by jscec capture)")
@@ -26,13 +28,14 @@ def add_arguments(p):
     p.add_argument("--json", default=None, help="also write the result JSON here")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    add_live_arguments(p)
 
 
 def run(args) -> int:
     from link.apps.deepjscec import DeepJscecApp, ImageOptions
     from link.links.replay import ReplayLink, ReplayOptions
     from link.runner import RunOptions, run as run_link
-    from scripts.arguments import print_report
+    from scripts.arguments import live_view, print_report
 
     chains = tuple(c.strip() for c in args.chains.split(",") if c.strip())
     app = DeepJscecApp(ImageOptions(model=args.model, mode=args.mode, key=args.key, chains=chains,
@@ -40,7 +43,9 @@ def run(args) -> int:
     link = ReplayLink(ReplayOptions(args.recording))
     if args.sync_in_process:
         link.opts.sync_process = False
-    report = run_link(app, link, RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout))
+    with live_view(args):
+        report = run_link(app, link, RunOptions(out_dir=args.out, equalizer_taps=args.equalizer,
+                                                timeout_s=args.timeout))
     print_report(report, args.json)
     r, t = report["recording"], report["timing"]
     print(f"{r['samples']} samples, {r['frames_found']} frames; RX flowgraph {t['rx_seconds']:.2f} s to its last frame "

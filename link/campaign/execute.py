@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jscec.errors import UserError
+from link import live
 from link.campaign.plan import Plan, load_plan, parse_plan
 from link.campaign.store import Store
 
@@ -155,6 +156,7 @@ def run_campaign(plan_path, opts: CampaignOptions, log=print) -> dict:
             f"{plan.doc['link']['kind']}, {plan.doc['campaign']['images']} images, "
             f"{plan.doc['campaign']['repeats']} repeat(s); store {store_path} ({how})")
         session = store.open_session(opts.argv, opts.jobs, plan.hash)
+        live.campaign("start", plan=plan.name, total=len(plan.cells), done=skipped, failed=0, store=str(store_path))
         progress = _Progress(todo, skipped, len(plan.cells), log)
         status, failed, ran = "interrupted", [], 0
         t0 = time.monotonic()
@@ -164,12 +166,15 @@ def run_campaign(plan_path, opts: CampaignOptions, log=print) -> dict:
             nonlocal ran
             write_s = store.write_cell(cell.as_dict(), result, session)
             ran += 1
-            progress.step(cell, _describe(cell, result, write_s))
+            line = _describe(cell, result, write_s)
+            progress.step(cell, line)
+            live.campaign("cell", done=progress.count, line=line)
 
         def failed_cell(cell, exc):
             failed.append(cell)
-            progress.bar.write(f"cell {cell.cell_id} ({cell.label}, {cell.settings.get('point')}, seed {cell.seed}) "
-                               f"failed: {exc}", file=sys.stderr)
+            line = f"cell {cell.cell_id} ({cell.label}, {cell.settings.get('point')}, seed {cell.seed}) failed: {exc}"
+            progress.bar.write(line, file=sys.stderr)
+            live.campaign("cell", failed=len(failed), line=line)
 
         try:
             local = [c for c in todo if c.radio or opts.jobs == 1]
@@ -187,6 +192,7 @@ def run_campaign(plan_path, opts: CampaignOptions, log=print) -> dict:
         finally:
             progress.close()
             store.close_session(session, status)
+            live.campaign("end", status=status)
             if old_term is not None:
                 signal.signal(signal.SIGTERM, old_term)
         return {"ran": ran, "skipped": skipped, "failed": len(failed), "store": str(store_path),

@@ -171,6 +171,8 @@ class ReceiveChain:
     """
 
     role = "receiver"
+    #: A live view's publisher (:func:`link.live.publisher`): each frame handled and each image decoded.
+    live = None
 
     def __init__(self, model_name: str, latent_model, mode: str, sigma_l: float, k: int, *,
                  references: Mapping | None = None, spill_dir=None, device=None, batch_size: int = DECODE_BATCH):
@@ -216,6 +218,8 @@ class ReceiveChain:
         if isinstance(item, DroppedFrame):
             self.drops["header CRC" if item.reason.startswith("header") else item.reason] += 1
             self.records.append({"ok": False, "reason": item.reason, "snr_db": _num(item.snr_db)})
+            if self.live is not None:
+                self.live.frame(self.role, {"ok": False, "reason": item.reason, "snr_db": _num(item.snr_db)})
             return
         reason = self._reject_reason(item)
         if reason is None and self._rows is None and self._is_decoded(item.header.image_index):
@@ -239,6 +243,8 @@ class ReceiveChain:
                 self.constellation.append(item.payload[: CONSTELLATION_KEEP - self._kept])
                 self._kept += self.constellation[-1].size
         self.records.append(rec)
+        if self.live is not None:
+            self.live.frame(self.role, rec, item.payload if reason is None else None)
         if reason is None:
             self._add(item.header, values)
 
@@ -335,6 +341,8 @@ class ReceiveChain:
             self._scored.append(0)
             for key in _SCORES:
                 self._score_values[key].append(float("nan"))
+        if self.live is not None:
+            self.live.images(self.role, indices, imgs)
         if references is not None:
             self._score_batch(len(self._batches) - 1, imgs, references, device)
 
@@ -354,6 +362,8 @@ class ReceiveChain:
                 self._scored[first + j] = 1
                 for key, v in q.items():
                     self._score_values[key][first + j] = float(v[n])
+            if self.live is not None:
+                self.live.scores(self.role, [indices[j] for j in scored], q)
         self._batches[batch][2] = keys
 
     def _image(self, position: int) -> np.ndarray:

@@ -81,6 +81,9 @@ def run(args) -> int:
         chain = EveChain(model, eve, path.stem, args.k, mode=args.mode)
     refs = open_references(args.reference) if args.reference else None   # read image by image, as used
     chain.references = refs            # each batch scored as it is decoded: memory stays flat
+    from link.live import publisher
+
+    chain.live = publisher()           # --live: each frame and image to the live view (None: off)
     print("ready", flush=True)
     t0 = time.monotonic()
     try:

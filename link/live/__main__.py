@@ -1,0 +1,5 @@
+import sys
+
+from link.live.hub import main
+
+sys.exit(main())
