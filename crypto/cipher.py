@@ -368,6 +368,12 @@ class CipherKeys:
         e1, e2, e3 = self.errors_batch(nonces)
         return (e2.astype(np.float64) @ self._S_float + e1.astype(np.float64) @ self._U_float).astype(np.int64) + e3
 
+    def frame_auth(self):
+        """Bob's frame MAC and check-symbol keys (:class:`crypto.frame_auth.FrameAuth`), derived from the
+        secret he shares with Alice — the error seed in ``lwe``, the mask key in ``mask``; None in ``lwe-pk``,
+        where Alice holds only the public key and no shared secret exists."""
+        return _frame_auth(self.mode, self._error_seed if self.mode == "lwe" else self._mask_key, self.key_id)
+
     # -- roles
     def encryptor(self) -> "Encryptor":
         return Encryptor(self)
@@ -420,6 +426,14 @@ class CipherKeys:
 
 
 _SEED_NAMES = ("key_seed", "a_seed", "error_seed", "mask_key")
+
+
+def _frame_auth(mode: str, shared: bytes, key_id: str):
+    if mode == "lwe-pk":
+        return None
+    from crypto.frame_auth import FrameAuth
+
+    return FrameAuth(shared, key_id)
 
 
 def lwe_errors(error_seed: bytes, params: LweParams, k: int, nonces, gauss: drbg.DiscreteGaussian | None = None,
@@ -540,6 +554,13 @@ class Encryptor:
     @property
     def nonces_used(self) -> int:
         return len(self._ledger)
+
+    def frame_auth(self):
+        """Alice's frame MAC and check-symbol keys (:class:`crypto.frame_auth.FrameAuth`), the same as Bob's
+        ``CipherKeys.frame_auth()``; None in ``lwe-pk`` (no shared secret)."""
+        if self.mode == "lwe-pk":
+            return None
+        return _frame_auth(self.mode, self._mask_key if self.mode == "mask" else self._error_seed, self.key_id)
 
     def encrypt(self, z_bar, nonce: int) -> Ciphertext:
         """One frame of k plaintext symbols (integers in [0, p)) → ``Ciphertext`` (eq. 20, or c = z̄ + m)."""

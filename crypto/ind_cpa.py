@@ -278,6 +278,25 @@ def stat_scores(name: str, games: Games, p: int = P) -> np.ndarray:
                            for s in range(0, len(games), _CHUNK)])
 
 
+def guess_pair(view, m0, m1, names=STATS, seed: int = 0, p: int = P) -> dict:
+    """One received ciphertext (e.g. a radio frame's soft ciphertext, ``jscec loopback``'s Eve): each
+    per-symbol statistic's guess of which candidate plaintext it encrypts, 0 (``m0``) or 1 (``m1``), ties
+    broken by a fair coin seeded by ``seed``. The learned distinguishers need labelled games of the same
+    setting and are left out."""
+    view = np.asarray(view, np.float64).reshape(1, -1)
+    m0, m1 = (np.asarray(m, np.int64).reshape(1, -1) for m in (m0, m1))
+    if not view.shape == m0.shape == m1.shape:
+        raise ValueError(f"view and candidates must have one length, got {view.shape[1]}, {m0.shape[1]}, {m1.shape[1]}")
+    names = list(names)
+    unknown = [n for n in names if n not in STATS]
+    if unknown:
+        raise ValueError(f"per-frame guesses use the statistics {', '.join(STATS)}, not {', '.join(unknown)}")
+    scores, _ = _chunk(Games(np.zeros(1, np.int64), m0, m1, view, None, np.zeros(1, np.int64)), names, False, p)
+    coin = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x6E55]).integers(0, 2, len(names))
+    return {n: int(coin[i]) if abs(float(scores[n][0])) <= 1e-6 * view.shape[1] else int(scores[n][0] > 0)
+            for i, n in enumerate(names)}
+
+
 def features(games: Games, p: int = P) -> np.ndarray:
     """cos/sin 2π(v − m0)/p, cos/sin 2π(v − m1)/p (and cos/sin 2πd/p when d is present), float32."""
     return np.concatenate([_chunk(games.subset(slice(s, s + _CHUNK)), [], True, p)[1]

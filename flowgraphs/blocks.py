@@ -200,7 +200,7 @@ class FrameSync(gr.sync_block):
             return False
         first = int(item.start)
         core = self._core
-        span = core.fmt.frame_len(item.header.payload_len, item.header.d_len) * core.sps * 1.01
+        span = core.fmt.frame_len(item.header.payload_len, item.header.d_len, item.header.tagged) * core.sps * 1.01
         return any(first - core.delay <= d <= first + span for d in self.discontinuities)
 
     def _publish(self, item) -> None:

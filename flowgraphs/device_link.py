@@ -29,7 +29,7 @@ from flowgraphs.blocks import FRAMES_PORT
 from flowgraphs.chains import RxChain, TxChain, widen_output_buffer
 from flowgraphs.device_blocks import TAG_FREQ, DeviceSink, DeviceSource
 from jscec.errors import UserError
-from radio.frame import DEFAULT_FORMAT
+from radio.frame import DEFAULT_FORMAT, VERSION_AUTH
 from radio.pulse import PulseShape
 
 ZMQ_TIMEOUT_MS = 100
@@ -63,7 +63,8 @@ class FrameLog(gr.basic_block):
                 self.drops.append({"start": start, "reason": pmt.symbol_to_string(ref["dropped"])})
                 return
             header = json.loads(pmt.symbol_to_string(ref["header"]))
-            length = self.fmt.frame_len(int(header.get("payload_len", 0)), int(header.get("d_len", 0))) * self.sps
+            length = self.fmt.frame_len(int(header.get("payload_len", 0)), int(header.get("d_len", 0)),
+                                        int(header.get("version", 1)) == VERSION_AUTH) * self.sps
             record = {"start": start, "length": int(length), "counter": int(header["counter"]),
                       "image": int(header.get("image_index", 0)), "chunk": int(header.get("chunk_index", 0)),
                       "mer_db": pmt.to_double(ref["mer_db"]), "snr_db": pmt.to_double(ref["snr_db"])}

@@ -22,7 +22,7 @@ from radio.sync import DroppedFrame, SyncedFrame
 
 _FLOAT_FIELDS = ("noise_var", "mer_db", "snr_db", "cfo", "sro_ppm", "timing", "gain", "start", "metric")
 _KEYS = {name: pmt.intern(name) for name in
-         (*_FLOAT_FIELDS, "dropped", "header", "d_values", "d_ok")}
+         (*_FLOAT_FIELDS, "dropped", "header", "d_values", "d_ok", "tag", "tag_ok")}
 #: pmt's serialisation of a c32vector: PST_UNIFORM_VECTOR, UVI_C32, length (u32, big-endian), one
 #: byte of padding count and the pad; then the elements as big-endian float32 (re, im) pairs.
 _C32VECTOR_HEAD = struct.Struct(">BBIBB")
@@ -51,6 +51,9 @@ def frame_to_pdu(item) -> "pmt.pmt_t":
         meta = pmt.dict_add(meta, _KEYS["d_values"],
                             pmt.init_s32vector(item.d_values.size, item.d_values.astype(np.int32).tolist()))
         meta = pmt.dict_add(meta, _KEYS["d_ok"], pmt.from_bool(bool(item.d_ok)))
+    if item.tag is not None:     # a version-2 frame's tag block: the MAC tag as hex, and its CRC-16
+        meta = pmt.dict_add(meta, _KEYS["tag"], pmt.intern(bytes(item.tag).hex()))
+        meta = pmt.dict_add(meta, _KEYS["tag_ok"], pmt.from_bool(bool(item.tag_ok)))
     return pmt.cons(meta, c32vector(item.payload))
 
 
@@ -87,11 +90,13 @@ def pdu_to_frame(pdu) -> SyncedFrame | DroppedFrame:
         header = ref("header")
         if pmt.is_null(header):
             raise ValueError("frame PDU without a header")
-        d, d_ok = ref("d_values"), ref("d_ok")
+        d, d_ok, tag, tag_ok = ref("d_values"), ref("d_ok"), ref("tag"), ref("tag_ok")
         return SyncedFrame(header=FrameHeader.from_dict(json.loads(pmt.symbol_to_string(header))),
                            payload=c32_elements(pmt.cdr(pdu)),
                            d_values=None if pmt.is_null(d) else np.asarray(pmt.s32vector_elements(d), dtype=np.int64),
                            d_ok=None if pmt.is_null(d_ok) else pmt.to_bool(d_ok),
+                           tag=None if pmt.is_null(tag) else bytes.fromhex(pmt.symbol_to_string(tag)),
+                           tag_ok=None if pmt.is_null(tag_ok) else pmt.to_bool(tag_ok),
                            **{k: num(k) for k in _FLOAT_FIELDS})
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed frame PDU ({type(exc).__name__}: {exc})") from None

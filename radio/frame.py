@@ -2,7 +2,7 @@
 
 Layout (symbols, all unit power except the guard)::
 
-    | preamble 127 | data region: header 432 · payload L · d block, a pilot every 16th | postamble 32 | guard 32 |
+    | preamble 127 | data region: header 432 · payload L · d block · tag block, a pilot every 16th | postamble 32 | guard 32 |
 
 * **Preamble**: 127 QPSK symbols cut from the PRBS15 sequence (x¹⁵ + x¹⁴ + 1) at a fixed offset.
   The receiver detects it CFO-blind through its differential sequence p_k·conj(p_{k−1})
@@ -15,6 +15,11 @@ Layout (symbols, all unit power except the guard)::
 * **Payload**: any complex symbols the caller mapped (4096-QAM ciphertext, Gray QAM for the digital
   baseline); the header names the constellation.
 * **d block** (``lwe-pk`` only): d ∈ Z_p^{n2} as 12-bit words + CRC-32, Golay(24,12), whitened, QPSK.
+* **Tag block** (header version 2, :data:`VERSION_AUTH`: authenticated frames of ``lwe`` and ``mask``,
+  :mod:`crypto.frame_auth`): the 64-bit MAC tag + CRC-16/CCITT-FALSE of the tag + 4 zero bits = 84 bits,
+  7 Golay(24,12) words, whitened, BPSK like the header (168 symbols: as robust as the header, so a frame
+  whose header decodes almost always has its tag). Version-1 frames have none (the format before
+  authentication; recordings made with it still replay).
 * **Pilots**: one known QPSK symbol before every 15 data symbols of the data region (header included,
   so the header can be phase-tracked before it is decoded).
 * **Postamble**: 32 known QPSK symbols; with the preamble it pins the timing drift (sample-rate
@@ -23,6 +28,7 @@ Layout (symbols, all unit power except the guard)::
 """
 from __future__ import annotations
 
+import binascii
 import zlib
 from dataclasses import dataclass, field, fields
 from functools import cached_property, lru_cache
@@ -31,8 +37,16 @@ import numpy as np
 
 from crypto.zp import P
 
-#: Header format version carried in the header.
+#: Header format version carried in the header: 1, no tag block (every frame before authentication, and
+#: frames of modes without a shared secret); 2 (:data:`VERSION_AUTH`), a tag block follows the d block.
 VERSION = 1
+VERSION_AUTH = 2
+VERSIONS = (VERSION, VERSION_AUTH)
+#: The tag block: a truncated MAC tag (crypto.frame_auth.TAG_BYTES), CRC-16, padding to whole Golay words.
+TAG_BYTES = 8
+TAG_CRC_BITS = 16
+TAG_INFO_BITS = 84
+assert TAG_INFO_BITS % 12 == 0 and TAG_INFO_BITS >= 8 * TAG_BYTES + TAG_CRC_BITS
 MODES = ("lwe", "lwe-pk", "mask", "none")
 #: Payload constellations the header can name ("raw": anything else the endpoints agree on).
 CONSTELLATIONS = ("zp4096", "bpsk", "qpsk", "qam16", "qam64", "qam256", "qam1024", "qam4096",
@@ -195,6 +209,8 @@ class FrameHeader:
     reserved: int = field(default=0, repr=False)
 
     def __post_init__(self):
+        if self.version not in VERSIONS:
+            raise ValueError(f"header version must be one of {VERSIONS}, got {self.version!r}")
         kid = self.key_id
         if isinstance(kid, str):
             try:
@@ -217,6 +233,15 @@ class FrameHeader:
     @property
     def key_id_hex(self) -> str:
         return f"{self.key_id:08x}"
+
+    @property
+    def tagged(self) -> bool:
+        """Whether the frame carries a tag block (header version 2)."""
+        return self.version == VERSION_AUTH
+
+    def info_bytes(self) -> bytes:
+        """The 184 field bits packed into 23 bytes (MSB first): what the CRC-32 and the MAC tag cover."""
+        return np.packbits(self.to_bits()[:HEADER_INFO_BITS]).tobytes()
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "reserved"}
@@ -254,7 +279,7 @@ class FrameHeader:
         for name, nbits in _HEADER_FIELDS:
             shift -= nbits
             vals[name] = (word >> shift) & ((1 << nbits) - 1)
-        if vals["version"] != VERSION:
+        if vals["version"] not in VERSIONS:
             raise HeaderError(f"unsupported header version {vals['version']}")
         if vals["mode"] >= len(MODES):
             raise HeaderError("bad cipher mode")
@@ -282,6 +307,7 @@ class FrameLayout:
     header: np.ndarray    # positions of the 432 header symbols
     payload: np.ndarray
     d_block: np.ndarray
+    tag_block: np.ndarray  # positions of the 168 tag-block symbols (empty in a version-1 frame)
     pilots: np.ndarray
     postamble: slice
     guard: slice
@@ -372,9 +398,14 @@ class FrameFormat:
         """QPSK symbols of a d block carrying ``d_len`` values (0 when there is none)."""
         return 0 if d_len == 0 else self.d_info_bits(d_len)  # 2 coded bits per info bit, 2 per symbol
 
-    def data_len(self, payload_len: int, d_len: int) -> int:
+    @property
+    def tag_symbols(self) -> int:
+        """BPSK symbols of a tag block (2 coded bits per info bit, one per symbol)."""
+        return 2 * TAG_INFO_BITS
+
+    def data_len(self, payload_len: int, d_len: int, tagged: bool = False) -> int:
         """Symbols in the data region (data and pilots)."""
-        n = self.header_symbols + payload_len + self.d_symbols(d_len)
+        n = self.header_symbols + payload_len + self.d_symbols(d_len) + (self.tag_symbols if tagged else 0)
         return n + -(-n // (self.pilot_spacing - 1))
 
     def header_region_len(self) -> int:
@@ -383,11 +414,15 @@ class FrameFormat:
         full, rem = divmod(n, self.pilot_spacing - 1)
         return full * self.pilot_spacing + (rem + 1 if rem else 0)
 
-    def frame_len(self, payload_len: int, d_len: int = 0) -> int:
-        return self.preamble_len + self.data_len(payload_len, d_len) + self.postamble_len + self.guard
+    def frame_len(self, payload_len: int, d_len: int = 0, tagged: bool = False) -> int:
+        return self.preamble_len + self.data_len(payload_len, d_len, tagged) + self.postamble_len + self.guard
 
-    def layout(self, payload_len: int, d_len: int = 0) -> FrameLayout:
-        return _layout(self, int(payload_len), int(d_len))
+    def layout(self, payload_len: int, d_len: int = 0, tagged: bool = False) -> FrameLayout:
+        return _layout(self, int(payload_len), int(d_len), bool(tagged))
+
+    def layout_of(self, header: FrameHeader) -> FrameLayout:
+        """The layout of the frame ``header`` heads (its payload and d lengths, a tag block if version 2)."""
+        return _layout(self, header.payload_len, header.d_len, header.tagged)
 
     # -- header and d block coding ---------------------------------------------------------------
     def header_to_symbols(self, header: FrameHeader) -> np.ndarray:
@@ -411,6 +446,24 @@ class FrameFormat:
         coded = self.whiten(golay().encode(bits))
         return bits_to_qpsk(coded)
 
+    def tag_to_symbols(self, tag: bytes) -> np.ndarray:
+        """The tag block: ``tag`` (:data:`TAG_BYTES`) ‖ CRC-16/CCITT-FALSE of it ‖ zero padding, Golay(24,12),
+        whitened, BPSK (complex64, real ±1)."""
+        if not isinstance(tag, (bytes, bytearray)) or len(tag) != TAG_BYTES:
+            raise ValueError(f"a tag has {TAG_BYTES} bytes")
+        bits = np.unpackbits(np.frombuffer(bytes(tag) + _crc16(tag).to_bytes(2, "big"), dtype=np.uint8))
+        bits = np.concatenate([bits, np.zeros(TAG_INFO_BITS - bits.size, np.uint8)])
+        coded = self.whiten(golay().encode(bits))
+        return (1.0 - 2.0 * coded.astype(np.float32)).astype(np.complex64)
+
+    def decode_tag(self, llr: np.ndarray) -> tuple[bytes, bool]:
+        """BPSK LLRs of a tag block (168, log P(0)/P(1), e.g. the equalised symbols' real parts) →
+        (tag bytes, CRC-16 ok)."""
+        bits = golay().decode(self.whiten_llr(np.asarray(llr, dtype=np.float64)))
+        raw = np.packbits(bits[:8 * TAG_BYTES + TAG_CRC_BITS]).tobytes()
+        tag, crc = raw[:TAG_BYTES], int.from_bytes(raw[TAG_BYTES:], "big")
+        return tag, crc == _crc16(tag) and not bits[8 * TAG_BYTES + TAG_CRC_BITS:].any()
+
     def decode_d(self, llr: np.ndarray, d_len: int) -> tuple[np.ndarray, bool]:
         """Coded-bit LLRs of a d block → (d values int64, CRC ok)."""
         bits = golay().decode(self.whiten_llr(np.asarray(llr, dtype=np.float64)))
@@ -421,23 +474,29 @@ class FrameFormat:
         return vals, ok
 
 
+def _crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no reflection, no final XOR)."""
+    return binascii.crc_hqx(bytes(data), 0xFFFF)
+
+
 @lru_cache(maxsize=64)
-def _layout(fmt: FrameFormat, payload_len: int, d_len: int) -> FrameLayout:
+def _layout(fmt: FrameFormat, payload_len: int, d_len: int, tagged: bool = False) -> FrameLayout:
     if not 0 <= payload_len <= MAX_PAYLOAD:
         raise ValueError(f"payload length must lie in [0, {MAX_PAYLOAD}], got {payload_len}")
     if not 0 <= d_len <= MAX_D_LEN:
         raise ValueError(f"d length must lie in [0, {MAX_D_LEN}], got {d_len}")
     np_ = fmt.preamble_len
-    n_data = fmt.data_len(payload_len, d_len)
+    n_data = fmt.data_len(payload_len, d_len, tagged)
     rel = np.arange(n_data)
     is_pilot = rel % fmt.pilot_spacing == 0
     pilots = np_ + rel[is_pilot]
     data = np_ + rel[~is_pilot]
     nh, nd = fmt.header_symbols, fmt.d_symbols(d_len)
     post = np_ + n_data
-    arrays = dict(header=data[:nh], payload=data[nh:nh + payload_len], d_block=data[nh + payload_len:],
-                  pilots=pilots)
-    assert arrays["d_block"].size == nd
+    end_d = nh + payload_len + nd
+    arrays = dict(header=data[:nh], payload=data[nh:nh + payload_len], d_block=data[nh + payload_len:end_d],
+                  tag_block=data[end_d:], pilots=pilots)
+    assert arrays["d_block"].size == nd and arrays["tag_block"].size == (fmt.tag_symbols if tagged else 0)
     for a in arrays.values():
         a.setflags(write=False)
     return FrameLayout(total=post + fmt.postamble_len + fmt.guard, preamble=slice(0, np_),
@@ -457,12 +516,14 @@ def random_frames(n: int, payload_len: int, rng, counter0: int = 0) -> tuple[lis
     return [build_frame(FrameHeader(counter=counter0 + i), p) for i, p in enumerate(payloads)], payloads
 
 
-def build_frame(header: FrameHeader, payload, d=None, fmt: FrameFormat = DEFAULT_FORMAT) -> np.ndarray:
+def build_frame(header: FrameHeader, payload, d=None, fmt: FrameFormat = DEFAULT_FORMAT, auth=None) -> np.ndarray:
     """One frame's symbols (complex64, guard zeros included) ready for the transmitter.
 
     ``payload``: complex symbols already mapped by the caller (unit mean power expected);
     ``d``: the lwe-pk values d ∈ Z_p^{n2} or None. The header's ``payload_len`` and ``d_len`` are set
-    from them.
+    from them. ``auth`` (a :class:`crypto.frame_auth.FrameAuth`): the frame becomes version 2 and carries
+    ``auth.tag(header.info_bytes(), d)`` in its tag block (the caller has put the keyed check symbols into
+    the payload: :meth:`crypto.frame_auth.FrameAuth.checks`); without it, version 1 and no tag block.
     """
     payload = np.asarray(payload)
     if payload.ndim != 1 or payload.size > MAX_PAYLOAD:
@@ -472,14 +533,17 @@ def build_frame(header: FrameHeader, payload, d=None, fmt: FrameFormat = DEFAULT
     d_len = 0 if d is None else int(np.asarray(d).size)
     if d is not None and (np.asarray(d).size == 0 or np.asarray(d).max() >= P):
         raise ValueError(f"d values must lie in [0, {P})")
-    header = FrameHeader.from_dict({**header.to_dict(), "payload_len": payload.size, "d_len": d_len})
-    lay = fmt.layout(payload.size, d_len)
+    header = FrameHeader.from_dict({**header.to_dict(), "payload_len": payload.size, "d_len": d_len,
+                                    "version": VERSION if auth is None else VERSION_AUTH})
+    lay = fmt.layout_of(header)
     out = np.zeros(lay.total, dtype=np.complex64)
     out[lay.preamble] = fmt.preamble
     out[lay.header] = fmt.header_to_symbols(header)
     out[lay.payload] = payload
     if d_len:
         out[lay.d_block] = fmt.d_to_symbols(np.asarray(d))
+    if auth is not None:
+        out[lay.tag_block] = fmt.tag_to_symbols(auth.tag(header.info_bytes(), None if d is None else np.asarray(d)))
     out[lay.pilots] = fmt.pilot_symbols(lay.pilots.size)
     out[lay.postamble] = fmt.postamble
     return out
@@ -490,7 +554,7 @@ def known_symbols(header: FrameHeader, fmt: FrameFormat = DEFAULT_FORMAT) -> tup
 
     Preamble, header, pilots and postamble, in position order (the guard is left out).
     """
-    lay = fmt.layout(header.payload_len, header.d_len)
+    lay = fmt.layout_of(header)
     pos = np.concatenate([np.arange(lay.preamble.start, lay.preamble.stop), lay.header, lay.pilots,
                           np.arange(lay.postamble.start, lay.postamble.stop)])
     sym = np.concatenate([fmt.preamble, fmt.header_to_symbols(header), fmt.pilot_symbols(lay.pilots.size),

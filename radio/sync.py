@@ -59,7 +59,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from calibration.snr import snr_from_residuals
-from radio.frame import DEFAULT_FORMAT, FrameFormat, FrameHeader, HeaderError, known_symbols, qpsk_llr
+from radio.frame import (DEFAULT_FORMAT, VERSION, VERSION_AUTH, FrameFormat, FrameHeader, HeaderError, known_symbols,
+                         qpsk_llr)
 from radio.pulse import PulseShape, detection_taps  # noqa: F401 - re-exported: the detection filter is the sync's
 from radio.sync_kernels import (derotate_filter, gain_at, grid_gain, interpolate, iq_fit_sums, phase_ramp,
                                 preamble_timing, rotator, scan_preamble)
@@ -109,6 +110,8 @@ class SyncedFrame:
     d_values: np.ndarray | None = None   # lwe-pk d block (int64) or None
     d_ok: bool | None = None             # its CRC
     d_llr: np.ndarray | None = None      # coded-bit LLRs of the d block (float32)
+    tag: bytes | None = None             # the tag block's MAC tag (header version 2) or None
+    tag_ok: bool | None = None           # its CRC-16 (noise, not authenticity: only a key holder can verify the tag)
     # The DC/IQ correction in force (nan: none needed): the image rejection (dB) and the DC level (dB below
     # the frame's signal power) it removes — the receiver's own where they matter; near |CFO| = 0.5 the
     # matched filter takes most of the image, and the estimate stops once the rest no longer matters.
@@ -362,17 +365,17 @@ def tracker(n_sym: int, known: np.ndarray, span: float) -> _Tracker:
 
 def _known(fmt: FrameFormat, header: FrameHeader) -> tuple[np.ndarray, np.ndarray]:
     """Known (positions, symbols) of a decoded frame, cached apart from the header's own symbols."""
-    pos, sym, hdr_slots = _known_template(fmt, header.payload_len, header.d_len)
+    pos, sym, hdr_slots = _known_template(fmt, header.payload_len, header.d_len, header.tagged)
     sym = sym.copy()
     sym[hdr_slots] = fmt.header_to_symbols(header)
     return pos, sym
 
 
 @lru_cache(maxsize=32)
-def _known_template(fmt: FrameFormat, payload_len: int, d_len: int):
-    proto = FrameHeader(counter=0, payload_len=payload_len, d_len=d_len)
+def _known_template(fmt: FrameFormat, payload_len: int, d_len: int, tagged: bool = False):
+    proto = FrameHeader(counter=0, payload_len=payload_len, d_len=d_len, version=VERSION_AUTH if tagged else VERSION)
     pos, sym = known_symbols(proto, fmt)
-    hdr_slots = np.searchsorted(pos, fmt.layout(payload_len, d_len).header)
+    hdr_slots = np.searchsorted(pos, fmt.layout_of(proto).header)
     for arr in (pos, sym, hdr_slots):
         arr.setflags(write=False)
     return pos, sym, hdr_slots
@@ -480,7 +483,7 @@ class FrameFinisher:
 
     def _timing_plan(self, hdr: FrameHeader, n_sym: int, kpos: np.ndarray):
         """(symbol indices, timing-segment starts, timing-detector slope per symbol) of a frame layout."""
-        key = (hdr.payload_len, hdr.d_len)
+        key = (hdr.payload_len, hdr.d_len, hdr.tagged)
         plan = self._timing_plans.get(key)
         if plan is None:
             is_known = np.zeros(n_sym, dtype=bool)
@@ -494,7 +497,7 @@ class FrameFinisher:
         """Timing drift, gain/phase tracking, DC/IQ correction, equaliser, MER and the payload of a
         decoded frame."""
         sps, fmt, hdr = self.sps, self.fmt, job.header
-        lay = fmt.layout(hdr.payload_len, hdr.d_len)
+        lay = fmt.layout_of(hdr)
         n_sym = lay.postamble.stop
         kpos, ksym = _known(fmt, hdr)
         trk = tracker(n_sym, kpos, self.cfg.track_span)
@@ -552,6 +555,8 @@ class FrameFinisher:
             llr = qpsk_llr(z[lay.d_block], max(noise_var, 1e-6))
             frame.d_values, frame.d_ok = fmt.decode_d(llr, hdr.d_len)
             frame.d_llr = llr.astype(np.float32)
+        if hdr.tagged:
+            frame.tag, frame.tag_ok = fmt.decode_tag(z[lay.tag_block].real)
         self.frames += 1
         return frame
 
@@ -926,7 +931,7 @@ class StreamSync:
             sigma2 = snr_from_residuals(resid, *trk.dof_known)
             snr_db = float(10 * np.log10(np.mean(np.abs(h) ** 2) / max(sigma2, 1e-30)))
             return DroppedFrame(start=float(start), reason=f"header: {err}", metric=cand.metric, snr_db=snr_db)
-        lay = self.fmt.layout(header.payload_len, header.d_len)
+        lay = self.fmt.layout_of(header)
         n_sym = lay.postamble.stop + min(self.fmt.guard, 4)
         end = int(start) + n_sym * sps + self._margin + int(abs(self.cfg.max_sro) * n_sym * sps) + 1
         # One transmitter: no other preamble can end inside this frame, so detection resumes at its

@@ -21,15 +21,17 @@ def _received(frame_symbols, header_counter, alice, noise_var=1e-6, d_ok=True):
     # Rebuild the header from the frame the way the receiver decodes it.
     hdr_syms = frame_symbols[DEFAULT_FORMAT.layout(0, 0).header]
     header = DEFAULT_FORMAT.decode_header(hdr_syms.real * 100)
-    lay = DEFAULT_FORMAT.layout(header.payload_len, header.d_len)
-    d = None
+    lay = DEFAULT_FORMAT.layout_of(header)
+    d = tag = tag_ok = None
+    if header.tagged:
+        tag, tag_ok = DEFAULT_FORMAT.decode_tag(frame_symbols[lay.tag_block].real * 100)
     if header.d_len:
         from radio.frame import qpsk_llr
 
         d, _ = DEFAULT_FORMAT.decode_d(qpsk_llr(frame_symbols[lay.d_block], 0.01), header.d_len)
     return SyncedFrame(header=header, payload=frame_symbols[lay.payload], noise_var=noise_var, mer_db=60.0,
                        snr_db=60.0, cfo=0.0, sro_ppm=0.0, timing=0.0, gain=1.0, start=0.0, metric=1.0,
-                       d_values=d, d_ok=d_ok if header.d_len else None)
+                       d_values=d, d_ok=d_ok if header.d_len else None, tag=tag, tag_ok=tag_ok)
 
 
 @pytest.mark.parametrize("mode", ["mask", "lwe", "lwe-pk"])
@@ -44,10 +46,16 @@ def test_bob_recovers_the_plaintext_of_every_frame(mode):
     for f in frames:
         bob.handle(_received(f, 0, alice))
     values, erased, shape = bob.assemble(0)
-    assert not erased.any() and shape == sent.latent_shape
+    assert shape == sent.latent_shape
+    # lwe and mask frames are authenticated: their keyed check symbols (16 per 512 payload symbols) are erased.
+    checks = [alice.auth.checks(1000 + 2 * j, 1024)[0] + 1024 * j for j in range(len(frames))] if mode != "lwe-pk" else []
+    want = np.zeros(erased.size, bool)
+    for c in checks:
+        want[c[c < erased.size]] = True
+    assert np.array_equal(erased, want) and (erased.sum() == 0) == (mode == "lwe-pk")   # padding's checks cost nothing
     with torch.no_grad():
         _, plaintext, _ = model.encode(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)
-    err = (values - plaintext[0].numpy() + 4093 / 2) % 4093 - 4093 / 2
+    err = ((values - plaintext[0].numpy() + 4093 / 2) % 4093 - 4093 / 2)[~erased]
     if mode == "mask":
         assert np.abs(err).max() < 1e-3       # no decryption noise
     else:
@@ -93,9 +101,11 @@ def test_lost_frames_are_erased_not_guessed():
         bob.handle(_received(f, 0, None))
         eve.handle(_received(f, 0, None))
     _, erased, _ = bob.assemble(0)
-    assert erased.sum() == 512 and erased[-512:].all()
+    # The lost frame's 512 symbols, and the 16 check symbols of each frame that came (mask: authenticated).
+    assert erased.sum() == 512 + 3 * 16 and erased[-512:].all()
     row = bob.decode_all({0: img})[0]
-    assert row["frames_ok"] == 3 and row["frames_expected"] == 4 and row["erased_fraction"] == pytest.approx(0.25)
+    assert row["frames_ok"] == 3 and row["frames_expected"] == 4
+    assert row["erased_fraction"] == pytest.approx((512 + 3 * 16) / 2048)
     assert eve.decode_all({0: img})[0]["image"].shape == img.shape
     assert model_id("m") == bob.model_id
 
@@ -175,7 +185,7 @@ def test_images_are_decoded_as_they_close_exactly_as_at_the_end():
     rows = streaming.decode_all()                    # the same rows again
     by_index = {r["index"]: r for r in rows}
     assert by_index[9]["frames_ok"] == 3 and by_index[9]["frames_expected"] == 4
-    assert by_index[9]["erased_fraction"] == pytest.approx(0.25)
+    assert by_index[9]["erased_fraction"] == pytest.approx((512 + 3 * 16) / 2048)   # a frame and 3 × 16 checks
     assert by_index[3]["image"] is None and by_index[3]["frames_expected"] is None and "psnr" in by_index[2]
     assert "ms_ssim" in by_index[9] and "ms_ssim" not in by_index[0] and by_index[24]["frames_ok"] == 3
     s, e = streaming.summary(rows, len(frames)), at_end.summary(expected, len(frames))
@@ -216,14 +226,19 @@ def test_a_frame_of_an_image_already_decoded_is_dropped_as_late():
     keys = CipherKeys.generate(params="lp-192", mode="mask", k=512, seed=b"i" * 32)
     frames, imgs = _stream(model, keys, 5, [(32, 32)] * 4)
     bob = BobChain(model, keys, "m", batch_size=2)
+    eve = EveChain(model, EveDecoder(model.config).eval(), "m", 512, batch_size=2)
     for f in frames:
         bob.handle(f)
-    assert bob.images == {}                      # one frame each: closed at once, decoded in pairs
+        eve.handle(f)
+    assert bob.images == eve.images == {}        # one frame each: closed at once, decoded in pairs
     bob.handle(frames[0])                        # image 0 again: decoded already
-    assert bob.drops == {"late (image already decoded)": 1}
-    assert bob.records[-1]["ok"] is False and len(bob.records) == 5
-    rows = bob.decode_all(imgs)
-    assert [r["frames_ok"] for r in rows] == [1, 1, 1, 1]
+    eve.handle(frames[0])
+    assert eve.drops == {"late (image already decoded)": 1}
+    assert bob.drops == {"replay": 1}            # Bob's replay window drops it before that
+    for chain in (bob, eve):
+        assert chain.records[-1]["ok"] is False and len(chain.records) == 5
+        rows = chain.decode_all(imgs)
+        assert [r["frames_ok"] for r in rows] == [1, 1, 1, 1]
 
 
 def test_an_image_out_of_order_is_still_decoded():

@@ -8,6 +8,10 @@ the number of cipher frames, so no nonce is ever reused (the encryptor refuses r
 ``chunk_index``/``chunk_count`` place the radio frame within its image; ``height``/``width`` let a
 receiver rebuild the latent shape. In ``lwe-pk`` mode the frame's d vectors (n2 values per cipher
 frame) travel in the header-protected d block.
+
+Authentication (``lwe`` and ``mask``, where Alice and Bob share a secret; :mod:`crypto.frame_auth`): each
+radio frame's payload gets its keyed check symbols (replacing ciphertext symbols at keyed positions) and the
+frame a tag block with the MAC of its header (version 2). ``lwe-pk`` frames stay version 1: no shared secret.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ class SentImage:
     latent_shape: tuple
     frames: int            # radio frames
     first_counter: int
+    plaintext: np.ndarray | None = None   # the image's latent in Z_p (int16): Eve's game (link.apps.eve_game)
 
 
 def latent_shape_for(model: DeepJscec, height: int, width: int) -> tuple[int, int, int]:
@@ -66,7 +71,7 @@ class Alice:
     """
 
     def __init__(self, model: DeepJscec, keys, model_name: str, first_counter: int = 0,
-                 subframes: int = DEFAULT_SUBFRAMES, fmt=DEFAULT_FORMAT, counters=None):
+                 subframes: int = DEFAULT_SUBFRAMES, fmt=DEFAULT_FORMAT, counters=None, authenticate: bool = True):
         public_only = isinstance(keys, CipherKeys) and keys.mode == "lwe-pk"
         self.encryptor = Encryptor(keys.public() if public_only else keys)
         self.mode, self.k, self.key_id = self.encryptor.mode, self.encryptor.k, self.encryptor.key_id
@@ -81,14 +86,20 @@ class Alice:
         per_d = self.encryptor.params.n2 if self.mode == "lwe-pk" else 0
         self.subframes = max(1, min(subframes, MAX_D_LEN // per_d)) if per_d else subframes
         self.fmt = fmt
+        # Tests of a receiver's handling of unauthenticated (version-1) frames pass authenticate=False.
+        self.auth = self.encryptor.frame_auth() if authenticate else None
 
     @torch.no_grad()
+    def encode(self, image_u8: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """One image (H, W, C) uint8 → its plaintext latent z̄ ∈ Z_p (int64) and latent shape."""
+        x = to_tensor(image_u8[None], next(self.model.parameters()).device)
+        _, plaintext, shape = self.model.encode(x)
+        return plaintext[0].cpu().numpy().astype(np.int64), tuple(shape)
+
     def frames_for_image(self, image_u8: np.ndarray, index: int) -> tuple[list[np.ndarray], SentImage]:
         """One image (H, W, C) uint8 → its radio frames (complex64 symbol arrays) and a record."""
         h, w = image_u8.shape[:2]
-        x = to_tensor(image_u8[None], next(self.model.parameters()).device)
-        _, plaintext, shape = self.model.encode(x)
-        z = plaintext[0].cpu().numpy().astype(np.int64)
+        z, shape = self.encode(image_u8)
         if self.counters is not None:
             self.counter = self.counters.reserve(frames_needed(z.size, self.k))
         cipher_frames, nonces = to_cipher_frames(z, self.k, self.counter)
@@ -103,8 +114,13 @@ class Alice:
                                  model_id=self.model_id, constellation="zp4096", image_index=index,
                                  chunk_index=j, chunk_count=n_radio, height=h, width=w)
             d = None if ct.d is None else ct.d[sl].ravel()
-            frames.append(build_frame(header, symbols[sl].ravel(), d=d, fmt=self.fmt))
+            payload = symbols[sl].ravel()
+            if self.auth is not None:
+                pos, values = self.auth.checks(header.counter, payload.size)
+                payload = payload.copy()
+                payload[pos] = modulate(values)
+            frames.append(build_frame(header, payload, d=d, fmt=self.fmt, auth=self.auth))
         sent = SentImage(index=index, height=h, width=w, k=z.size, latent_shape=tuple(shape), frames=n_radio,
-                         first_counter=self.counter)
+                         first_counter=self.counter, plaintext=z.astype(np.int16))
         self.counter += n_cipher
         return frames, sent

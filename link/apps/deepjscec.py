@@ -9,6 +9,12 @@
   started on the frame-PDU addresses of an RX flowgraph, told when the stream ended, and gathered;
 * :func:`side` / :func:`link_report` — the JSON every run writes (``bob``/``eve`` summaries, mode,
   model, images, key id — never a key or an error seed).
+
+Frames of ``lwe`` and ``mask`` are authenticated (:mod:`crypto.frame_auth`): Bob requires their tags on
+every sending link and keeps his replay window's floor beside his key; replaying a recording, he keeps
+the window in his process only and, for a recording made before frames carried tags (no
+``jscec:frame_auth``), decodes untagged frames (``--auth legacy``). On a sending link with Eve's chain,
+the run also plays the IND-CPA game on its own frames (:mod:`link.apps.eve_game`; ``eve_game``).
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ from link.sender import frame_stream
 from radio.pulse import PulseShape
 
 ROLES = ("bob", "eve")
+#: ``jscec:frame_auth`` of a capture whose frames carry tags (crypto.frame_auth; the runner's replay requires them).
+AUTH_FIELD = {"tag": "HMAC-SHA256 truncated to 64 bits", "check_symbols": 16, "frame_version": 2}
 
 
 @dataclass
@@ -43,6 +51,7 @@ class ImageOptions:
     chains: tuple = ROLES               # the receive chains that run
     reference: str | None = None        # replay: the reference images (default <base>.reference.npz)
     image_arrays: list | None = None    # send these uint8 (H, W, 3) images instead of loading any
+    eve_game: bool = True               # Eve guesses per frame which of two candidate images was sent
 
 
 @dataclass
@@ -65,6 +74,8 @@ class Setup:
     frames: list | None = None        # radio frames (complex64 symbols), when sending
     stream: np.ndarray | None = None  # frame_stream(frames)
     counters: object = None           # crypto.nonce_state.CounterState the frames' counters came from
+    game: object = None               # link.apps.eve_game.Game (Eve's candidate pairs and the hidden order)
+    frame_auth: bool = True           # frames of lwe/mask carry tags (False: a recording made before they did)
 
     @property
     def model_name(self) -> str:
@@ -73,7 +84,7 @@ class Setup:
 
 def prepare(*, model: str, mode: str | None, data: str | None, images: int | None, key: str | None, out_dir: Path,
             subframes: int = 4, threads: int = 1, sps: int = 4, rolloff: float = 0.25,
-            image_arrays: list[np.ndarray] | None = None, inputs: list | None = None) -> Setup:
+            image_arrays: list[np.ndarray] | None = None, inputs: list | None = None, eve_game: bool = False) -> Setup:
     """Load the model, keys and images; encode, encrypt and frame the images (Alice), under frame counters
     reserved from the key's counter state (persisted before this returns, so before anything is sent)."""
     import torch
@@ -99,13 +110,21 @@ def prepare(*, model: str, mode: str | None, data: str | None, images: int | Non
     ref_path = save_reference(out_dir / "reference.npz", imgs)
     counters = CounterState(key_path, keys.key_id)
     alice = Alice(bob_model, keys, path.stem, subframes=subframes, counters=counters)
-    frames = []
+    frames, plaintexts = [], {}
     for i, im in enumerate(imgs):
-        f, _ = alice.frames_for_image(im, i)
+        f, sent = alice.frames_for_image(im, i)
         frames += f
+        if eve_game:
+            plaintexts[i] = sent.plaintext
+    game = None
+    if eve_game:
+        from link.apps.eve_game import make_game
+
+        game = make_game(plaintexts, {i: im.shape[:2] for i, im in enumerate(imgs)},
+                         lambda i: alice.encode(np.ascontiguousarray(imgs[i][:, ::-1]))[0], keys.k)
     return Setup(path, keys.mode, bob_model.config.cipher_params, keys.k, keys.key_id, key_path, imgs, source,
                  ref_path, PulseShape(sps, rolloff), len(frames), model=bob_model, keys=keys, frames=frames,
-                 stream=frame_stream(frames), counters=counters)
+                 stream=frame_stream(frames), counters=counters, game=game)
 
 
 def from_recording(info, opts: ImageOptions, log=print) -> Setup:
@@ -147,7 +166,7 @@ def from_recording(info, opts: ImageOptions, log=print) -> Setup:
     key_id = g.get("jscec:key_id") or (keys.key_id if keys else None)
     return Setup(model_path, mode or "lwe", g.get("jscec:params"), k, key_id,
                  key_path, originals, g.get("jscec:image_source", f"{len(originals)} reference images"), ref, pulse,
-                 g.get("jscec:frames_sent"), keys=keys)
+                 g.get("jscec:frames_sent"), keys=keys, frame_auth="jscec:frame_auth" in g)
 
 
 class Receivers:
@@ -169,7 +188,8 @@ class Receivers:
     WATCH_S = 0.1
 
     def __init__(self, addresses: dict[str, str], out_dir: Path, model_path: Path, *, key_path: Path | None,
-                 ref_path: Path | None, k: int, mode: str, threads: int = 1):
+                 ref_path: Path | None, k: int, mode: str, threads: int = 1, auth: str = "required",
+                 replay_state: str = "key", game_path: Path | None = None):
         import threading
 
         from link.receiver.process import ReceiverProcess
@@ -184,10 +204,12 @@ class Receivers:
             for role, addr in addresses.items():
                 if role == "bob":
                     self.chains[role] = ReceiverProcess("bob", addr, out_dir, str(model_path), key=key_path,
-                                                        reference=ref_path, k=k, threads=threads)
+                                                        reference=ref_path, k=k, threads=threads, auth=auth,
+                                                        replay_state=replay_state)
                 else:
                     self.chains[role] = ReceiverProcess("eve", addr, out_dir, str(model_path),
-                                                        reference=ref_path, k=k, threads=threads, mode=mode)
+                                                        reference=ref_path, k=k, threads=threads, mode=mode,
+                                                        game=game_path)
             for c in self.chains.values():
                 c.wait_ready()
             self._watcher = threading.Thread(target=self._watch, name="jscec-receivers-watch", daemon=True)
@@ -257,7 +279,7 @@ def dead_result(role: str, error: str, exit_code: int | None, frames_sent: int |
 
 
 _SIDE_KEYS = ("psnr", "ssim", "ms_ssim", "mer_db", "frames_sent", "frames_ok", "frames_received", "frames_dropped",
-              "error", "exit_code")
+              "authentication", "error", "exit_code")
 
 
 def side(summary: dict) -> dict:
@@ -305,7 +327,8 @@ class DeepJscecApp:
             return from_recording(link.info, o, self.log)
         return prepare(model=o.model, mode=o.mode, data=o.data, images=o.images, key=o.key, out_dir=out_dir,
                        subframes=o.subframes, threads=o.threads, sps=o.sps or 4,
-                       rolloff=o.rolloff or 0.25, image_arrays=o.image_arrays, inputs=o.inputs)
+                       rolloff=o.rolloff or 0.25, image_arrays=o.image_arrays, inputs=o.inputs,
+                       eve_game=o.eve_game and "eve" in o.chains)
 
     def roles(self, setup: Setup) -> tuple:
         return tuple(self.opts.chains)
@@ -316,8 +339,15 @@ class DeepJscecApp:
         return {r: free_tcp_address() for r in roles}
 
     def receivers(self, setup: Setup, tb, link, outputs: dict, out_dir: Path) -> "Receivers":
+        game_path = None
+        if setup.game is not None and "eve" in outputs:
+            from link.apps.eve_game import write_pairs
+
+            game_path = write_pairs(Path(out_dir) / "eve-pairs.npz", setup.game)
         return Receivers(outputs, out_dir, setup.model_path, key_path=setup.key_path, ref_path=setup.ref_path,
-                         k=setup.k, mode=setup.mode, threads=self.opts.threads)
+                         k=setup.k, mode=setup.mode, threads=self.opts.threads,
+                         auth="required" if setup.frame_auth else "legacy",
+                         replay_state="key" if link.sends else "none", game_path=game_path)
 
     def finish(self, rx: "Receivers", setup: Setup, tb, link) -> dict:
         frames_sent = setup.frames_sent
@@ -335,6 +365,7 @@ class DeepJscecApp:
             "model": setup.model_name, "model_path": str(Path(setup.model_path).resolve()), "mode": setup.mode,
             "params": setup.params, "key_id": setup.key_id, "k": int(setup.k), "frames_sent": len(setup.frames),
             "images": len(setup.images), "image_source": setup.source,
+            **({"frame_auth": AUTH_FIELD} if setup.mode in ("lwe", "mask") else {}),
             "pulse": {"sps": setup.pulse.sps, "rolloff": setup.pulse.rolloff, "span": setup.pulse.span},
             "symbol_rate": sample_rate / setup.pulse.sps,
         }
@@ -352,5 +383,9 @@ class DeepJscecApp:
                              pulse=setup.pulse, **extra, **fields)
         if recording is not None:
             report["recording"] = recording
+        if setup.game is not None and "eve" in results:
+            from link.apps.eve_game import score
+
+            report["eve_distinguisher"] = score(results["eve"]["summary"].get("per_frame", []), setup.game)
         write_report(report, setup.images, results, out_dir)
         return report

@@ -6,7 +6,21 @@
 * **Eve** (no key): soft demap → her chosen-plaintext-attack decoder ḡ_ψ on the soft ciphertext.
 
 Frames reach a chain only after their header passed its CRC; a chain also drops frames that are not
-for it (another key id, model or mode) and counts every drop by reason. Latent symbols of frames that
+for it (another key id, model or mode) and counts every drop by reason.
+
+**Authentication** (``lwe``, ``mask``: :mod:`crypto.frame_auth`). Bob verifies, before he decrypts, that
+a frame carries a tag block (``no tag``: a version-1 frame, accepted only when replaying a recording made
+before frames were authenticated, ``auth="legacy"``) that survived the channel (``tag block CRC``), that
+its MAC tag over header and d block is right (``mac``), that its counters are fresh (``replay``: Bob's
+:class:`crypto.frame_auth.ReplayWindow`), and that its keyed check symbols arrived as sent within the
+noise (``payload check``); a frame failing any is counted under that reason and never decoded. The
+check symbols' latent values are erased. Eve has no key: she verifies nothing and decodes as before.
+In ``lwe-pk`` nothing can be authenticated (no shared secret); Bob decodes what passes the CRCs.
+
+**Eve's distinguisher** (``game``: image index → the two candidate latents of that image, one of them
+sent, in an order Eve does not know): per frame she also guesses which candidate was sent with each
+per-symbol statistic of the IND-CPA harness (:func:`crypto.ind_cpa.guess_pair`) on her soft
+ciphertext; the guesses go into her per-frame records (``guess``) and the runner scores them. Latent symbols of frames that
 never arrived are erased (decoder features 0) rather than guessed. :func:`serve` is the process main
 loop used by ``jscec receive``.
 
@@ -38,10 +52,12 @@ import torch
 
 from link.apps.alice import latent_shape_for, model_id
 from crypto.cipher import CipherKeys, Decryptor
+from crypto.frame_auth import ReplayWindow, payload_check
+from crypto.ind_cpa import guess_pair
 from models.evaluate import quality
 from models.images import to_tensor
 from radio.sync import DroppedFrame, SyncedFrame
-from radio.zp_qam import soft_demap
+from radio.zp_qam import modulate, soft_demap
 
 #: Received payload symbols kept for the constellation plot.
 CONSTELLATION_KEEP = 20000
@@ -50,6 +66,10 @@ CONSTELLATION_KEEP = 20000
 DECODE_BATCH = 64
 #: Drop reason of a frame of an image that was already decoded (frames out of order or repeated).
 LATE = "late (image already decoded)"
+#: What Bob's summary names as the frames' authentication (crypto.frame_auth).
+AUTH_SCHEME = "HMAC-SHA256/64 tag over header and d block, 16 keyed check symbols, replay window"
+#: Drop reasons of frames that fail authentication (Bob, lwe and mask).
+NO_TAG, TAG_CRC, MAC, REPLAY, PAYLOAD_CHECK = "no tag", "tag block CRC", "mac", "replay", "payload check"
 #: Score keys in the order :func:`models.evaluate.quality` returns them.
 _SCORES = ("psnr", "ssim", "ms_ssim")
 
@@ -232,6 +252,7 @@ class ReceiveChain:
         rec = {"counter": item.counter, "image": item.header.image_index, "chunk": item.header.chunk_index,
                "mer_db": _num(item.mer_db), "snr_db": _num(item.snr_db), "cfo": _num(item.cfo),
                "sro_ppm": _num(item.sro_ppm), "timing": _num(item.timing), "ok": reason is None}
+        rec.update(self._record_extra(item, values if reason is None else None))
         if reason is not None:
             self.drops[reason] += 1
             rec["reason"] = reason
@@ -301,6 +322,13 @@ class ReceiveChain:
     def _values(self, item: SyncedFrame) -> np.ndarray:
         raise NotImplementedError
 
+    def _record_extra(self, item: SyncedFrame, values) -> dict:
+        """More fields of a frame's record (``values``: its received values, None when it was dropped)."""
+        return {}
+
+    def stream_ended(self) -> None:
+        """The stream ended (no more frames will come): persist what outlives the run."""
+
     # -- images
     def assemble(self, index: int) -> tuple[np.ndarray, np.ndarray, tuple] | None:
         """(received values (k,), erased mask (k,), latent shape) of an open image, or None if it was
@@ -314,8 +342,9 @@ class ReceiveChain:
         values = np.zeros(buf.chunk_count * per)
         erased = np.ones(values.size, dtype=bool)
         for j, v in buf.values.items():
-            values[j * per: j * per + v.size] = v
-            erased[j * per: j * per + v.size] = False
+            lost = np.isnan(v)    # symbols erased inside a frame that arrived (Bob: the check symbols)
+            values[j * per: j * per + v.size] = np.where(lost, 0.0, v)
+            erased[j * per: j * per + v.size] = lost
         return values[:k_img], erased[:k_img], shape
 
     def _decode_batch(self, group: tuple, indices: list[int], device, references) -> None:
@@ -454,24 +483,60 @@ class ReceiveChain:
 
 
 class BobChain(ReceiveChain):
+    """Bob: verifies (lwe, mask), decrypts and decodes.
+
+    ``auth``: ``"required"`` (every link that sends: a frame without a tag block is dropped as ``no tag``)
+    or ``"legacy"`` (replaying a recording made before frames carried tags: such frames are decoded and
+    counted as unauthenticated; frames with a tag block are verified all the same). ``window``: the replay
+    window (:class:`crypto.frame_auth.ReplayWindow`; default one in this process only).
+    """
+
     role = "bob"
 
-    def __init__(self, model, keys: CipherKeys, model_name: str, **kwargs):
+    def __init__(self, model, keys: CipherKeys, model_name: str, *, auth: str = "required",
+                 window: ReplayWindow | None = None, **kwargs):
         super().__init__(model_name, model, keys.mode, model.config.sigma_l, keys.k, **kwargs)
+        if auth not in ("required", "legacy"):
+            raise ValueError(f"auth must be 'required' or 'legacy', got {auth!r}")
         self.model = model
         self.keys = keys
         self.decryptor = Decryptor(keys)
+        self.auth = keys.frame_auth()          # None in lwe-pk: no shared secret
+        self.auth_policy = auth
+        self.window = window if window is not None else ReplayWindow()
+        self.frames_authenticated = 0
+        self.frames_unauthenticated = 0
+        self._check = None                     # (positions, PayloadCheck) of the frame being handled
 
     def _decoder_module(self):
         return self.model
 
     def _reject_reason(self, item):
+        self._check = None
         reason = super()._reject_reason(item)
         if reason is None and item.header.key_id_hex != self.keys.key_id:
             return "other key"
         if reason is None and self.mode == "lwe-pk" and not item.d_ok:
             return "d block CRC"
+        if reason is None and self.auth is not None:
+            reason = self._verify(item)
         return reason
+
+    def _verify(self, item) -> str | None:
+        """The authentication checks of a frame of Bob's key (module docstring), cheapest first; None: passed."""
+        h = item.header
+        if not h.tagged:
+            return None if self.auth_policy == "legacy" else NO_TAG
+        if not item.tag_ok:
+            return TAG_CRC
+        if not self.auth.verify(h.info_bytes(), item.d_values, item.tag):
+            return MAC
+        if not self.window.check(self.keys.key_id, h.counter, h.payload_len // self.k):
+            return REPLAY
+        pos, expected = self.auth.checks(h.counter, h.payload_len)
+        result = payload_check(item.payload[pos], modulate(expected), item.noise_var)
+        self._check = (pos, result)
+        return None if result.ok else PAYLOAD_CHECK
 
     def _values(self, item):
         n_sub = item.header.payload_len // self.k
@@ -480,25 +545,69 @@ class BobChain(ReceiveChain):
         d = None
         if self.mode == "lwe-pk":
             d = np.asarray(item.d_values, dtype=np.int64).reshape(n_sub, -1)
-        return self.decryptor.decrypt_batch(c_hat, nonces, d=d).ravel()
+        values = self.decryptor.decrypt_batch(c_hat, nonces, d=d).ravel()
+        if self.auth is not None:       # the frame is accepted: its counters are spent
+            if item.header.tagged:
+                self.window.accept(self.keys.key_id, item.counter, n_sub)
+                values[self._check[0]] = np.nan     # check symbols carry no plaintext: erased
+                self.frames_authenticated += 1
+            else:
+                self.frames_unauthenticated += 1
+        return values
+
+    def _record_extra(self, item, values) -> dict:
+        if self._check is None:
+            return {}
+        return {"check_ratio": round(self._check[1].mean_ratio, 3)}
+
+    def stream_ended(self) -> None:
+        self.window.close()
+
+    def summary(self, rows, frames_sent: int | None) -> dict:
+        res = super().summary(rows, frames_sent)
+        if self.auth is None:
+            res["authentication"] = {"scheme": None, "reason": f"{self.mode}: no secret shared with Alice"}
+        else:
+            res["authentication"] = {"scheme": AUTH_SCHEME, "policy": self.auth_policy,
+                                     "frames_authenticated": self.frames_authenticated,
+                                     "frames_unauthenticated": self.frames_unauthenticated}
+        return res
 
     def _decode(self, values, erased, shape, size):
         return self.model.decode(values.float(), shape, out_size=size, erased=erased)
 
 
 class EveChain(ReceiveChain):
+    """Eve: her chosen-plaintext-attack decoder on the soft ciphertext; with a ``game`` (image index →
+    (2, n) candidate latents, zero-padded to whole cipher frames as Alice pads them), also her
+    distinguisher's guess per frame (module docstring)."""
+
     role = "eve"
 
-    def __init__(self, bob_model, eve_decoder, model_name: str, k: int, mode: str | None = None, **kwargs):
+    def __init__(self, bob_model, eve_decoder, model_name: str, k: int, mode: str | None = None, *,
+                 game: Mapping | None = None, **kwargs):
         super().__init__(model_name, bob_model, mode or bob_model.config.cipher_mode, bob_model.config.sigma_l, k,
                          **kwargs)
         self.eve = eve_decoder
+        self.game = game
 
     def _decoder_module(self):
         return self.eve
 
     def _values(self, item):
         return soft_demap(item.payload, item.noise_var, sigma_l=self.sigma_l)
+
+    def _record_extra(self, item, values) -> dict:
+        h = item.header
+        if self.game is None or values is None or h.image_index not in self.game:
+            return {}
+        pair = self.game[h.image_index]
+        padded = pair.shape[1]
+        start = h.chunk_index * h.payload_len if h.chunk_index < h.chunk_count - 1 else padded - h.payload_len
+        if start < 0 or start + h.payload_len > padded:
+            return {}
+        seg = pair[:, start:start + h.payload_len]
+        return {"guess": guess_pair(values, seg[0], seg[1], seed=h.counter)}
 
     def _decode(self, values, erased, shape, size):
         return self.eve(values.float(), shape, out_size=size, erased=erased)

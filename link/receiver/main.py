@@ -35,6 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    p.add_argument("--auth", choices=["required", "legacy"], default="required",
+                   help="Bob (lwe, mask): 'required' drops frames without a tag block; 'legacy' decodes them "
+                        "(a recording made before frames were authenticated)")
+    p.add_argument("--replay-state", choices=["key", "none"], default="key",
+                   help="Bob: keep the replay window's floor beside the key (<key>.replay) across runs, or "
+                        "only in this process ('none': replaying a recording)")
+    p.add_argument("--game", default=None,
+                   help="Eve: npz of each image's two candidate latents (pair_<index>); she guesses per frame "
+                        "which one was sent")
 
 
 def _exit_with_parent(pid: int, every_s: float = 1.0) -> None:
@@ -73,12 +82,20 @@ def run(args) -> int:
     if args.role == "bob":
         if not args.key:
             raise UserError("Bob needs --key (his secret key file)")
-        chain = BobChain(model, CipherKeys.load(args.key), path.stem)
+        from crypto.frame_auth import ReplayWindow, replay_state_path
+
+        keys = CipherKeys.load(args.key)
+        window = ReplayWindow(state=replay_state_path(args.key), key_id=keys.key_id) \
+            if args.replay_state == "key" and keys.mode != "lwe-pk" else ReplayWindow()
+        chain = BobChain(model, keys, path.stem, auth=args.auth, window=window)
     else:
         eve = load_eve(path, args.device)
         if eve is None:
             raise UserError(f"no Eve decoder beside {path} (train one with `jscec attack`)")
-        chain = EveChain(model, eve, path.stem, args.k, mode=args.mode)
+        from link.apps.eve_game import load_pairs
+
+        chain = EveChain(model, eve, path.stem, args.k, mode=args.mode,
+                         game=load_pairs(args.game) if args.game else None)
     refs = open_references(args.reference) if args.reference else None   # read image by image, as used
     chain.references = refs            # each batch scored as it is decoded: memory stays flat
     from link.live import publisher
@@ -91,6 +108,7 @@ def run(args) -> int:
     except zmq.ZMQError as exc:   # e.g. --control taken between the check above and serve's bind
         raise UserError(f"ZMQ: {exc} (--frames {args.frames}, --control {args.control})") from None
     t1 = time.monotonic()
+    chain.stream_ended()
     if frames_sent is None and not len(chain.records) and not chain.drops:
         raise UserError(f"no frame arrived on {args.frames} within {args.timeout:g} s (is the RX flowgraph "
                         "running and publishing there?)")

@@ -35,7 +35,8 @@ class ReceiverProcess:
     """Starts ``python -m link.receiver --role ROLE`` and talks to it through its control socket."""
 
     def __init__(self, role: str, frames_address: str, out_dir: Path, model: str, *, key: Path | None = None,
-                 reference: Path | None = None, k: int = 512, threads: int = 1, mode: str | None = None):
+                 reference: Path | None = None, k: int = 512, threads: int = 1, mode: str | None = None,
+                 auth: str = "required", replay_state: str = "key", game: Path | None = None):
         self.role = role
         self.out_dir = Path(out_dir)
         self.control_address = free_tcp_address()
@@ -48,6 +49,10 @@ class ReceiverProcess:
             cmd += ["--reference", str(reference)]
         if mode is not None:
             cmd += ["--mode", mode]
+        if role == "bob":
+            cmd += ["--auth", auth, "--replay-state", replay_state]
+        if game is not None:
+            cmd += ["--game", str(game)]
         self.log_path = self.out_dir / f"{role}.log"
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
