@@ -64,7 +64,7 @@ class TrainConfig:
     patience_stop: int = 10
     device: str = "auto"
     resume: bool = False
-    init: str | None = None   # fine-tune: start from this Bob checkpoint's weights (another preset or mode allowed)
+    init: str | None = None   # fine-tune: start from this Bob checkpoint's weights (another preset, mode or SNR_train)
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -247,12 +247,14 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         # there) of another Bob model of the same architecture; optimiser and epochs start afresh.
         ck = load_checkpoint(cfg.init, kind="bob")
         src = CodecConfig.from_dict(ck["config"])
-        if replace(src, cipher_mode=model_cfg.cipher_mode, cipher_params=model_cfg.cipher_params) != model_cfg:
+        if replace(src, cipher_mode=model_cfg.cipher_mode, cipher_params=model_cfg.cipher_params,
+                   snr_train_db=model_cfg.snr_train_db) != model_cfg:
             raise UserError(f"--init {cfg.init} has another architecture or link than this run (its card: "
                             f"{src.to_dict()})")
         load_state(model, ck["state_dict"], cfg.init)
         state["step"] = int((ck.get("card") or {}).get("steps", 0))
-        log(f"initialised from {cfg.init} ({src.cipher_mode}/{src.cipher_params}) at step {state['step']}")
+        log(f"initialised from {cfg.init} ({src.cipher_mode}/{src.cipher_params}, SNR_train {src.snr_train_db} dB) "
+            f"at step {state['step']}")
 
     step_module = ThroughLink(model)
     if world > 1:

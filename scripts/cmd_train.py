@@ -51,7 +51,7 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true", help="continue from <out>.last.pt")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start from this Bob model's weights and step count (same architecture; "
-                        "--mode/--params may differ), with a fresh optimiser")
+                        "--mode/--params/--snr-train may differ), with a fresh optimiser")
 
 
 def parse_rho(text: str) -> float:
