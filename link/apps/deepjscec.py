@@ -371,8 +371,6 @@ class DeepJscecApp:
         }
 
     def report(self, setup: Setup, results: dict, link_fields: dict, recording: dict | None, out_dir: Path) -> dict:
-        from link.report import write_report
-
         fields = dict(link_fields)
         extra = ({"seed": self.opts.seed, "frame_counters": setup.counters.reserved}
                  if setup.frames is not None else {})
@@ -387,5 +385,11 @@ class DeepJscecApp:
             from link.apps.eve_game import score
 
             report["eve_distinguisher"] = score(results["eve"]["summary"].get("per_frame", []), setup.game)
-        write_report(report, setup.images, results, out_dir)
+        self.write(report, setup, results, out_dir)
         return report
+
+    def write(self, report: dict, setup: Setup, results: dict, out_dir: Path) -> None:
+        """The run's files: panel (original | Bob | Eve), constellations, ``result.json``."""
+        from link.report import write_report
+
+        write_report(report, setup.images, results, out_dir)

@@ -354,8 +354,7 @@ class ReceiveChain:
         values = torch.from_numpy(np.stack([p[0] for p in parts])).to(device)
         erased = torch.from_numpy(np.stack([p[1] for p in parts])).to(device)
         with torch.no_grad():
-            x_hat = self._decode(values, erased, shape, (height, width))
-        imgs = (x_hat.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+            imgs = self._outputs(self._decode(values, erased, shape, (height, width)))
         first = len(self._index)
         self._batches.append([first, len(indices), None])
         for index, (_, mask, _), img in zip(indices, parts, imgs):
@@ -364,16 +363,36 @@ class ReceiveChain:
             self._ok.append(len(buf.values))
             self._expected.append(buf.chunk_count)
             self._erased.append(float(mask.mean()))
-            self._offset.append(self._pixels.append(np.ascontiguousarray(img).tobytes()))
-            self._shape.extend(img.shape)
+            self._keep(img)
             self._batch.append(len(self._batches) - 1)
             self._scored.append(0)
             for key in _SCORES:
                 self._score_values[key].append(float("nan"))
         if self.live is not None:
-            self.live.images(self.role, indices, imgs)
+            self._show(indices, imgs)
         if references is not None:
             self._score_batch(len(self._batches) - 1, imgs, references, device)
+
+    # What the decoder's output becomes (a task's chain, link.receiver.classify, keeps labels instead).
+    def _outputs(self, x_hat: torch.Tensor) -> np.ndarray:
+        """The decoder's batch → what is kept per image: uint8 HWC images."""
+        return (x_hat.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+    def _keep(self, img: np.ndarray) -> None:
+        """Keep one decoded image (in decode order) in the spill file."""
+        self._offset.append(self._pixels.append(np.ascontiguousarray(img).tobytes()))
+        self._shape.extend(img.shape)
+
+    def _show(self, indices: list[int], imgs: np.ndarray) -> None:
+        """Send a decoded batch to the live view."""
+        self.live.images(self.role, indices, imgs)
+
+    def _kept(self, first: int, count: int) -> np.ndarray:
+        """The outputs kept at positions ``first`` … ``first + count - 1``, as :meth:`_score_batch` takes them."""
+        # In the decoder's memory layout (channels first, seen as HWC): the scores come
+        # out bit for bit as when a batch is scored straight from the decoder.
+        imgs = np.stack([self._image(p) for p in range(first, first + count)])
+        return np.ascontiguousarray(imgs.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
 
     def _score_batch(self, batch: int, imgs: np.ndarray, references: Mapping, device) -> None:
         first, count, _ = self._batches[batch]
@@ -437,11 +456,7 @@ class ReceiveChain:
         if references is not None:      # batches decoded before the references were known
             for batch, (first, count, done) in enumerate(self._batches):
                 if done is None:
-                    # In the decoder's memory layout (channels first, seen as HWC): the scores come
-                    # out bit for bit as when a batch is scored straight from the decoder.
-                    imgs = np.stack([self._image(p) for p in range(first, first + count)])
-                    imgs = np.ascontiguousarray(imgs.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
-                    self._score_batch(batch, imgs, references, device)
+                    self._score_batch(batch, self._kept(first, count), references, device)
         seen = np.frombuffer(self._index, np.int64)
         extra = np.setdiff1d(np.fromiter((int(i) for i in (references or ())), np.int64), seen)
         indices = np.concatenate([seen, extra])
