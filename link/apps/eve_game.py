@@ -70,6 +70,7 @@ def make_game(plaintexts: dict[int, np.ndarray], sizes: dict[int, tuple], mirror
 def write_pairs(path, game: Game) -> Path:
     """Eve's view of the game (no truth): ``pair_<index>`` arrays."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{f"pair_{i}": p for i, p in game.pairs.items()})
     return path
 
