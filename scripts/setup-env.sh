@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine (run as root, or with sudo available).
-# 1. Debian packages: GNU Radio 3.10, SoapySDR and libiio bindings (they import only in /usr/bin/python3).
+# 1. Debian packages: GNU Radio 3.10 (with its QT GUI blocks: python3-pyqt5), SoapySDR and libiio bindings (they
+#    import only in /usr/bin/python3); xvfb/xauth (the QT GUI flowgraphs run headless in the tests) and chromium
+#    (the tests look at the live view, --live, in headless Chromium).
 # 2. A venv made from /usr/bin/python3 with --system-site-packages, so those bindings import.
 # 3. numpy<2 and torch==2.13.0 (CPU wheel) first, then the project itself (editable) with its test extras.
 # Re-running is quick: each step is skipped when what it makes is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS="gnuradio python3-soapysdr python3-libiio python3-venv python3-pip dataset-fashion-mnist"
+APT_PKGS="gnuradio python3-pyqt5 python3-soapysdr python3-libiio python3-venv python3-pip dataset-fashion-mnist
+          xvfb xauth chromium"
 missing=""
 for p in $APT_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
