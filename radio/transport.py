@@ -116,13 +116,20 @@ class SymbolSender:
         self.address = address
         self.items_sent = 0
 
-    def send(self, symbols: np.ndarray, chunk: int = 1 << 15, timeout_s: float = 30.0) -> None:
-        """Send symbols in messages of at most ``chunk`` items; a peer that never reads is an error."""
+    def send(self, symbols: np.ndarray, chunk: int = 1 << 15, timeout_s: float = 30.0, stop=None) -> None:
+        """Send symbols in messages of at most ``chunk`` items; a peer that never reads is an error.
+        ``stop`` (a ``threading.Event``): return early, between polls, once it is set."""
         symbols = np.ascontiguousarray(symbols, dtype=np.complex64)
+        step_ms = int(timeout_s * 1000) if stop is None else 100
         for i in range(0, symbols.size, chunk):
             part = symbols[i:i + chunk]
-            if not self.sock.poll(int(timeout_s * 1000), zmq.POLLOUT):
-                raise UserError(f"the TX flowgraph at {self.address} takes no symbols (unreachable ZMQ peer?)")
+            waited = 0
+            while not self.sock.poll(step_ms, zmq.POLLOUT):
+                waited += step_ms
+                if stop is not None and stop.is_set():
+                    return
+                if waited >= timeout_s * 1000:
+                    raise UserError(f"the TX flowgraph at {self.address} takes no symbols (unreachable ZMQ peer?)")
             self.sock.send(part.tobytes(), copy=False)
             self.items_sent += part.size
 

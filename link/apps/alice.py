@@ -16,6 +16,7 @@ frame a tag block with the MAC of its header (version 2). ``lwe-pk`` frames stay
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,11 +97,41 @@ class Alice:
         _, plaintext, shape = self.model.encode(x)
         return plaintext[0].cpu().numpy().astype(np.int64), tuple(shape)
 
-    def frames_for_image(self, image_u8: np.ndarray, index: int) -> tuple[list[np.ndarray], SentImage]:
+    def plaintext_size(self, height: int, width: int) -> int:
+        """Plaintext symbols of an image of this size: the encoder's output for a blank image of it (once
+        per size), so that a run knows its frames before it encodes any image."""
+        cache = self.__dict__.setdefault("_sizes", {})
+        if (height, width) not in cache:
+            z, _ = self.encode(np.zeros((height, width, self.model.config.image_channels), np.uint8))
+            cache[(height, width)] = int(z.size)
+        return cache[(height, width)]
+
+    def plan(self, height: int, width: int) -> tuple[int, list[int]]:
+        """(cipher frames, the length in symbols of each radio frame) of an image of this size."""
+        n_cipher = frames_needed(self.plaintext_size(height, width), self.k)
+        per_d = self.encryptor.params.n2 if self.mode == "lwe-pk" else 0
+        lengths = []
+        for start in range(0, n_cipher, self.subframes):
+            n = min(self.subframes, n_cipher - start)
+            lengths.append(self.fmt.frame_len(n * self.k, n * per_d, self.auth is not None))
+        return n_cipher, lengths
+
+    def frames_for_image(self, image_u8: np.ndarray, index: int,
+                         first_counter: int | None = None) -> tuple[list[np.ndarray], SentImage]:
         """One image (H, W, C) uint8 → its radio frames (complex64 symbol arrays) and a record."""
-        h, w = image_u8.shape[:2]
         z, shape = self.encode(image_u8)
-        if self.counters is not None:
+        return self.frames_for_plaintext(z, shape, image_u8.shape[:2], index, first_counter)
+
+    def frames_for_plaintext(self, z: np.ndarray, shape: tuple, size: tuple, index: int,
+                             first_counter: int | None = None) -> tuple[list[np.ndarray], SentImage]:
+        """An image's plaintext ``z`` (latent ``shape``, image ``size`` (H, W)) → its radio frames and a record.
+
+        Counters: from ``first_counter`` (reserved by the caller), else reserved now from ``counters``, else
+        the running counter."""
+        h, w = size
+        if first_counter is not None:
+            self.counter = int(first_counter)
+        elif self.counters is not None:
             self.counter = self.counters.reserve(frames_needed(z.size, self.k))
         cipher_frames, nonces = to_cipher_frames(z, self.k, self.counter)
         n_cipher = len(nonces)
@@ -124,3 +155,97 @@ class Alice:
                          first_counter=self.counter, plaintext=z.astype(np.int16))
         self.counter += n_cipher
         return frames, sent
+
+
+class FrameSource:
+    """A run's radio frames, made image by image while the link sends them (bounded memory).
+
+    Before anything is sent, :meth:`__init__` plans every image's frames from its size alone
+    (:meth:`Alice.plan`: the number of frames and their lengths, so the stream's length, the link's stop rule and
+    a recording's ``frames_sent`` are known) and reserves the run's frame counters from the key's counter state
+    in one block (persisted before this returns: a crash skips them, never reuses them). :meth:`frames` then
+    encodes, encrypts and frames one image at a time as the sender asks for symbols; nothing of an image is kept
+    once its frames are handed on, unless ``keep_frames`` (tests) asks for ``frames_kept``.
+
+    With Eve's game (``game``: a :class:`link.apps.eve_game.GameWriter`), an image's pair is written before its
+    frames are handed on; the partner's latent (the next image of its size, or the first for the last) is
+    computed once and kept only until both its uses are done (``plaintexts_held``, at most one per image size
+    and one ahead).
+    """
+
+    def __init__(self, alice: Alice, images: list[np.ndarray], *, game=None, keep_frames: bool = False):
+        self.alice = alice
+        self.images = images
+        self.game = game
+        self.plans = {}
+        lengths, n_cipher = [], []
+        for im in images:
+            size = tuple(im.shape[:2])
+            if size not in self.plans:
+                self.plans[size] = alice.plan(*size)
+            n_cipher.append(self.plans[size][0])
+            lengths.append(self.plans[size][1])
+        self.frames_total = sum(len(f) for f in lengths)
+        self.symbols_total = sum(sum(f) for f in lengths)
+        total = sum(n_cipher)
+        if alice.counters is not None:
+            first = alice.counters.reserve(total) if total else alice.counter
+        else:
+            first = alice.counter
+        self.first_counters = np.cumsum([first] + n_cipher[:-1], dtype=np.int64) if images else np.zeros(0, np.int64)
+        self.frames_kept: list[np.ndarray] | None = [] if keep_frames else None
+        self.images_done = 0       # images whose frames were all handed on
+        self.images_encoded = 0    # encoder passes over the run's images (a partner's counts when made)
+        self.frames_made = 0
+        self._latents: dict[int, tuple[np.ndarray, tuple]] = {}
+        self.plaintexts_held_peak = 0
+
+    def _latent(self, i: int, uses: dict) -> tuple[np.ndarray, tuple]:
+        if i not in self._latents:
+            self._latents[i] = self.alice.encode(self.images[i])
+            self.images_encoded += 1
+            self.plaintexts_held_peak = max(self.plaintexts_held_peak, len(self._latents))
+        out = self._latents[i]
+        uses[i] -= 1
+        if uses[i] == 0:
+            del self._latents[i]
+        return out
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The run's frames in order (single pass)."""
+        from link.apps.eve_game import partners
+
+        partner = partners([im.shape[:2] for im in self.images]) if self.game is not None else None
+        uses = {i: 1 for i in range(len(self.images))}
+        if partner is not None:
+            for j in partner:
+                if j is not None:
+                    uses[j] += 1
+        for i, im in enumerate(self.images):
+            z, shape = self._latent(i, uses)
+            if partner is not None:
+                if partner[i] is None:
+                    other = self.alice.encode(np.ascontiguousarray(im[:, ::-1]))[0]
+                else:
+                    other = self._latent(partner[i], uses)[0]
+                self.game.add(i, z, other, partner[i])
+            frames, _ = self.alice.frames_for_plaintext(z, shape, im.shape[:2], i, int(self.first_counters[i]))
+            expected = self.plans[tuple(im.shape[:2])][1]
+            if [f.size for f in frames] != expected:
+                raise RuntimeError(f"image {i}: frames of {[f.size for f in frames]} symbols, planned {expected}")
+            del z
+            for f in frames:
+                self.frames_made += 1
+                if self.frames_kept is not None:
+                    self.frames_kept.append(f)
+                yield f
+            self.images_done += 1
+        if self.game is not None:
+            self.game.close()
+
+    def stream(self):
+        """The frames as a :class:`link.sender.SymbolStream` with idle lead and tail (:func:`link.sender.frame_stream`'s
+        symbols, made as they are sent)."""
+        from link.sender import frames_as_stream
+
+        return frames_as_stream(self.frames(), self.symbols_total)

@@ -3,7 +3,7 @@
 * :class:`DeepJscecApp` — the application the runner (:func:`link.runner.run`) drives over any link;
 * :func:`prepare` — the sending side: Bob's model, the keys (fresh ones saved with mode 0600, or a
   key file), the images, their reference copy (``reference.npz``) and Alice's frame symbols as one
-  stream with idle lead and tail (:func:`link.sender.frame_stream`);
+  stream with idle lead and tail, made image by image as the link sends it (:class:`link.apps.alice.FrameSource`);
 * :func:`from_recording` — the same facts read back from a recording's ``jscec:`` metadata (replay);
 * :class:`Receivers` — Bob's and Eve's chains as separate processes (``python -m link.receiver``),
   started on the frame-PDU addresses of an RX flowgraph, told when the stream ended, and gathered;
@@ -25,10 +25,12 @@ import numpy as np
 
 from jscec.errors import UserError
 from link.output import load_reference, save_reference
-from link.sender import frame_stream
 from radio.pulse import PulseShape
 
 ROLES = ("bob", "eve")
+#: A sending run keeps its frames (``Setup.frames``, for tests and inspection) when they hold at most this many
+#: symbols (2 MiB) unless told otherwise; larger runs hold none of them (bounded memory).
+KEEP_FRAMES_SYMBOLS = 1 << 18
 #: ``jscec:frame_auth`` of a capture whose frames carry tags (crypto.frame_auth; the runner's replay requires them).
 AUTH_FIELD = {"tag": "HMAC-SHA256 truncated to 64 bits", "check_symbols": 16, "frame_version": 2}
 
@@ -52,6 +54,7 @@ class ImageOptions:
     reference: str | None = None        # replay: the reference images (default <base>.reference.npz)
     image_arrays: list | None = None    # send these uint8 (H, W, 3) images instead of loading any
     eve_game: bool = True               # Eve guesses per frame which of two candidate images was sent
+    keep_frames: bool | None = None     # keep the frames sent in Setup.frames (None: for small runs only)
 
 
 @dataclass
@@ -71,10 +74,11 @@ class Setup:
     frames_sent: int | None   # None: unknown (a recording that does not say)
     model: object = None      # models.codec.DeepJscec (Bob's), when sending
     keys: object = None       # crypto.cipher.CipherKeys, when known
-    frames: list | None = None        # radio frames (complex64 symbols), when sending
-    stream: np.ndarray | None = None  # frame_stream(frames)
+    frames: list | None = None        # radio frames (complex64 symbols) as they are sent, when kept (keep_frames)
+    stream: object = None             # link.sender.SymbolStream of the frames, made as sent (or an array)
     counters: object = None           # crypto.nonce_state.CounterState the frames' counters came from
-    game: object = None               # link.apps.eve_game.Game (Eve's candidate pairs and the hidden order)
+    game: object = None               # link.apps.eve_game.Game (the hidden order; filled as the frames are made)
+    game_path: Path | None = None     # Eve's pairs, written as the frames are made (link.apps.eve_game.GameWriter)
     frame_auth: bool = True           # frames of lwe/mask carry tags (False: a recording made before they did)
 
     @property
@@ -84,14 +88,18 @@ class Setup:
 
 def prepare(*, model: str, mode: str | None, data: str | None, images: int | None, key: str | None, out_dir: Path,
             subframes: int = 4, threads: int = 1, sps: int = 4, rolloff: float = 0.25,
-            image_arrays: list[np.ndarray] | None = None, inputs: list | None = None, eve_game: bool = False) -> Setup:
-    """Load the model, keys and images; encode, encrypt and frame the images (Alice), under frame counters
-    reserved from the key's counter state (persisted before this returns, so before anything is sent)."""
+            image_arrays: list[np.ndarray] | None = None, inputs: list | None = None, eve_game: bool = False,
+            keep_frames: bool | None = None) -> Setup:
+    """Load the model, keys and images and plan Alice's frames (:class:`link.apps.alice.FrameSource`) under frame
+    counters reserved from the key's counter state (persisted before this returns, so before anything is sent);
+    the frames themselves are made as the link sends them (``Setup.stream``). ``keep_frames``: keep them in
+    ``Setup.frames`` as they are made (None: for a run of at most :data:`KEEP_FRAMES_SYMBOLS` symbols)."""
     import torch
 
     from crypto.nonce_state import CounterState
 
-    from link.apps.alice import Alice
+    from link.apps.alice import Alice, FrameSource
+    from link.apps.eve_game import GameWriter
     from link.apps.images import load_images
     from link.apps.keys import prepare_keys
     from models.checkpoint import resolve_model
@@ -110,21 +118,14 @@ def prepare(*, model: str, mode: str | None, data: str | None, images: int | Non
     ref_path = save_reference(out_dir / "reference.npz", imgs)
     counters = CounterState(key_path, keys.key_id)
     alice = Alice(bob_model, keys, path.stem, subframes=subframes, counters=counters)
-    frames, plaintexts = [], {}
-    for i, im in enumerate(imgs):
-        f, sent = alice.frames_for_image(im, i)
-        frames += f
-        if eve_game:
-            plaintexts[i] = sent.plaintext
-    game = None
-    if eve_game:
-        from link.apps.eve_game import make_game
-
-        game = make_game(plaintexts, {i: im.shape[:2] for i, im in enumerate(imgs)},
-                         lambda i: alice.encode(np.ascontiguousarray(imgs[i][:, ::-1]))[0], keys.k)
+    game = GameWriter(out_dir / "eve-pairs.bin", keys.k) if eve_game else None
+    source_frames = FrameSource(alice, imgs, game=game, keep_frames=keep_frames)   # reserves the run's counters
+    if keep_frames is None and source_frames.symbols_total <= KEEP_FRAMES_SYMBOLS:
+        source_frames.frames_kept = []
     return Setup(path, keys.mode, bob_model.config.cipher_params, keys.k, keys.key_id, key_path, imgs, source,
-                 ref_path, PulseShape(sps, rolloff), len(frames), model=bob_model, keys=keys, frames=frames,
-                 stream=frame_stream(frames), counters=counters, game=game)
+                 ref_path, PulseShape(sps, rolloff), source_frames.frames_total, model=bob_model, keys=keys,
+                 frames=source_frames.frames_kept, stream=source_frames.stream(), counters=counters,
+                 game=None if game is None else game.game, game_path=None if game is None else game.path)
 
 
 def from_recording(info, opts: ImageOptions, log=print) -> Setup:
@@ -328,7 +329,7 @@ class DeepJscecApp:
         return prepare(model=o.model, mode=o.mode, data=o.data, images=o.images, key=o.key, out_dir=out_dir,
                        subframes=o.subframes, threads=o.threads, sps=o.sps or 4,
                        rolloff=o.rolloff or 0.25, image_arrays=o.image_arrays, inputs=o.inputs,
-                       eve_game=o.eve_game and "eve" in o.chains)
+                       eve_game=o.eve_game and "eve" in o.chains, keep_frames=o.keep_frames)
 
     def roles(self, setup: Setup) -> tuple:
         return tuple(self.opts.chains)
@@ -343,7 +344,7 @@ class DeepJscecApp:
         if setup.game is not None and "eve" in outputs:
             from link.apps.eve_game import write_pairs
 
-            game_path = write_pairs(Path(out_dir) / "eve-pairs.npz", setup.game)
+            game_path = setup.game_path or write_pairs(Path(out_dir) / "eve-pairs.npz", setup.game)
         return Receivers(outputs, out_dir, setup.model_path, key_path=setup.key_path, ref_path=setup.ref_path,
                          k=setup.k, mode=setup.mode, threads=self.opts.threads,
                          auth="required" if setup.frame_auth else "legacy",
@@ -361,9 +362,9 @@ class DeepJscecApp:
     def recording_fields(self, setup: Setup, sample_rate: float) -> dict:
         """The ``jscec:`` fields of a capture of this transmission (public parameters only)."""
         return {
-            "description": f"DeepJSCEC link: Bob's RX input, {len(setup.frames)} frames of {len(setup.images)} images",
+            "description": f"DeepJSCEC link: Bob's RX input, {setup.frames_sent} frames of {len(setup.images)} images",
             "model": setup.model_name, "model_path": str(Path(setup.model_path).resolve()), "mode": setup.mode,
-            "params": setup.params, "key_id": setup.key_id, "k": int(setup.k), "frames_sent": len(setup.frames),
+            "params": setup.params, "key_id": setup.key_id, "k": int(setup.k), "frames_sent": setup.frames_sent,
             "images": len(setup.images), "image_source": setup.source,
             **({"frame_auth": AUTH_FIELD} if setup.mode in ("lwe", "mask") else {}),
             "pulse": {"sps": setup.pulse.sps, "rolloff": setup.pulse.rolloff, "span": setup.pulse.span},
@@ -373,7 +374,7 @@ class DeepJscecApp:
     def report(self, setup: Setup, results: dict, link_fields: dict, recording: dict | None, out_dir: Path) -> dict:
         fields = dict(link_fields)
         extra = ({"seed": self.opts.seed, "frame_counters": setup.counters.reserved}
-                 if setup.frames is not None else {})
+                 if setup.counters is not None else {})
         report = link_report(results, snr_b_db=fields.pop("snr_b_db"), snr_e_db=fields.pop("snr_e_db"),
                              impairments=fields.pop("impairments", None), mode=setup.mode, params=setup.params,
                              model=setup.model_name, images=setup.source,

@@ -3,9 +3,12 @@
 For each image the run picks a second candidate — the next image of the same size in the run (cyclic), or,
 when no other image has its size, the image mirrored left to right — and hides which of the two was sent:
 the pair's order comes from the operating system's randomness (:mod:`secrets`), not from the run's seed,
-which the report names and Eve could know. Eve's receive chain gets only the ordered pairs (``pairs.npz``:
-``pair_<index>``, the two candidate latents through Bob's encoder, zero-padded to whole cipher frames as
-Alice pads them — the adversary of the game chooses both plaintexts, so she knows them) and guesses per
+which the report names and Eve could know. Eve's receive chain gets only the ordered pairs (the two candidate
+latents through Bob's encoder, zero-padded to whole cipher frames as Alice pads them — the adversary of the
+game chooses both plaintexts, so she knows them): a sending run appends each image's pair to
+``eve-pairs.bin`` as Alice makes its frames, before they are sent (:class:`GameWriter`; her chain reads them
+as they come, :class:`PairsFile`), so neither side holds the run's pairs; :func:`make_game` and
+:func:`write_pairs` (``pair_<index>`` in an npz) make the same pairs at once. She guesses per
 frame, with each per-symbol statistic of the IND-CPA harness, which candidate her soft ciphertext
 encrypts (:func:`crypto.ind_cpa.guess_pair`). After the run, :func:`score` joins her guesses with the
 hidden order: per distinguisher the success rate with its 95 % Wilson interval, and the advantage
@@ -21,7 +24,7 @@ statistics over its payload (numpy, about a millisecond for 2048 symbols).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,10 +78,109 @@ def write_pairs(path, game: Game) -> Path:
     return path
 
 
-def load_pairs(path) -> dict[int, np.ndarray]:
-    """index → (2, n) int64 candidate latents of :func:`write_pairs`' file."""
+def load_pairs(path):
+    """index → (2, n) int64 candidate latents: of :func:`write_pairs`' npz (a dict), or of a
+    :class:`GameWriter`'s stream file (a :class:`PairsFile`, read as its pairs are written)."""
+    with open(path, "rb") as f:
+        streamed = f.read(len(PAIRS_MAGIC)) == PAIRS_MAGIC
+    if streamed:
+        return PairsFile(path)
     with np.load(path) as z:
         return {int(name.split("_")[1]): z[name].astype(np.int64) for name in z.files if name.startswith("pair_")}
+
+
+def partners(sizes: list[tuple]) -> list[int | None]:
+    """Each image's partner in the game: the next image of its size in the run (cyclic), None when it is
+    alone at its size (then its mirror is the other candidate) — :func:`make_game`'s pairing."""
+    by_size: dict[tuple, list[int]] = {}
+    for i, s in enumerate(sizes):
+        by_size.setdefault(tuple(int(v) for v in s), []).append(i)
+    out: list[int | None] = [None] * len(sizes)
+    for idx in by_size.values():
+        if len(idx) > 1:
+            for n, i in enumerate(idx):
+                out[i] = idx[(n + 1) % len(idx)]
+    return out
+
+
+#: First bytes of a streamed pairs file; then per image a record: index and n (int64, little-endian) and the
+#: (2, n) int16 candidate latents in Eve's order.
+PAIRS_MAGIC = b"JSCEC-PAIRS-1\n"
+_RECORD = np.dtype([("index", "<i8"), ("n", "<i8")])
+
+
+class GameWriter:
+    """The game made image by image while the frames are sent (:class:`link.apps.alice.FrameSource`): each
+    image's pair is appended to Eve's file (:data:`PAIRS_MAGIC` records, flushed) before its frames leave, so her
+    chain (:class:`PairsFile`) finds it when they arrive; only the hidden order (``game.truth``) and the partners
+    stay in memory — the pairs themselves are not kept."""
+
+    def __init__(self, path, k: int):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.k = int(k)
+        self.game = Game()
+        self._f = open(self.path, "wb")
+        self._f.write(PAIRS_MAGIC)
+        self._f.flush()
+
+    def add(self, index: int, sent: np.ndarray, other: np.ndarray, partner: int | None) -> None:
+        sent, other = _padded(np.asarray(sent), self.k), _padded(np.asarray(other), self.k)
+        b = secrets.randbits(1)
+        pair = np.stack([other, sent] if b else [sent, other]).astype("<i2")
+        head = np.array([(int(index), sent.size)], _RECORD)
+        self._f.write(head.tobytes() + pair.tobytes())
+        self._f.flush()
+        self.game.truth[int(index)] = b
+        self.game.partner[int(index)] = "mirror" if partner is None else int(partner)
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+
+class PairsFile(Mapping):
+    """Eve's view of a streamed game (:class:`GameWriter`'s file): index → (2, n) int64 candidate latents, read
+    from the file when asked for. Records appended since the last look are indexed on a miss (a record not
+    yet whole is left for the next look); only their offsets are kept."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._offsets: dict[int, tuple[int, int]] = {}
+        self._end = len(PAIRS_MAGIC)
+
+    def _scan(self) -> None:
+        with open(self.path, "rb") as f:
+            size = f.seek(0, 2)
+            pos = self._end
+            while pos + _RECORD.itemsize <= size:
+                f.seek(pos)
+                head = np.frombuffer(f.read(_RECORD.itemsize), _RECORD)[0]
+                end = pos + _RECORD.itemsize + 4 * int(head["n"])
+                if end > size:
+                    break
+                self._offsets[int(head["index"])] = (pos + _RECORD.itemsize, int(head["n"]))
+                pos = end
+            self._end = pos
+
+    def __contains__(self, index) -> bool:
+        if index not in self._offsets:
+            self._scan()
+        return index in self._offsets
+
+    def __getitem__(self, index) -> np.ndarray:
+        if index not in self:
+            raise KeyError(index)
+        offset, n = self._offsets[index]
+        return np.fromfile(self.path, "<i2", 2 * n, offset=offset).reshape(2, n).astype(np.int64)
+
+    def __iter__(self):
+        self._scan()
+        return iter(sorted(self._offsets))
+
+    def __len__(self) -> int:
+        self._scan()
+        return len(self._offsets)
 
 
 def score(records, game: Game) -> dict:

@@ -71,8 +71,10 @@ class AwgnLink(Link):
         from radio.pulse import shape
         from radio.sync import DroppedFrame, SyncConfig, synchronize
 
+        from link.sender import as_stream
+
         pulse = tx.pulse
-        clean = shape(tx.stream, pulse).astype(np.complex64)
+        clean = shape(as_stream(tx.stream).array(), pulse).astype(np.complex64)
         energy = float(np.sum(pulse.taps ** 2))
         snr = {"bob": self.opts.snr_b_db, "eve": self.opts.snr_e_db}
         for role, b in tb.branches.items():

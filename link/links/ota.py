@@ -43,7 +43,7 @@ import numpy as np
 from jscec.errors import UserError
 from link.links import Carried, Link, mean_snr
 from link.links.flowgraph import run_flowgraph
-from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, whole_buffers
+from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, as_stream, whole_buffers
 
 #: What the fakes' air does unless a URI says otherwise (:data:`radio.devices.fakes.SHARED_AIR_DEFAULTS`).
 FAKE_AIR_DEFAULTS = {"path_gain_db": "-30", "noise_std": "2e-5"}
@@ -177,16 +177,17 @@ def prime_tx(device) -> None:
     device.tx(np.zeros(device.settings.buffer_size, np.complex64))
 
 
-def send_and_listen(tb, tx_device, address: str, stream: np.ndarray, sps: int, buffer_size: int,
+def send_and_listen(tb, tx_device, address: str, stream, sps: int, buffer_size: int,
                     timeout_s: float, log=print) -> tuple[bool, float, int]:
-    """Transmit ``stream`` through the radio flowgraph ``tb`` and keep its receivers listening.
+    """Transmit ``stream`` (an array, or a :class:`link.sender.SymbolStream` made as it is sent) through the
+    radio flowgraph ``tb`` and keep its receivers listening.
 
     The stream is padded to whole TX buffers and followed by an idle tail (see
     :class:`link.sender.SenderThread`); once the TX device has been handed all of it, it is flushed
     and the receivers listen ``RX_MARGIN`` of it (plus ``RX_EXTRA_BUFFERS`` buffers) longer. Returns
     (drained: the receivers heard it all, seconds, samples transmitted).
     """
-    stream = whole_buffers(stream, sps, buffer_size)
+    stream = whole_buffers(as_stream(stream), sps, buffer_size)
     tail = np.zeros(IDLE_TAIL_SYMBOLS, np.complex64)
     sender = SenderThread(address, stream, tail=tail)
     tx_len = int((stream.size + tail.size) * sps)
@@ -200,14 +201,18 @@ def send_and_listen(tb, tx_device, address: str, stream: np.ndarray, sps: int, b
 
     def done(now):
         at = state["flushed_at"]
-        return at is not None and all(now[r] >= at[r] + extra for r in now)
+        return sender.failed or (at is not None and all(now[r] >= at[r] + extra for r in now))
 
     prime_tx(tx_device)
     t0 = time.monotonic()
-    drained = run_flowgraph(tb, tb.samples_consumed, done, timeout_s=timeout_s, stall_s=30.0, desc="ota",
-                            on_start=sender.start, on_poll=on_poll)
+    try:
+        drained = run_flowgraph(tb, tb.samples_consumed, done, timeout_s=timeout_s, stall_s=30.0, desc="ota",
+                                on_start=sender.start, on_poll=on_poll)
+    except BaseException:
+        sender.abort()
+        raise
     seconds = time.monotonic() - t0
-    sender.close()
+    sender.close()      # the source's error, if it failed (the flowgraph stopped at once)
     tb.raise_device_error("device stream")
     if not drained:
         log(f"warning: stopped before the receivers had the whole stream ({tb.samples_consumed()})")

@@ -59,15 +59,20 @@ class SimLink(Link):
         return {"link": "sim", "snr_b_db": self.opts.snr_b_db}
 
     def carry(self, tb, tx, timeout_s: float, log=print) -> Carried:
-        o, stream, pulse = self.opts, tx.stream, tx.pulse
-        sender = SenderThread(self.tx_address, stream)
+        o, pulse = self.opts, tx.pulse
+        sender = SenderThread(self.tx_address, tx.stream)     # an array, or symbols made as they are sent
+        stream = sender.stream
         worst_rate = 1 - 2e-6 * max(abs(imp.sro_ppm) for role, imp in (("bob", o.bob), ("eve", o.eve))
                                     if role in tb.branches)
         expected = int((stream.size - TAIL_SYMBOLS // 2) * pulse.sps * worst_rate)
-        drained, seconds, t0, t0_perf = timed(lambda: run_flowgraph(
-            tb, tb.samples_consumed, lambda now: bool(now) and min(now.values()) >= expected, timeout_s=timeout_s,
-            total=expected, desc="loopback", on_start=sender.start))
-        sender.close()
+        try:
+            drained, seconds, t0, t0_perf = timed(lambda: run_flowgraph(
+                tb, tb.samples_consumed, lambda now: sender.failed or (bool(now) and min(now.values()) >= expected),
+                timeout_s=timeout_s, total=expected, desc="loopback", on_start=sender.start))
+        except BaseException:
+            sender.abort()
+            raise
+        sender.close()      # the source's error, if it failed (the flowgraph stopped at once)
         if not drained:
             log(f"warning: the flowgraph stopped before consuming the whole stream ({tb.samples_consumed()})")
         return Carried(drained, seconds, t0, t0_perf, {"samples_per_branch": int(stream.size * pulse.sps)})
