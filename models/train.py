@@ -64,6 +64,7 @@ class TrainConfig:
     patience_stop: int = 10
     device: str = "auto"
     resume: bool = False
+    resume_lr: float = 0.0    # with resume: continue at this learning rate (0 = the saved one)
     init: str | None = None   # fine-tune: start from this Bob checkpoint's weights (another preset, mode or SNR_train)
     command: str = ""
     extra: dict = field(default_factory=dict)
@@ -242,6 +243,10 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         state.update(json.loads(ck["state_json"]))
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {last} at step {state['step']} (epoch {state['epoch']})")
+        if cfg.resume_lr:   # a step of the learning-rate schedule taken by hand
+            for group in opt.param_groups:
+                group["lr"] = cfg.resume_lr
+            log(f"learning rate set to {cfg.resume_lr:.2e}")
     elif cfg.init:
         # Fine-tuning: the weights and the step count (so σ_q's schedule and the noise ramp go on from
         # there) of another Bob model of the same architecture; optimiser and epochs start afresh.

@@ -37,7 +37,9 @@ def add_arguments(p):
     p.add_argument("--sigma-l", type=float, default=1.0, help="soft-demapper weighting σ_l (1 = posterior mean)")
     p.add_argument("--loss", choices=["mse", "ssim", "msssim"], default="mse", help="training loss")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-4 for images, 1e-3 for classify)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default 1e-4 for images, 1e-3 for classify; with --resume: continue at "
+                        "this rate instead of the saved one)")
     p.add_argument("--epochs", type=int, default=1000, help="upper bound; early stopping usually ends first")
     p.add_argument("--epoch-size", type=int, default=0, help="training images per epoch (0 = whole training split)")
     p.add_argument("--val-size", type=int, default=1000, help="validation images used after each epoch")
@@ -105,8 +107,9 @@ def run(args) -> int:
     cfg = TrainConfig(data=args.data or data.source, out=args.out, split_seed=args.split_seed, seed=args.seed,
                       batch_size=args.batch_size, epochs=args.epochs, epoch_size=args.epoch_size,
                       val_size=args.val_size, max_steps=args.max_steps, time_budget_min=args.time_budget,
-                      lr=args.lr or (1e-3 if classify else 1e-4), loss=args.loss, noise_ramp_steps=args.noise_ramp, device=args.device,
-                      resume=args.resume, init=args.init, command="jscec " + shlex.join(sys.argv[1:]))
+                      lr=args.lr or (1e-3 if classify else 1e-4), loss=args.loss, noise_ramp_steps=args.noise_ramp,
+                      device=args.device, resume=args.resume, resume_lr=(args.lr or 0.0) if args.resume else 0.0,
+                      init=args.init, command="jscec " + shlex.join(sys.argv[1:]))
     split = split_indices(len(data.images), seed=args.split_seed)
     log = (lambda m: print(m, flush=True)) if int(os.environ.get("RANK", "0")) == 0 else (lambda m: None)
     log(f"training ({args.task}) on {data.name}: {len(split['train'])} train / {len(split['val'])} val images, "
