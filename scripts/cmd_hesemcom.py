@@ -79,7 +79,7 @@ def add_arguments(p):
     s.add_argument("--image", default=None, help="image file (default: scikit-image's camera)")
     s.add_argument("--size", type=int, default=128, help="resize to SIZE x SIZE (0: keep)")
     s.add_argument("--key-bits", type=int, default=2048, help="Paillier modulus bits")
-    s.add_argument("--workers", type=int, default=2, help="processes sharing the rows")
+    s.add_argument("--workers", type=int, default=2, help="processes sharing the work")
     s.add_argument("--out", default="out/hesemcom/sift", help="output folder (sift.png, sift.json)")
 
 
@@ -179,10 +179,15 @@ def _sift(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     res = run(img, args.key_bits, figure=out / "sift.png", log=print, workers=args.workers)
     same = res["same_keypoints_within_0.5px"]
-    print(f"{res['shape'][0]}x{res['shape'][1]} image, Paillier {res['key_bits']} bits, {res['columns_per_ciphertext']} "
-          f"pixels per ciphertext: encrypt {res['encrypt_s']:.1f} s, homomorphic DoG {res['homomorphic_s']:.1f} s, "
-          f"decrypt {res['decrypt_s']:.1f} s (total {res['total_s']:.1f} s wall, {res['cpu_s']['total']:.1f} s CPU; "
-          f"load average {res['load_average'][0]:.1f})")
+    t, cpu = res["tiles"], res["cpu_s"]
+    print(f"{res['shape'][0]}x{res['shape'][1]} image, Paillier {res['key_bits']} bits (key generation "
+          f"{res['keygen_s']:.1f} s), {t['rows']}x{t['columns']} tiles of {t['tile'][0]}x{t['tile'][1]} pixels in "
+          f"{res['slots']} slots of {res['slot_bits']} bits, halo {t['halo']}: {res['encryptions']} encryptions, "
+          f"{res['decryptions']} decryptions")
+    print(f"encrypt {res['encrypt_s']:.1f} s, homomorphic DoG {res['homomorphic_s']:.1f} s, decrypt "
+          f"{res['decrypt_s']:.1f} s: total {res['total_s']:.1f} s wall with {res['workers']} worker(s), "
+          f"{cpu['total']:.1f} s CPU ({cpu['encrypt']:.1f} + {cpu['homomorphic']:.1f} + {cpu['decrypt']:.1f}); "
+          f"load average {res['load_average'][0]:.1f}")
     print(f"DoG equal to the plaintext scale space's: {res['dog_equal_to_plaintext']}; keypoints {res['keypoints_encrypted']}"
           f" (plaintext scale space {res['keypoints_plaintext_scale_space']}, same within 0.5 px: {same[0] * 100:.1f} % / "
           f"{same[1] * 100:.1f} %); OpenCV {res['opencv_keypoints']} {res['opencv_octaves']}: covered within 1.5 px "

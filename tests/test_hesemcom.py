@@ -98,29 +98,6 @@ def test_table3_on_a_tiny_subset(tmp_path, fashion):
     assert (tmp_path / "table3.png").stat().st_size > 1000
 
 
-@pytest.fixture(scope="module")
-def sift_run():
-    from hesemcom import sift
-
-    img = sift.load_image(None, 0)[200:224, 320:344]     # 24×24 of the camera man: octaves −1 and 0
-    return img, sift.run(img, 2048, workers=1)
-
-
-def test_sift_encrypted_dog_equals_the_plaintext_dog(sift_run):
-    img, r = sift_run
-    assert r["octaves"] == [-1, 0] and r["dog_equal_to_plaintext"]
-    assert r["keypoints_encrypted"] == r["keypoints_plaintext_scale_space"] >= 4
-    assert r["same_keypoints_within_0.5px"] == (1.0, 1.0)
-    assert r["coverage_of_opencv_within_1.5px"] >= 0.5
-
-
-def test_sift_on_the_ciphertext_image_matches_nothing(sift_run):
-    img, r = sift_run
-    c = r["control"]
-    assert c["matches_at_the_same_place"] == 0
-    assert not c["plaintext_keypoints_covered_within_1.5px"]
-
-
 def test_cli_model4(tmp_path, fashion):
     from tests.conftest import jscec
 
