@@ -40,7 +40,11 @@ cycles per symbol it would cut much of the signal (and the detector's metric fal
    tone; when the fit explains a set share of the residual energy the correction is updated and the
    frame processed again. The correction is a property of the radio: it carries over to the next
    frames (a blind DC blocker notches 4096-QAM's own spectrum: MER 29.9 → 25.8 dB with
-   ``dc_blocker_cc(1024)``).
+   ``dc_blocker_cc(1024)``). Before this fit (and again after a correction), the **transmitter's carrier
+   leakage** (``tx_leak_correction``) — its LO's tone, received at the carrier offset, hence a constant d
+   on the de-rotated symbols (s = h·(x + d)) — is fitted on every known symbol, removed and carried over
+   the same way (:meth:`FrameFinisher._leak_removed`; reported as ``tx_leak_dbc``). Left in, a leak 30 dB
+   below the signal held two uncalibrated fake Plutos at ~27 dB MER; removed, 39 dB.
 7. **Optional equaliser**: a short T-spaced least-squares FIR trained on the known blocks.
 8. **MER/SNR** from the residuals at the known symbols, corrected for the smoother's degrees of
    freedom (``calibration.snr``), and the noise variance of the equalised payload for soft demapping.
@@ -82,6 +86,7 @@ class SyncConfig:
     max_sro: float = 2e-3            # |sample-rate offset| accepted (fraction)
     iq_correction: bool = True       # estimate and remove the receiver's DC offset and IQ imbalance
     iq_update_share: float = 0.05    # ... when the fit explains this share of the known symbols' residual energy
+    tx_leak_correction: bool = True  # estimate and remove the transmitter's carrier leakage (a constant per symbol)
 
     def __post_init__(self):
         if self.equalizer_taps and (self.equalizer_taps < 0 or self.equalizer_taps % 2 == 0):
@@ -117,6 +122,9 @@ class SyncedFrame:
     # matched filter takes most of the image, and the estimate stops once the rest no longer matters.
     image_rejection_db: float = float("nan")
     dc_dbc: float = float("nan")
+    # The transmitter's carrier leakage removed (dB relative to the signal; nan: none found): a tone at the
+    # TX LO, hence at the carrier offset in the received samples and a constant on the synchronised symbols.
+    tx_leak_dbc: float = float("nan")
 
     @property
     def counter(self) -> int:
@@ -476,6 +484,7 @@ class FrameFinisher:
         self._timing_plans: dict[tuple, tuple] = {}
         self._step = float(self.sps)   # samples per symbol as received (tracks the sample-rate offset)
         self._corr: tuple[complex, complex] | None = None   # DC/IQ correction (w, c) in force
+        self._leak = 0j          # TX carrier leakage in force: a constant on the symbols, in units of the gain h
         self._iq_plans: dict[tuple, tuple] = {}
         self._taps_sum = float(np.sum(self.taps))
         self.frames = 0
@@ -512,7 +521,7 @@ class FrameFinisher:
             # Extend the header window's filter output to the whole frame (same de-rotation).
             rest = _filtered_window(job.rest_raw, job.rest_start, job.cfo, a, sps, self._taps32)
             y = np.concatenate([job.head, rest[m:]])
-        al = self._align(job, y, hdr, n_sym, kpos, ksym, trk)
+        al = self._leak_removed(self._align(job, y, hdr, n_sym, kpos, ksym, trk), kpos, ksym, trk)
         if iq:
             fit = self._fit_iq(raw, job, al, lay, kpos, ksym, trk)
             if fit is not None:
@@ -521,7 +530,7 @@ class FrameFinisher:
                     corr = self._corr = new
                     raw = self._corrected(np.concatenate([job.head_raw, job.rest_raw]), corr)
                     y = derotate_filter(raw, 0, job.cfo / sps, self._taps32)
-                    al = self._align(job, y, hdr, n_sym, kpos, ksym, trk)
+                    al = self._leak_removed(self._align(job, y, hdr, n_sym, kpos, ksym, trk), kpos, ksym, trk)
         s, g, tau0, step_len, cfo = al.s, al.g, al.tau0, al.step_len, al.cfo
         h = trk.at(g)
         if self.cfg.equalizer_taps:
@@ -551,6 +560,8 @@ class FrameFinisher:
             w, c = corr
             frame.image_rejection_db = float(-10 * np.log10(max(abs(w) ** 2, 1e-30)))
             frame.dc_dbc = float(10 * np.log10(max(abs(c) ** 2 * sps * sps / max(gain2, 1e-30), 1e-30)))
+        if self._leak:
+            frame.tx_leak_dbc = float(20 * np.log10(abs(self._leak)))
         if hdr.d_len:
             llr = qpsk_llr(z[lay.d_block], max(noise_var, 1e-6))
             frame.d_values, frame.d_ok = fmt.decode_d(llr, hdr.d_len)
@@ -616,6 +627,43 @@ class FrameFinisher:
             if small:
                 break
         return _Aligned(s, g, tau0, step_len, cfo, rot, k_all)
+
+    # -- the transmitter's carrier leakage -------------------------------------------------------------
+    def _leak_removed(self, al: _Aligned, kpos, ksym, trk) -> _Aligned:
+        """``al`` with the transmitter's carrier leakage removed from its symbols.
+
+        The TX LO leaks a tone at the transmitter's DC: it crosses the channel with the signal, so after the
+        carrier offset is removed it is a constant d on the symbols, in units of the tracked gain h
+        (s = h·(x + d) + noise) — at any CFO, where the receiver's own DC (:meth:`_fit_iq`) is a tone at −CFO.
+        d is a property of the transmitter at its gain: the estimate in force (``_leak``) is subtracted, the
+        gain tracked again, and the residuals s − h·x at every known symbol regressed on h; the estimate is
+        updated when the fit explains ``iq_update_share`` of their energy and far more than noise alone would
+        (2 real parameters: 25·σ² is never reached by chance). Left in, a leak 30 dB below the signal limits
+        the MER to ~27 dB at 30 dB SNR.
+        """
+        if not self.cfg.tx_leak_correction:
+            return al
+        s, g = al.s, al.g
+        d = self._leak
+        if d:
+            s = (s - trk.at(g) * np.complex64(d)).astype(np.complex64)
+            g = trk.grid_gain(s, ksym)
+        for _ in range(2):
+            hk = trk.at(g, kpos)
+            e = s[kpos] - hk * ksym
+            hh = float(np.vdot(hk, hk).real)
+            energy = float(np.vdot(e, e).real)
+            if hh <= 0 or energy <= 0:
+                break
+            dd = complex(np.vdot(hk, e)) / hh
+            gain = abs(dd) ** 2 * hh
+            if gain < self.cfg.iq_update_share * energy or gain < 25 * (energy - gain) / kpos.size:
+                break
+            d += dd
+            s = (s - trk.at(g) * np.complex64(dd)).astype(np.complex64)
+            g = trk.grid_gain(s, ksym)
+        self._leak = complex(d)
+        return _Aligned(s, g, al.tau0, al.step_len, al.cfo, al.rot, al.k_all)
 
     # -- DC offset and IQ imbalance ----------------------------------------------------------------
     @staticmethod
