@@ -25,6 +25,15 @@ with the rate term summed over an image's C·h·w features (bits per image) and 
 batch, so λ is in nats of cross entropy per bit. At inference z̄ = round(z) and P(z̄) is the PMF the
 entropy coder uses. Over all integers the PMF sums to exactly 1 (the Φ differences telescope).
 
+Two ways to train (``quantiser``). ``noise`` is the paper's: the classifier and the mixture see z̃
+as well. ``mixed`` (the default) keeps eq. 31 in the encoder's rate term but lets the classifier read
+round(z) with a straight-through gradient, as it will at inference, and fits the mixture (same
+family, K = 9) to the rounded symbols by maximum likelihood — the code length the range coder will
+spend. Measured on CIFAR-10 (``tiny`` width, fine-tuned at λ = 3e-3 for 300 steps from the same
+λ = 1e-4 model, validation with rounding): ``noise`` 20.0 % at 197.9 bits per image, ``mixed``
+32.0 % at 62.6 bits — with ``noise`` the mixture fitted to z̃ overstates the rounded rate ~2× and
+the classifier meets rounded inputs only at test time.
+
 Numerics: each bin's mass is computed in the log domain from log Φ of whichever tail is smaller
 (``log_ndtr``), so −log₂ P stays finite and has a gradient far in the tails; σ ≥ 0.11 (a channel
 that is always 0 then costs ~1e-5 bits per feature).
@@ -56,6 +65,8 @@ from models.images import to_tensor
 MIXTURES = 9
 #: Lower bound of every mixture scale σ.
 SCALE_MIN = 0.11
+#: What the classifier reads in training: z̃ (eq. 31, the paper) or round(z) with a straight-through gradient.
+QUANTISERS = ("noise", "mixed")
 KIND = "feature-compression"
 TRAINING_KIND = "feature-compression-training"
 LN2 = math.log(2.0)
@@ -137,6 +148,14 @@ class GaussianMixturePmf(nn.Module):
             sigma = SCALE_MIN + F.softplus(self.raw_scales.double())
             return alpha.numpy().copy(), self.means.double().numpy().copy(), sigma.numpy().copy()
 
+    def frozen(self) -> "GaussianMixturePmf":
+        """The same mixture with its parameters detached (gradients reach z only)."""
+        twin = GaussianMixturePmf.__new__(GaussianMixturePmf)
+        nn.Module.__init__(twin)
+        twin.logits, twin.means, twin.raw_scales = (self.logits.detach(), self.means.detach(),
+                                                    self.raw_scales.detach())
+        return twin
+
     def log2_pmf(self, z: torch.Tensor) -> torch.Tensor:
         """log₂ P(z) elementwise for features z (B, C, h, w) (real values: the noisy z̃ of eq. 31)."""
         c = z.shape[1]
@@ -183,12 +202,32 @@ class FeatureCompressionNet(nn.Module):
         """g'(features) → class logits (B, classes); features may be z̃ or the decoded integers z̄."""
         return self.decoder(z.float())
 
-    def forward(self, x: torch.Tensor, noisy: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, bits per image −Σ log₂ P): with ``noisy``, z̃ = z + U(−0.5, 0.5) (eq. 31), else z̄ = round(z)."""
+    def forward(self, x: torch.Tensor, noisy: bool = True, quantiser: str = "noise"
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, bits per image −Σ log₂ P).
+
+        Not ``noisy`` (inference): z̄ = round(z) for the classifier and the rate. ``noisy`` (training):
+
+        * ``quantiser="noise"`` (the paper's): z̃ = z + U(−0.5, 0.5) (eq. 31) for both.
+        * ``"mixed"``: the classifier reads round(z) with a straight-through gradient, as at inference;
+          the rate the encoder sees is still −log₂ P(z̃) of eq. 31, with the mixture held fixed; the
+          mixture itself is fitted to the rounded symbols (maximum likelihood of round(z), what the
+          range coder spends): ``self.pmf_fit_bits`` (bits per image, gradients to the mixture only),
+          which the training loop adds to the loss.
+        """
+        if quantiser not in QUANTISERS:
+            raise UserError(f"unknown quantiser {quantiser!r}: choose one of {', '.join(QUANTISERS)}")
         z = self.features(x)
-        zq = z + torch.empty_like(z).uniform_(-0.5, 0.5) if noisy else torch.round(z)
-        bits = -self.pmf.log2_pmf(zq).sum(dim=(1, 2, 3))
-        return self.classify(zq), bits
+        if not noisy:
+            zq = torch.round(z)
+            return self.classify(zq), -self.pmf.log2_pmf(zq).sum(dim=(1, 2, 3))
+        zt = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        if quantiser == "noise":
+            return self.classify(zt), -self.pmf.log2_pmf(zt).sum(dim=(1, 2, 3))
+        frozen = self.pmf.frozen()
+        bits = -frozen.log2_pmf(zt).sum(dim=(1, 2, 3))
+        self.pmf_fit_bits = -self.pmf.log2_pmf(torch.round(z).detach()).sum(dim=(1, 2, 3))
+        return self.classify(z + (torch.round(z) - z).detach()), bits
 
 
 def half_state(model: FeatureCompressionNet) -> dict:
@@ -222,6 +261,7 @@ class FeatureTrainConfig:
     seed: int = 0
     batch_size: int = 64
     lr: float = 1e-3
+    quantiser: str = "mixed"   # what the classifier reads in training (QUANTISERS)
     pmf_lr_scale: float = 10.0  # the mixture's (α, μ, σ) learn this much faster than the networks
     epochs: int = 1000
     epoch_size: int = 10_000   # training images per epoch (0 = the whole training split)
@@ -336,9 +376,11 @@ def train_feature_compression(config: FeatureConfig, cfg: FeatureTrainConfig, im
         for b in bar:
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             x = to_tensor(augment(images[idx], np.random.default_rng([cfg.seed, 7, state["step"]]), crop=True), "cpu")
-            logits, bits = model(x, noisy=True)
+            logits, bits = model(x, noisy=True, quantiser=cfg.quantiser)
             ce = F.cross_entropy(logits, torch.as_tensor(labels[idx]))
             loss = ce + cfg.lam * bits.mean()
+            if cfg.quantiser == "mixed":   # fit the mixture to the rounded symbols (its own parameters only)
+                loss = loss + model.pmf_fit_bits.mean() / (config.width * x.shape[2] * x.shape[3] / 16)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -366,7 +408,7 @@ def train_feature_compression(config: FeatureConfig, cfg: FeatureTrainConfig, im
             state["epochs_without_improvement"] = 0
             card = {
                 "kind": KIND, "task": "classify-baseline", "equations": "paper eqs. 31-32 (K = %d)" % config.mixtures,
-                "lambda": cfg.lam, "dataset": dataset_name, "data_source": str(cfg.data or ""),
+                "lambda": cfg.lam, "quantiser": cfg.quantiser, "dataset": dataset_name, "data_source": str(cfg.data or ""),
                 "split_seed": cfg.split_seed, "split": {k: int(len(v)) for k, v in split.items()},
                 "width": config.width, "decoder_width": config.decoder_width,
                 "feature_shape": [config.width, images.shape[1] // 4, images.shape[2] // 4],

@@ -32,6 +32,10 @@ def add_arguments(p):
     t.add_argument("--out", default=None, help=f"best checkpoint (default {DEFAULT_DIR}/lam-<lambda>.pt)")
     t.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="fine-tune from this feature compression checkpoint (another lambda), fresh optimiser")
+    t.add_argument("--quantiser", choices=("noise", "mixed"), default="mixed",
+                   help="noise: the classifier and the mixture see z + U(-0.5, 0.5) (eq. 31, the paper's); mixed: the "
+                        "encoder's rate term keeps eq. 31, the classifier reads round(z) (straight-through gradient) "
+                        "and the mixture is fitted to round(z), the symbols actually coded")
     t.add_argument("--width", default="small", help="encoder width w (= feature channels C): a number or a preset "
                    "small (w 32, classifier 16), tiny (8, 4), paper (256, 256)")
     t.add_argument("--decoder-width", type=int, default=0, help="the classifier's base width d (0 = the preset's)")
@@ -90,7 +94,7 @@ def _train(args) -> int:
     cfg = FeatureTrainConfig(lam=args.lam, data=args.data or data.source, out=out, split_seed=args.split_seed,
                              seed=args.seed, batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
                              epoch_size=args.epoch_size, val_size=args.val_size, max_steps=args.max_steps,
-                             time_budget_min=args.time_budget, resume=args.resume, init=args.init,
+                             time_budget_min=args.time_budget, resume=args.resume, quantiser=args.quantiser, init=args.init,
                              command="jscec " + shlex.join(sys.argv[1:]))
     split = split_indices(len(data.images), seed=args.split_seed)
     print(f"training the feature compression network (λ = {args.lam:g}) on {data.name}: {len(split['train'])} train / "
