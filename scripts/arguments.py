@@ -5,7 +5,9 @@ from __future__ import annotations
 
 def add_link_arguments(p, out: str, timeout: float | None = None):
     """Options every experiment over the link shares (loopback, ota, capture): model, images, pulse, keys, output."""
-    p.add_argument("--model", default=None, help="bundled model name or checkpoint path (default: cifar10-<mode>)")
+    p.add_argument("--model", default=None, help="bundled model name or checkpoint path (default: cifar10-<mode>; "
+                   "with --task classify cifar10-classify-<mode>); a classifier's card makes the run a classification")
+    add_task_argument(p)
     p.add_argument("--mode", choices=["lwe", "lwe-pk", "mask"], default="lwe",
                    help="cipher mode (lwe-pk uses the lwe model and sends d in a protected block)")
     p.add_argument("--input", nargs="+", default=None, metavar="PATH",
@@ -13,7 +15,7 @@ def add_link_arguments(p, out: str, timeout: float | None = None):
     p.add_argument("--data", nargs="?", const="", default=None,
                    help="send test images of a dataset instead of the sample photographs (no PATH: the CIFAR-10 copy)")
     p.add_argument("--images", type=int, default=None,
-                   help="number of images (default: every --input image, else 3)")
+                   help="number of images (default: every --input image, else 3; a classifier: 16)")
     p.add_argument("--sps", type=int, default=4, help="samples per symbol")
     p.add_argument("--rolloff", type=float, default=0.25, help="RRC roll-off")
     p.add_argument("--equalizer", type=int, default=0, help="T-spaced equaliser taps (0 = off; odd)")
@@ -26,6 +28,15 @@ def add_link_arguments(p, out: str, timeout: float | None = None):
     if timeout is not None:
         p.add_argument("--timeout", type=float, default=timeout, help="give up after this many seconds")
     add_live_arguments(p)
+
+
+def add_task_argument(p) -> None:
+    """``--task``: what the model does, checked against its card (or a recording's ``jscec:task``)."""
+    p.add_argument("--task", choices=["image", "classify"], default=None,
+                   help="image transmission or remote classification (default: the model's card says; given, it "
+                        "is checked). classify: labelled test images of --data (default: the CIFAR-10 copy) go "
+                        "out as a classifier's features; Bob and Eve print and store their predicted labels and "
+                        "accuracy; panel.png shows the images with their labels")
 
 
 def add_live_arguments(p) -> None:
@@ -52,8 +63,10 @@ def live_view(args):
 
 
 def model_and_data(args) -> tuple[str, str | None]:
-    """The model (``cifar10-<mode>`` by default; lwe-pk uses the lwe model) and dataset (``default``: the CIFAR-10 copy)."""
-    model = args.model or f"cifar10-{'lwe' if args.mode == 'lwe-pk' else args.mode}"
+    """The model (``cifar10-<mode>`` by default, ``cifar10-classify-<mode>`` with ``--task classify``; lwe-pk uses
+    the lwe model) and dataset (``default``: the CIFAR-10 copy)."""
+    task = "classify-" if getattr(args, "task", None) == "classify" else ""
+    model = args.model or f"cifar10-{task}{'lwe' if args.mode == 'lwe-pk' else args.mode}"
     data = None if args.data is None else (args.data or "default")
     return model, data
 
@@ -64,7 +77,13 @@ def print_report(report: dict, json_path: str | None) -> None:
     from scripts.output import write_json
 
     print(f"{report['model']} ({report['mode']}), {report['images']}")
-    print(table(report))
+    if report.get("task") == "classify":
+        from link.apps.classify import label_lines, table as classify_table
+
+        print(label_lines(report))
+        print(classify_table(report))
+    else:
+        print(table(report))
     if json_path:
         write_json(json_path, report)
 
@@ -175,7 +194,9 @@ def add_radio_arguments(p, tx: bool = True, title: str = "radio settings (every 
     g.add_argument("--rate", type=float, default=1e6, help="sample rate, S/s (symbol rate = rate / sps)")
     g.add_argument("--bw", type=float, default=None, help="RF bandwidth, Hz (default: the sample rate)")
     if tx:
-        g.add_argument("--tx-gain", type=float, default=-10.0, help="TX gain, dB (Pluto: attenuation <= 0)")
+        g.add_argument("--tx-gain", type=float, default=None,
+                       help="TX gain, dB (default: the TX radio's, 10 dB below its full output: -10 on a Pluto, whose "
+                            "TX gain is an attenuation <= 0; 79.75 on a USRP B210, whose UHD gain runs 0 ... 89.75)")
         g.add_argument("--tx-level", type=float, default=0.25,
                        help="RMS amplitude of the TX samples relative to the device's nominal level (backoff)")
     g.add_argument("--rx-gain", type=float, default=30.0, help="RX gain, dB (manual)")

@@ -36,7 +36,7 @@ def run(args) -> int:
     import dataclasses
 
     from jscec.errors import UserError
-    from link.apps.deepjscec import DeepJscecApp
+    from link.apps.classify import app_for
     from link.capture import CaptureOptions, run_capture
     from link.links.ota import OtaLink
     from link.links.sim import SimLink
@@ -58,7 +58,7 @@ def run(args) -> int:
     capture = CaptureOptions(recording=args.recording, rate=args.rate, freq=list(args.freq), dwell_s=args.dwell,
                              dwell_samples=args.dwell_samples)
     with live_view(args):
-        report = run_capture(DeepJscecApp(image_options(args)), link,
+        report = run_capture(app_for(image_options(args), args.task), link,
                              RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout),
                              capture)
     print_report(report, args.json)

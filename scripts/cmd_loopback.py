@@ -18,13 +18,13 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from link.apps.deepjscec import DeepJscecApp
+    from link.apps.classify import app_for
     from link.links.sim import SimLink
     from link.runner import RunOptions, run as run_link
     from scripts.arguments import image_options, live_view, print_report, sim_options
 
     with live_view(args):
-        report = run_link(DeepJscecApp(image_options(args)), SimLink(sim_options(args)),
+        report = run_link(app_for(image_options(args), args.task), SimLink(sim_options(args)),
                           RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=900.0))
     print_report(report, args.json)
     print(f"{report['samples_per_branch']} samples per branch in {report['seconds']:.1f} s; "

@@ -33,7 +33,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from link.apps.deepjscec import DeepJscecApp
+    from link.apps.classify import app_for
     from link.links.ota import OtaLink
     from link.runner import RunOptions, run as run_link
     from scripts.arguments import (image_options, live_view, print_devices, print_report, print_snr_request,
@@ -41,7 +41,7 @@ def run(args) -> int:
 
     radio = radio_options(args, tx=args.tx, bob=args.bob, eve=args.eve, freq=args.freq, rate=args.rate)
     with live_view(args):
-        report = run_link(DeepJscecApp(image_options(args)), OtaLink(radio),
+        report = run_link(app_for(image_options(args), args.task), OtaLink(radio),
                           RunOptions(out_dir=args.out, equalizer_taps=args.equalizer, timeout_s=args.timeout))
     print_report(report, args.json)
     print_snr_request(report)

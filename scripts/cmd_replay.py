@@ -5,19 +5,23 @@ NAME = "replay"
 HELP = "replay a SigMF recording through the RX flowgraph and Bob's/Eve's chains"
 DESCRIPTION = ("Feeds RECORDING.sigmf-meta (from `jscec capture`, or any cf32_le/ci16_le SigMF recording of the link) "
                "through the same RX flowgraph as loopback/ota (matched filter, FrameSync) into Bob's chain (needs "
-               "--key) and Eve's. Prints a table and writes panel.png, constellation.png and result.json into --out; "
+               "--key) and Eve's. Prints a table and writes panel.png, constellation.png, result.json and Bob's and "
+               "Eve's images (bob-images.npz, eve-images.npz) into --out, scored where reference images exist; "
                "the same recording always gives the same images and JSON (wall-clock figures under 'timing').")
 
 
 def add_arguments(p):
-    from scripts.arguments import add_live_arguments
+    from scripts.arguments import add_live_arguments, add_task_argument
 
     p.add_argument("recording", help="the recording (x.sigmf-meta, x.sigmf-data or the base name x)")
     p.add_argument("--chains", default="bob,eve", help="which chains: bob, eve or bob,eve")
     p.add_argument("--key", default=None, help="Bob's secret key file (printed by jscec capture)")
     p.add_argument("--reference", default=None,
-                   help="npz of the transmitted images (default: <recording>.reference.npz beside it)")
+                   help="npz of the transmitted images, to score Bob's and Eve's against (default: "
+                        "<recording>.reference.npz beside it; with none there, the images are decoded and saved in "
+                        "<out>/bob-images.npz and eve-images.npz but not scored)")
     p.add_argument("--model", default=None, help="model name or checkpoint (default: the one the recording names)")
+    add_task_argument(p)
     p.add_argument("--mode", choices=["lwe", "lwe-pk", "mask"], default=None, help="cipher mode (default: recorded)")
     p.add_argument("--equalizer", type=int, default=0, help="T-spaced equaliser taps (0 = off; odd)")
     p.add_argument("--sync-in-process", action="store_true",
@@ -32,14 +36,15 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from link.apps.deepjscec import DeepJscecApp, ImageOptions
+    from link.apps.classify import app_for
+    from link.apps.deepjscec import ImageOptions
     from link.links.replay import ReplayLink, ReplayOptions
     from link.runner import RunOptions, run as run_link
     from scripts.arguments import live_view, print_report
 
     chains = tuple(c.strip() for c in args.chains.split(",") if c.strip())
-    app = DeepJscecApp(ImageOptions(model=args.model, mode=args.mode, key=args.key, chains=chains,
-                                    reference=args.reference, threads=args.threads))
+    app = app_for(ImageOptions(model=args.model, mode=args.mode, key=args.key, chains=chains,
+                               reference=args.reference, threads=args.threads), args.task, recording=args.recording)
     link = ReplayLink(ReplayOptions(args.recording))
     if args.sync_in_process:
         link.opts.sync_process = False

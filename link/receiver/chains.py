@@ -387,7 +387,7 @@ class ReceiveChain:
         """Send a decoded batch to the live view."""
         self.live.images(self.role, indices, imgs)
 
-    def _kept(self, first: int, count: int) -> np.ndarray:
+    def _stored(self, first: int, count: int) -> np.ndarray:
         """The outputs kept at positions ``first`` … ``first + count - 1``, as :meth:`_score_batch` takes them."""
         # In the decoder's memory layout (channels first, seen as HWC): the scores come
         # out bit for bit as when a batch is scored straight from the decoder.
@@ -456,7 +456,7 @@ class ReceiveChain:
         if references is not None:      # batches decoded before the references were known
             for batch, (first, count, done) in enumerate(self._batches):
                 if done is None:
-                    self._score_batch(batch, self._kept(first, count), references, device)
+                    self._score_batch(batch, self._stored(first, count), references, device)
         seen = np.frombuffer(self._index, np.int64)
         extra = np.setdiff1d(np.fromiter((int(i) for i in (references or ())), np.int64), seen)
         indices = np.concatenate([seen, extra])

@@ -72,13 +72,15 @@ def run(args) -> int:
     import zmq
 
     from crypto.cipher import CipherKeys
-    from link.receiver.chains import BobChain, EveChain, open_references, serve, write_results
+    from link.receiver.chains import open_references, serve, write_results
+    from link.receiver.classify import chain_classes, open_labels
     from models.checkpoint import resolve_model
     from models.evaluate import load_bob, load_eve
 
     torch.set_num_threads(args.threads)
     path = resolve_model(args.model)
     model = load_bob(path, args.device)
+    BobChain, EveChain = chain_classes(model.config.task)     # a classifier's chains give labels
     if args.role == "bob":
         if not args.key:
             raise UserError("Bob needs --key (his secret key file)")
@@ -96,7 +98,9 @@ def run(args) -> int:
 
         chain = EveChain(model, eve, path.stem, args.k, mode=args.mode,
                          game=load_pairs(args.game) if args.game else None)
-    refs = open_references(args.reference) if args.reference else None   # read image by image, as used
+    # Read image by image, as used; a classifier is scored against the reference labels.
+    opener = open_labels if model.config.task == "classify" else open_references
+    refs = opener(args.reference) if args.reference else None
     chain.references = refs            # each batch scored as it is decoded: memory stays flat
     from link.live import publisher
 
