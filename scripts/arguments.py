@@ -144,8 +144,9 @@ def image_options(args):
     from link.apps.deepjscec import ImageOptions
 
     model, data = model_and_data(args)
+    chains = tuple(c.strip() for c in getattr(args, "chains", "bob,eve").split(",") if c.strip())
     return ImageOptions(model=model, mode=args.mode, data=data, images=args.images, inputs=args.input, key=args.key,
-                        seed=args.seed,
+                        seed=args.seed, chains=chains,
                         threads=args.threads, sps=args.sps, rolloff=args.rolloff)
 
 

@@ -15,6 +15,8 @@ def add_arguments(p):
 
     add_link_arguments(p, "out/loopback")
     add_sim_arguments(p)
+    p.add_argument("--chains", default="bob,eve",
+                   help="which receive chains run: bob, eve or bob,eve (bob: a model without Eve's decoder yet)")
 
 
 def run(args) -> int:
