@@ -88,15 +88,19 @@ SCORE_SLOT = int(block_offset(0, 0))
 class Keys:
     """One key set: a TenSEAL context (secret, public, relinearisation, Galois keys) and SEAL's tools."""
 
-    def __init__(self, params: CkksParams):
+    def __init__(self, params: CkksParams, context=None):
+        """Fresh keys for ``params``, or the keys of ``context`` (a TenSEAL context, e.g. :meth:`from_bytes`)."""
         import tenseal as ts
         from tenseal import sealapi as sa
 
         t0 = time.perf_counter()
-        self.ctx = ts.context(ts.SCHEME_TYPE.CKKS, params.poly_modulus_degree,
-                              coeff_mod_bit_sizes=list(params.coeff_mod_bit_sizes))
-        self.ctx.global_scale = 2.0 ** params.scale_bits
-        self.ctx.generate_galois_keys()   # powers of two; SEAL composes the other steps from them
+        if context is None:
+            self.ctx = ts.context(ts.SCHEME_TYPE.CKKS, params.poly_modulus_degree,
+                                  coeff_mod_bit_sizes=list(params.coeff_mod_bit_sizes))
+            self.ctx.global_scale = 2.0 ** params.scale_bits
+            self.ctx.generate_galois_keys()   # powers of two; SEAL composes the other steps from them
+        else:
+            self.ctx = context
         self.seconds = time.perf_counter() - t0
         sc = self.ctx.seal_context().data
         self.sa, self.params = sa, params
@@ -104,9 +108,65 @@ class Keys:
         self.ev = sa.Evaluator(sc)
         self.encryptor = sa.Encryptor(sc, self.ctx.public_key().data)
         self.decryptor = sa.Decryptor(sc, self.ctx.secret_key().data)
-        self.galois = self.ctx.galois_keys().data
+        self.galois = self.ctx.galois_keys().data if self.ctx.has_galois_keys() else None   # from_bytes: use_galois
         self.relin = self.ctx.relin_keys().data
         self.scale = 2.0 ** params.scale_bits
+
+    def to_bytes(self) -> bytes:
+        """The key set (secret, public and relinearisation keys; not the 50 MB of Galois keys, see
+        :meth:`decoder_galois_keys`) serialised by TenSEAL: a secret, to be written only as a key file (mode
+        0600)."""
+        return self.ctx.serialize(save_public_key=True, save_secret_key=True, save_galois_keys=False,
+                                  save_relin_keys=True)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, params: CkksParams = CkksParams()) -> "Keys":
+        """The key set :meth:`to_bytes` wrote (the same secret key: decryptions are bit-identical; TenSEAL makes
+        fresh Galois keys, so load the decoder's with :meth:`use_galois`)."""
+        import tenseal as ts
+
+        ctx = ts.context_from(data)
+        if not ctx.is_private() or ctx.seal_context().data.first_context_data().parms().poly_modulus_degree() \
+                != params.poly_modulus_degree:
+            raise ValueError("not a private CKKS key set of these parameters")
+        return cls(params, ctx)
+
+    def decoder_galois_keys(self) -> bytes:
+        """Fresh Galois keys for the decoder's rotations only (:data:`SUM_STEPS`), serialised by SEAL (seeded:
+        half the size; 8 keys, ≈ 8.5 MB at N = 8192). Public evaluation keys: a recording of Model 4 keeps them
+        so that its replay evaluates the decoder with the very keys the live run used (fresh Galois keys would
+        change the scores in their last bits). Use them with :meth:`use_galois`."""
+        import os
+        import tempfile
+
+        sc = self.ctx.seal_context().data
+        elts = sc.key_context_data().galois_tool().get_elts_from_steps(list(SUM_STEPS))
+        ser = self.sa.KeyGenerator(sc, self.ctx.secret_key().data).create_galois_keys(elts)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "galois")
+            ser.save(path)
+            return open(path, "rb").read()
+
+    def use_galois(self, data: bytes) -> None:
+        """Rotate with the Galois keys :meth:`decoder_galois_keys` serialised (their steps only)."""
+        import os
+        import tempfile
+
+        gk = self.sa.GaloisKeys()
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "galois")
+            with open(path, "wb") as f:
+                f.write(data)
+            gk.load(self.ctx.seal_context().data, path)
+        self.galois = gk
+
+    def key_id(self) -> str:
+        """8 hex digits naming the key set: a truncated SHA-256 of its serialised public key (reveals nothing)."""
+        import hashlib
+
+        pub = self.ctx.serialize(save_public_key=True, save_secret_key=False, save_galois_keys=False,
+                                 save_relin_keys=False)
+        return hashlib.sha256(b"jscec hesemcom ckks key id\x00" + pub).hexdigest()[:8]
 
     def encode(self, values, ct=None, scale=None):
         pt = self.sa.Plaintext()

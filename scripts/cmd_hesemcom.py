@@ -64,9 +64,11 @@ def add_arguments(p):
                    help="numpy AWGN, the GNU Radio loopback, radios (--tx/--bob), or a recording (--recording)")
     r.add_argument("--tx", default="fake-pluto", help="ota: transmitting radio URI (as `jscec ota`; fakes: fake-pluto)")
     r.add_argument("--bob", default=None, help="ota: receiving radio URI (default: --tx)")
-    r.add_argument("--record", default=None, metavar="BASE", help="sim/ota: record Models 2/3's runs as SigMF "
-                   "BASE-m<model>-<snr>dB (+ .reference.npz with the labels and features)")
+    r.add_argument("--record", default=None, metavar="BASE", help="sim/ota: record each model's run as SigMF "
+                   "BASE-m<model>-<snr>dB (+ .reference.npz; Model 4: its AES and CKKS keys in keys/, mode 0600)")
     r.add_argument("--recording", default=None, metavar="BASE", help="replay: a recording made with --record")
+    r.add_argument("--keys", default=None, metavar="DIR", help="replay of a Model 4 recording: the folder of its "
+                   "key files (default: keys/ beside the recording)")
     r.add_argument("--model", type=int, nargs="+", default=[2, 3, 4], choices=(2, 3, 4), help="models")
     r.add_argument("--snr", type=float, nargs="+", default=[5.0, 10.0, 25.0], help="channel SNR(s) in dB")
     r.add_argument("--images", type=int, default=64, help="test images (Model 4: at most --model4-images)")
@@ -203,17 +205,27 @@ def _sift(args) -> int:
 def _radio(args) -> int:
     from hesemcom.train import load_model
     from jscec.errors import UserError
-    from link.apps.hesemcom import make_link, record_analog, replay_analog, run_analog, run_ciphertext
+    from link.apps.hesemcom import (make_link, record_analog, record_ciphertext, replay, run_analog,
+                                    run_ciphertext)
     from scripts.output import write_json
 
     if args.link == "replay":
         if not args.recording:
             raise UserError("--link replay needs --recording BASE (made with --record)")
-        r = replay_analog(args.recording, log=lambda *a: None)
-        print(f"replay {args.recording}: {r['data']} model {r['model']}: {r['accuracy'] * 100:.2f} % of {r['images']} "
-              f"({r['images_received']} received, MER {r['mer_db']:.2f} dB)")
+        r = replay(args.recording, keys_dir=args.keys, log=lambda *a: None)
+        r.pop("scores", None)
+        if r["model"] == 4:
+            print(f"replay {args.recording}: {r['data']} model 4: {r['accuracy'] * 100:.2f} % of {r['images']} "
+                  f"({r['ciphertexts_received']}/{r['ciphertexts']} ciphertexts received, "
+                  f"{r['ciphertexts_identical_to_sent']} identical to those sent); predictions {r['predictions']}")
+        else:
+            mer = "n/a" if r["mer_db"] is None else f"{r['mer_db']:.2f} dB"
+            print(f"replay {args.recording}: {r['data']} model {r['model']}: {r['accuracy'] * 100:.2f} % of "
+                  f"{r['images']} ({r['images_received']} received, MER {mer})")
         print(f"wrote {write_json(args.json, {'command': 'hesemcom radio', 'link': 'replay', **r})}")
         return 0
+    if args.keys:
+        raise UserError("--keys is for --link replay (a recording's key folder)")
     if args.record and args.link not in ("sim", "ota"):
         raise UserError("--record needs --link sim or ota")
     split, x, y = _images(args.data_set, args.data, args.images)
@@ -226,14 +238,22 @@ def _radio(args) -> int:
             if m == 4:
                 net, _ = load_model(split.name, 3)
                 n = min(args.model4_images, len(x))
-                r = run_ciphertext(net.he_params(), x[:n], y[:n], link, mod=args.mod, rate=args.rate,
-                                   log=lambda *a: None)
+                if args.record:
+                    base = f"{args.record}-m4" + (f"-{snr:g}dB" if snr is not None else "")
+                    r = record_ciphertext(net.he_params(), split.name, x[:n], y[:n], base, link, mod=args.mod,
+                                          rate=args.rate, log=lambda *a: None)
+                else:
+                    r = run_ciphertext(net.he_params(), x[:n], y[:n], link, mod=args.mod, rate=args.rate,
+                                       log=lambda *a: None)
+                r.pop("scores")
                 print(f"{tag} model 4: {r['accuracy'] * 100:.2f} % of {n}; ciphertext "
                       f"{r['ciphertext_bytes_per_image'] / 1000:.1f} kB/image = {r['frames_per_image']:.1f} frames, "
                       f"{r['channel_symbols_per_image']:.0f} symbols ({r['modulation']} {r['code_rate']}), air time "
                       f"{r['air_time_s_per_image'] * 1000:.1f} ms/image at {r['symbol_rate'] / 1000:g} kBd (analog: "
                       f"{r['analog_air_time_s_per_image'] * 1000:.2f} ms); {r['ciphertexts_received']}/{r['ciphertexts']} "
-                      f"ciphertexts received")
+                      f"ciphertexts received" + (f"; recorded {r['recording']['meta']} (keys: "
+                                                  f"{r['recording']['ckks_key']}, {r['recording']['aes_key']})"
+                                                  if r.get("recording") else ""))
             else:
                 net, _ = load_model(split.name, m)
                 if args.record:

@@ -54,3 +54,34 @@ def test_replay_refuses_another_payload(tmp_path):
 
     with pytest.raises((UserError, OSError)):
         app.replay_analog(tmp_path / "missing", log=lambda *a: None)
+
+
+def test_model4_recorded_over_sim_replays_bit_identical(tmp_path, fashion):
+    import os
+
+    from hesemcom import ckks
+    from jscec.errors import UserError
+
+    net, _ = load_model("fashion", 3)
+    x, y = fashion.x_test[:4], fashion.y_test[:4]
+    base = tmp_path / "m4"
+    live = app.record_ciphertext(net.he_params(), "fashion", x, y, base, app.make_link("sim", 25.0),
+                                 log=lambda *a: None)
+    assert live["ciphertexts_received"] == 1 and min(live["predictions"]) >= 0
+    aes, ck = (tmp_path / "keys" / "m4.aes.key"), (tmp_path / "keys" / "m4.ckks.key")
+    assert oct(os.stat(ck).st_mode & 0o777) == "0o600" and oct(os.stat(aes).st_mode & 0o777) == "0o600"
+    meta = (tmp_path / "m4.sigmf-meta").read_text()
+    assert "hesemcom-ckks" in meta and ck.read_bytes()[:64].hex() not in meta
+    again = app.replay(base, log=lambda *a: None)
+    assert again["model"] == 4 and again["predictions"] == live["predictions"]
+    assert np.array_equal(again["scores"], live["scores"])                    # bit for bit
+    assert again["ciphertexts_identical_to_sent"] == 1
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "m4.aes.key").write_bytes(aes.read_bytes())
+    os.chmod(other / "m4.aes.key", 0o600)
+    fd = os.open(other / "m4.ckks.key", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, ckks.Keys(ckks.CkksParams()).to_bytes())
+    os.close(fd)
+    with pytest.raises(UserError, match="not the ones"):
+        app.replay(base, keys_dir=other, log=lambda *a: None)

@@ -14,14 +14,20 @@
   whole ciphertext (its 4 images are scored as wrong). The run reports ciphertext bytes, frames, symbols and the
   air time per image at the link's symbol rate (``sample_rate`` / samples per symbol).
 
-Links (:func:`make_link`): ``awgn``, ``sim``, ``ota`` (radios or the CI fakes); over ``sim`` and ``ota`` the analog
-run can be recorded (:func:`record_analog`: SigMF + the labels and features sent) and replayed through the same RX
-chain (:func:`replay_analog`, the ``replay`` link), which scores exactly as the live run did.
+Links (:func:`make_link`): ``awgn``, ``sim``, ``ota`` (radios or the CI fakes); over ``sim`` and ``ota`` both runs
+can be recorded as SigMF and replayed through the same RX chain (the ``replay`` link), scoring exactly as the live
+run did: the analog run (:func:`record_analog`, :func:`replay_analog`: the labels and features sent beside the
+recording) and Model 4's (:func:`record_ciphertext`, :func:`replay_ciphertext`: the labels, the frame index and
+the decoder's Galois keys beside it, the AES and CKKS keys in ``keys/`` (mode 0600); the replayed predictions and
+decrypted scores are the live run's bit for bit). :func:`replay` picks the right one from ``jscec:payload``.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -165,9 +171,26 @@ def reassemble(received: list, index: list, budget, key: bytes, sizes: list[int]
     return out
 
 
-def run_ciphertext(he: dict, x_u8: np.ndarray, y: np.ndarray, link, *, mod: str = "64qam", rate: str = "3/4",
-                   k_symbols: int = 4032, pulse=PulseShape(), sample_rate: float = 1e6, log=print) -> dict:
-    """Model 4: encrypt, encode on the ciphertext, send the features' ciphertexts as bits, decode and decrypt."""
+@dataclass
+class CiphertextTransmission:
+    """What Model 4's sender made: the key set, the features' ciphertexts (SEAL bytes), their frames."""
+
+    keys: object                # hesemcom.ckks.Keys (the key holder's; the decoder uses its evaluation keys)
+    model: object               # hesemcom.ckks.EncryptedModel3
+    blobs: list                 # serialised feature ciphertexts
+    counts: list                # images in each
+    aes_key: bytes              # the chain's AES-CTR key (fresh per run)
+    frames: list
+    index: list                 # per frame: (blob, offset, length)
+    budget: object
+    encrypt_s: float
+
+
+def send_ciphertexts(he: dict, x_u8: np.ndarray, *, mod: str = "64qam", rate: str = "3/4", k_symbols: int = 4032,
+                     decoder_galois: bool = False) -> CiphertextTransmission:
+    """Fresh CKKS keys, the images encrypted 4 per ciphertext, the encoder on the ciphertexts, the features'
+    ciphertexts serialised and cut into LDPC + QAM frames. ``decoder_galois``: the decoder will rotate with
+    fresh decoder-only Galois keys (:meth:`hesemcom.ckks.Keys.decoder_galois_keys`, what a recording keeps)."""
     from hesemcom import ckks
 
     params = ckks.CkksParams()
@@ -184,29 +207,57 @@ def run_ciphertext(he: dict, x_u8: np.ndarray, y: np.ndarray, link, *, mod: str 
         blobs.append(_save(model.features(keys, ct)))
         counts.append(n)
     t_tx = time.perf_counter() - t0
+    if decoder_galois:
+        keys.galois_bytes = keys.decoder_galois_keys()
+        keys.use_galois(keys.galois_bytes)
     key = os.urandom(16)
     frames, index, budget = ciphertext_frames(blobs, mod, rate, k_symbols, key)
-    got = carry_frames(frames, link, pulse=pulse, log=log)
-    back = reassemble(got["frames"], index, budget, key, [len(b) for b in blobs])
-    pred = np.full(len(x), -1)
-    for k, (blob, n) in enumerate(zip(back, counts)):
+    return CiphertextTransmission(keys, model, blobs, counts, key, frames, index, budget, t_tx)
+
+
+def decode_ciphertexts(keys, model, blobs: list, counts: list) -> tuple[np.ndarray, np.ndarray]:
+    """The decoder on each received feature ciphertext (None: lost), the key holder's decryption: (predictions
+    (N,), −1 where lost; scores (N, 10), NaN where lost)."""
+    from hesemcom import ckks
+
+    per = ckks.CkksParams().images_per_ciphertext
+    n_img = int(sum(counts))
+    pred, scores = np.full(n_img, -1), np.full((n_img, 10), np.nan)
+    for k, (blob, n) in enumerate(zip(blobs, counts)):
         if blob is None:
             continue
-        feats = _load(keys, blob)
-        scores = model.scores(keys, feats, None)
-        dec = np.stack([keys.decrypt_complex(s)[np.arange(n) * ckks.BLOCK + ckks.SCORE_SLOT] for s in scores], 1)
-        pred[k * per:k * per + n] = (np.concatenate([dec.real, dec.imag], 1) + model.fc_b).argmax(1)
-    total_bytes = sum(len(b) for b in blobs)
-    symbols = len(frames) * int(frames[0].size) if frames else 0
+        sc = model.scores(keys, _load(keys, blob), None)
+        dec = np.stack([keys.decrypt_complex(z)[np.arange(n) * ckks.BLOCK + ckks.SCORE_SLOT] for z in sc], 1)
+        scores[k * per:k * per + n] = np.concatenate([dec.real, dec.imag], 1) + model.fc_b
+        pred[k * per:k * per + n] = scores[k * per:k * per + n].argmax(1)
+    return pred, scores
+
+
+def _ciphertext_result(tx: CiphertextTransmission, back: list, pred, scores, y, pulse, sample_rate, got) -> dict:
+    n_img = len(pred)
+    total_bytes = sum(len(b) for b in tx.blobs)
+    symbols = len(tx.frames) * int(tx.frames[0].size) if tx.frames else 0
     rate_sym = sample_rate / pulse.sps
-    return {"images": len(x), "accuracy": float(np.mean(pred == y)), "ciphertexts": len(blobs),
+    return {"images": n_img, "accuracy": float(np.mean(pred == y)), "predictions": pred.tolist(),
+            "scores": scores, "ciphertexts": len(tx.blobs),
             "ciphertexts_received": sum(b is not None for b in back),
-            "ciphertext_bytes_per_image": total_bytes / len(x), "frames": len(frames),
-            "frames_per_image": len(frames) / len(x), "channel_symbols_per_image": symbols / len(x),
-            "analog_symbols_per_image": SYMBOLS, "modulation": mod, "code_rate": rate,
-            "frame_capacity_bytes": budget.capacity_bytes, "symbol_rate": rate_sym,
-            "air_time_s_per_image": symbols / len(x) / rate_sym, "analog_air_time_s_per_image": SYMBOLS / rate_sym,
-            "encrypt_and_encode_s": t_tx, "link": {k: v for k, v in got["link"].items() if k != "sync"}}
+            "ciphertext_bytes_per_image": total_bytes / n_img, "frames": len(tx.frames),
+            "frames_per_image": len(tx.frames) / n_img, "channel_symbols_per_image": symbols / n_img,
+            "analog_symbols_per_image": SYMBOLS, "modulation": tx.budget.mod, "code_rate": tx.budget.rate,
+            "frame_capacity_bytes": tx.budget.capacity_bytes, "symbol_rate": rate_sym,
+            "air_time_s_per_image": symbols / n_img / rate_sym, "analog_air_time_s_per_image": SYMBOLS / rate_sym,
+            "encrypt_and_encode_s": tx.encrypt_s, "link": {k: v for k, v in got["link"].items() if k != "sync"}}
+
+
+def run_ciphertext(he: dict, x_u8: np.ndarray, y: np.ndarray, link, *, mod: str = "64qam", rate: str = "3/4",
+                   k_symbols: int = 4032, pulse=PulseShape(), sample_rate: float = 1e6, log=print) -> dict:
+    """Model 4: encrypt, encode on the ciphertext, send the features' ciphertexts as bits, decode and decrypt.
+    ``scores`` (N, 10): the decrypted class scores (NaN for a lost ciphertext's images)."""
+    tx = send_ciphertexts(he, x_u8, mod=mod, rate=rate, k_symbols=k_symbols)
+    got = carry_frames(tx.frames, link, pulse=pulse, log=log)
+    back = reassemble(got["frames"], tx.index, tx.budget, tx.aes_key, [len(b) for b in tx.blobs])
+    pred, scores = decode_ciphertexts(tx.keys, tx.model, back, tx.counts)
+    return _ciphertext_result(tx, back, pred, scores, np.asarray(y), pulse, sample_rate, got)
 
 
 def _save(ct) -> bytes:
@@ -313,3 +364,173 @@ def replay_analog(recording, *, checkpoint=None, log=print) -> dict:
     return {"images": int(len(y)), "images_received": int(ok.sum()), "accuracy": acc, "accuracy_of_received": acc_rx,
             "mer_db": float(np.mean(mer)) if mer else None, "model": int(hm["model"]), "data": hm["data"],
             "recording": {"meta": str(info.meta_path), "samples": info.samples}}
+
+
+# --------------------------------------------------------------------------- capture and replay (Model 4's bits)
+
+#: ``jscec:payload`` of a recording of Model 4's ciphertext bits.
+CKKS_PAYLOAD = "hesemcom-ckks"
+
+
+def _sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def key_paths(base) -> tuple[Path, Path]:
+    """Where a Model 4 recording's keys live: ``<dir of base>/keys/<name>.aes.key`` (the chain's AES key) and
+    ``<name>.ckks.key`` (the CKKS secret, public and relinearisation keys), both mode 0600."""
+    from link.capture import REFERENCE_SUFFIX, reference_path
+
+    base = Path(base)
+    name = reference_path(base).name[:-len(REFERENCE_SUFFIX)]
+    return base.parent / "keys" / f"{name}.aes.key", base.parent / "keys" / f"{name}.ckks.key"
+
+
+def record_ciphertext(he: dict, data_name: str, x_u8: np.ndarray, y: np.ndarray, base, link, *, mod: str = "64qam",
+                      rate: str = "3/4", k_symbols: int = 4032, pulse=PulseShape(), sample_rate: float = 1e6,
+                      center_freq: float = 2.4e9, log=print) -> dict:
+    """:func:`run_ciphertext` over a ``sim`` or ``ota`` link, Bob's RX input recorded as SigMF ``base``
+    (``jscec:payload`` = ``hesemcom-ckks``). Beside it, ``<base>.reference.npz``: the labels, the frame index
+    (ciphertext, offset, length per frame), the images per ciphertext and the decoder's Galois keys (public
+    evaluation keys: the replay rotates with the very keys the live run used, so its scores are bit-identical).
+    The metadata holds the public parameters, the SHA-256 of every ciphertext sent and the fingerprints of the
+    keys; the keys themselves go to ``keys/`` beside the recording (:func:`key_paths`, mode 0600)."""
+    import tempfile
+
+    from crypto.aes_ctr import save_key
+    from crypto.keyfile import write_atomic
+    from link.apps.baseline_recording import aes_key_id
+    from link.capture import Recorder
+
+    tx = send_ciphertexts(he, x_u8, mod=mod, rate=rate, k_symbols=k_symbols, decoder_galois=True)
+    aes_path, ckks_path = key_paths(base)
+    aes_path.parent.mkdir(parents=True, exist_ok=True)
+    aes_path.parent.chmod(0o700)
+    save_key(aes_path, tx.aes_key)
+    write_atomic(ckks_path, tx.keys.to_bytes(), 0o600)
+    meta = {"description": f"hesemcom: {data_name} Model 4 feature ciphertexts (CKKS, SEAL bytes) over AES-128-CTR + "
+                           f"802.11ad LDPC {rate} + {mod.upper()}, {len(x_u8)} images in {len(tx.frames)} frames",
+            "payload": CKKS_PAYLOAD, "frames_sent": len(tx.frames), "images": int(len(x_u8)),
+            "pulse": {"sps": pulse.sps, "rolloff": pulse.rolloff, "span": pulse.span},
+            "aes_key_id": aes_key_id(tx.aes_key),
+            "hesemcom": {"data": data_name, "model": 4, "mod": mod, "rate": rate, "k_symbols": int(k_symbols),
+                         "budget": tx.budget.as_dict(), "ckks": tx.keys.params.security(),
+                         "ckks_key_id": tx.keys.key_id(), "ciphertext_bytes": [len(b) for b in tx.blobs],
+                         "ciphertext_sha256": [_sha(b) for b in tx.blobs],
+                         "galois_sha256": _sha(tx.keys.galois_bytes)}}
+    with tempfile.TemporaryDirectory() as tmp:
+        truth = Path(tmp) / "truth.npz"
+        np.savez(truth, labels=np.asarray(y), counts=np.asarray(tx.counts), index=np.asarray(tx.index, np.int64),
+                 galois=np.frombuffer(tx.keys.galois_bytes, np.uint8))
+        got = carry_frames(tx.frames, link, pulse=pulse, recorder=Recorder(base, sample_rate=sample_rate,
+                                                                            center_freq=center_freq),
+                           meta=meta, truth_path=truth, log=log)
+    back = reassemble(got["frames"], tx.index, tx.budget, tx.aes_key, [len(b) for b in tx.blobs])
+    pred, scores = decode_ciphertexts(tx.keys, tx.model, back, tx.counts)
+    res = _ciphertext_result(tx, back, pred, scores, np.asarray(y), pulse, sample_rate, got)
+    res["recording"] = {**got["recording"], "aes_key": str(aes_path), "ckks_key": str(ckks_path)}
+    return res
+
+
+def _read_ckks_recording(info, keys_dir) -> dict:
+    """Check a Model 4 recording and read what the replay needs; ``UserError`` (one line) on anything wrong."""
+    from baseline.pipeline import link_budget
+    from crypto.aes_ctr import load_key
+    from crypto.keyfile import read_secret
+    from hesemcom import ckks
+    from jscec.errors import UserError
+    from link.apps.baseline_recording import aes_key_id
+    from link.capture import reference_path
+
+    g, name = info.global_info, info.name
+    hm = g.get("jscec:hesemcom")
+    if g.get("jscec:payload") != CKKS_PAYLOAD or not isinstance(hm, dict):
+        raise UserError(f"{name} is not a hesemcom Model 4 recording (jscec:payload {g.get('jscec:payload')!r})")
+    try:
+        budget = link_budget(str(hm["mod"]), str(hm["rate"]), int(hm["k_symbols"]))
+        sizes, digests = [int(v) for v in hm["ciphertext_bytes"]], [str(v) for v in hm["ciphertext_sha256"]]
+        p = g["jscec:pulse"]
+        pulse, frames_sent = PulseShape(int(p["sps"]), float(p["rolloff"])), int(g["jscec:frames_sent"])
+        data_name, ckks_id, galois_sha = str(hm["data"]), str(hm["ckks_key_id"]), str(hm["galois_sha256"])
+    except (KeyError, TypeError, ValueError) as exc:
+        what = f"no {exc.args[0]}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise UserError(f"{name}: malformed hesemcom metadata ({what})") from None
+    ref = reference_path(info.meta_path)
+    if not ref.is_file():
+        raise UserError(f"no reference {ref.name} beside {name} (jscec hesemcom radio --record writes it)")
+    try:
+        with np.load(ref) as z:
+            y, counts, index, galois = z["labels"], z["counts"], z["index"], z["galois"].tobytes()
+    except KeyError as exc:
+        raise UserError(f"{ref.name} is not the reference of {name} (it has no {exc.args[0]})") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {ref.name}: {str(exc).splitlines()[0]}") from None
+    if (index.ndim != 2 or index.shape != (frames_sent, 3) or len(counts) != len(sizes) or int(counts.sum()) != len(y)
+            or _sha(galois) != galois_sha):
+        raise UserError(f"{ref.name} does not match {name} (frames, ciphertexts, images or Galois keys)")
+    aes_path, ckks_path = key_paths(info.meta_path)
+    if keys_dir is not None:
+        aes_path, ckks_path = Path(keys_dir) / aes_path.name, Path(keys_dir) / ckks_path.name
+    aes = load_key(aes_path)
+    if g.get("jscec:aes_key_id") != aes_key_id(aes):
+        raise UserError(f"the AES key in {aes_path} is not the one {name} was sent with")
+    try:
+        keys = ckks.Keys.from_bytes(read_secret(ckks_path, "CKKS key"))
+    except (ValueError, RuntimeError) as exc:
+        raise UserError(f"CKKS key file {ckks_path} does not hold a CKKS key set ({str(exc).splitlines()[0]})") \
+            from None
+    if keys.key_id() != ckks_id:
+        raise UserError(f"the CKKS keys in {ckks_path} are not the ones {name} was made with (key id "
+                        f"{keys.key_id()}, recorded {ckks_id})")
+    keys.use_galois(galois)
+    if info.samples == 0:
+        raise UserError(f"no frames found in {name} (it holds no samples)")
+    return {"budget": budget, "sizes": sizes, "digests": digests, "pulse": pulse, "frames_sent": frames_sent,
+            "data": data_name, "labels": y, "counts": [int(c) for c in counts],
+            "index": [tuple(int(v) for v in row) for row in index], "aes_key": aes, "keys": keys, "ref": ref}
+
+
+def replay_ciphertext(recording, *, keys_dir=None, checkpoint=None, log=print) -> dict:
+    """A :func:`record_ciphertext` recording through the same RX chain, the frames reassembled into the
+    ciphertexts, the decoder evaluated on them with the recorded Galois keys and the scores decrypted with the
+    recorded CKKS keys: the live run's predictions and scores, bit for bit. ``keys_dir``: where the key files
+    are (default ``keys/`` beside the recording)."""
+    from hesemcom import ckks
+    from hesemcom.train import load_model
+    from link.apps.baseline import BaselineApp, FrameTransmission
+    from link.links.replay import ReplayLink, ReplayOptions
+    from link.runner import RunOptions, run
+
+    link = ReplayLink(ReplayOptions(str(recording)))
+    read = {}
+
+    def transmission(info):
+        read["rec"] = rec = _read_ckks_recording(info, keys_dir)
+        return FrameTransmission(rec["pulse"], None, rec["frames_sent"], rec["ref"])
+
+    got = run(BaselineApp(read_recording=transmission), link, RunOptions(out_dir=None, timeout_s=900.0), log=log)
+    rec, info = read["rec"], link.info
+    net, _ = load_model(rec["data"], 3, checkpoint)
+    model = ckks.EncryptedModel3(net.he_params(), rec["keys"].params)
+    back = reassemble(got["frames"], rec["index"], rec["budget"], rec["aes_key"], rec["sizes"])
+    pred, scores = decode_ciphertexts(rec["keys"], model, back, rec["counts"])
+    y = np.asarray(rec["labels"])
+    return {"images": int(len(y)), "accuracy": float(np.mean(pred == y)), "predictions": pred.tolist(),
+            "scores": scores, "ciphertexts": len(rec["sizes"]),
+            "ciphertexts_received": sum(b is not None for b in back),
+            "ciphertexts_identical_to_sent": sum(b is not None and _sha(b) == d for b, d in zip(back, rec["digests"])),
+            "frames_sent": rec["frames_sent"], "model": 4, "data": rec["data"],
+            "recording": {"meta": str(info.meta_path), "samples": info.samples}}
+
+
+def replay(recording, *, keys_dir=None, checkpoint=None, log=print) -> dict:
+    """Replay a hesemcom recording of either kind (its ``jscec:payload`` says which)."""
+    from jscec.errors import UserError
+    from link.links.replay import recording_info
+
+    payload = recording_info(str(recording)).global_info.get("jscec:payload")
+    if payload == CKKS_PAYLOAD:
+        return replay_ciphertext(recording, keys_dir=keys_dir, checkpoint=checkpoint, log=log)
+    if keys_dir is not None:
+        raise UserError("--keys is for Model 4 recordings (this one carries analog features)")
+    return replay_analog(recording, checkpoint=checkpoint, log=log)
