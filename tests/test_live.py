@@ -195,8 +195,8 @@ def test_the_live_view_serves_on_127_0_0_1_and_refuses_a_busy_port_and_other_hos
         assert ctype == "image/png" and png[:8] == b"\x89PNG\r\n\x1a\n"
         with pytest.raises(urllib.error.HTTPError):
             _get(f"{view.url}image/{run_id}/bob/5.png")
-        proc = view.proc
-    assert proc.poll() is not None and ENV not in os.environ
+    assert view.wait() == 0 and ENV not in os.environ
+    assert not os.path.exists(view.address.removeprefix("ipc://"))     # its private socket folder is gone
 
 
 @pytest.mark.skipif(not any(os.path.exists(p) for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser")),

@@ -6,8 +6,8 @@
 
 * :class:`link.live.view.LiveView` (the CLI's ``--live``) binds the page's port on 127.0.0.1 (a busy
   port is refused in one line), starts the hub process (:mod:`link.live.hub`) and puts the hub's ZMQ
-  address in ``$JSCEC_LIVE``; every process of the run inherits it: the receive chains, a campaign's
-  workers and their chains.
+  address (an ``ipc://`` socket in a private folder) in ``$JSCEC_LIVE``; every process of the run
+  inherits it: the receive chains, a campaign's workers and their chains.
 * Every sender uses :func:`publisher` (:mod:`link.live.publish`): sends never block and are dropped
   when the hub lags, so the run keeps its pace; without ``$JSCEC_LIVE`` it is None and nothing runs.
 * The runner calls :func:`watch` around its receivers (run start and end, and a thread that sends the
@@ -15,7 +15,7 @@
   :func:`finished` with the report; the receive chains send each frame they handle and each image
   they decode; a campaign sends its progress (:func:`campaign`).
 * The hub (:mod:`link.live.state`) folds the messages into a view per run, computes the spectra and
-  PNGs, and pushes updates to the page (:mod:`link.live.page`) as server-sent events, ≤ 0.1 s apart.
+  PNGs, and pushes updates to the page (``link/live/page.html``) as server-sent events, ≤ 0.1 s apart.
 
 Nothing secret travels: the messages hold counters, figures, payload points, decoded images and
 public settings, never a key, a seed or a key file's path (:func:`run_meta` picks its fields one by

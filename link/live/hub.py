@@ -1,10 +1,10 @@
 """The live view's hub: ``python -m link.live --http-fd FD`` (started by :class:`link.live.view.LiveView`).
 
-It reads the run's messages on a ZMQ PULL socket it binds on 127.0.0.1 (printing ``ready ADDRESS``),
-folds them into a :class:`link.live.state.LiveState`, and serves, on the listening socket it inherits
-(``--http-fd``, bound to 127.0.0.1 by the command):
+It reads the run's messages on a ZMQ PULL socket it binds at ``--zmq`` (an ``ipc://`` socket in a private
+folder the command made, removed at exit), folds them into a :class:`link.live.state.LiveState`, and serves,
+on the listening socket it inherits (``--http-fd``, bound to 127.0.0.1 by the command):
 
-* ``/`` — the page (:mod:`link.live.page`);
+* ``/`` — the page (``link/live/page.html``: plain JavaScript drawing on canvases, nothing fetched from elsewhere);
 * ``/api/snapshot`` — everything the page draws, as JSON;
 * ``/api/events?since=SEQ`` — server-sent events: each a JSON list of updates after ``SEQ`` (an
   ``event: reset`` when the hub's log no longer reaches back that far: fetch a snapshot again);
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import socket
 import sys
 import threading
@@ -50,7 +51,7 @@ class Hub:
         self.server.daemon_threads = True
 
     def serve(self):
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="jscec-live-http",
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="jscec-live-http",
                          daemon=True).start()
 
     def pump(self, pull) -> None:
@@ -85,7 +86,7 @@ class Hub:
         with self.state.lock:
             self.state.closed = True
             self.state.changed.notify_all()
-        time.sleep(0.2)      # let the event streams send it
+        time.sleep(0.05)     # let the event streams send it
         self.server.shutdown()
 
 
@@ -169,6 +170,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m link.live", description=__doc__.splitlines()[0])
     p.add_argument("--http-fd", type=int, required=True, help="listening socket (bound to 127.0.0.1) to serve on")
+    p.add_argument("--zmq", required=True, help="ZMQ address to bind for the run's messages (ipc:// in a private folder)")
     args = p.parse_args(argv)
     http_sock = socket.socket(fileno=args.http_fd)
     hub = Hub(http_sock)
@@ -176,7 +178,11 @@ def main(argv=None) -> int:
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 20000)
     pull.setsockopt(zmq.LINGER, 0)
-    port = pull.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        pull.bind(args.zmq)
+    except zmq.ZMQError as exc:
+        print(f"live view: cannot bind {args.zmq}: {exc}", file=sys.stderr)
+        return 2
     hub.serve()
 
     def wait_stdin():
@@ -188,10 +194,9 @@ def main(argv=None) -> int:
         hub.stopping.set()
 
     threading.Thread(target=wait_stdin, name="jscec-live-stdin", daemon=True).start()
-    print(f"ready tcp://127.0.0.1:{port}", flush=True)
     hub.pump(pull)
     deadline = time.monotonic() + 0.5          # the messages still on their way
-    while time.monotonic() < deadline and pull.poll(50):
+    while time.monotonic() < deadline and pull.poll(20):
         try:
             parts = pull.recv_multipart(zmq.NOBLOCK)
             hub.state.apply(json.loads(parts[0]), parts[1] if len(parts) > 1 else b"")
@@ -200,4 +205,7 @@ def main(argv=None) -> int:
     hub.close()
     pull.close()
     ctx.term()
+    folder = Path(args.zmq.removeprefix("ipc://")).parent
+    if args.zmq.startswith("ipc://") and folder.name.startswith("jscec-live-"):
+        shutil.rmtree(folder, ignore_errors=True)       # the private folder of the socket
     return 0

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import os
-import select
 import socket
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 from jscec.errors import UserError
@@ -14,8 +13,8 @@ from link.live import ENV
 
 #: The page's port when ``--live-port`` is not given.
 DEFAULT_PORT = 8765
-#: Seconds the hub may take to start.
-START_TIMEOUT_S = 30.0
+#: Seconds a command waits for the hub to end after the run.
+STOP_TIMEOUT_S = 5.0
 
 
 def listen(port: int) -> socket.socket:
@@ -37,9 +36,12 @@ def listen(port: int) -> socket.socket:
 class LiveView:
     """The live view of whatever runs inside ``with LiveView(port):`` in this process and its children.
 
-    Entering binds the page's port (refusing a busy one), starts the hub (``python -m link.live``) on
-    it, sets ``$JSCEC_LIVE`` for the processes the run starts and prints the page's address; leaving
-    stops the hub (the page keeps what it shows and says the command ended)."""
+    Entering binds the page's port (refusing a busy one), starts the hub (``python -m link.live``) on it
+    without waiting for it (a page's requests wait in the socket's queue; messages in ZMQ's until the hub
+    binds its address, a socket in a private folder), sets ``$JSCEC_LIVE`` for the processes the run
+    starts and prints the page's address. Leaving lets this process's last messages out and closes the
+    hub's input: the hub folds them in, tells the pages the command ended (they keep what they show)
+    and exits (~0.1 s)."""
 
     def __init__(self, port: int = DEFAULT_PORT, log=print):
         self.port = int(port)
@@ -52,49 +54,26 @@ class LiveView:
     def __enter__(self):
         sock = listen(self.port)
         root = Path(__file__).resolve().parents[2]
+        folder = tempfile.mkdtemp(prefix="jscec-live-")          # 0700: only this user reaches the hub
+        self.address = f"ipc://{folder}/hub"
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
         env.pop(ENV, None)
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "link.live", "--http-fd", str(sock.fileno())],
-                                         pass_fds=(sock.fileno(),), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         cwd=root, env=env, text=True)
+            self.proc = subprocess.Popen([sys.executable, "-m", "link.live", "--http-fd", str(sock.fileno()),
+                                          "--zmq", self.address], pass_fds=(sock.fileno(),), stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, cwd=root, env=env)
             self.port = sock.getsockname()[1]
+        except OSError as exc:
+            os.rmdir(folder)
+            raise UserError(f"live view: cannot start its server ({exc.strerror or exc})") from None
         finally:
             sock.close()      # the hub holds it now
-        self.address = self._ready()
         self._old_env = os.environ.get(ENV)
         os.environ[ENV] = self.address
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log(f"live view: {self.url}")
         sys.stdout.flush()
         return self
-
-    def _ready(self) -> str:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise UserError(f"live view: its server exited at start (exit code {self.proc.returncode})")
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if r:
-                line = self.proc.stdout.readline().strip()
-                if line.startswith("ready "):
-                    return line.split(" ", 1)[1]
-        self._stop()
-        raise UserError(f"live view: its server did not start within {START_TIMEOUT_S:.0f} s")
-
-    def _stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            self.proc.stdin.close()       # the hub folds in the last messages, tells the pages, exits
-        except OSError:
-            pass
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
 
     def __exit__(self, *exc):
         from link.live import publisher
@@ -106,5 +85,23 @@ class LiveView:
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = self._old_env
-        self._stop()
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                rc = self.proc.wait(STOP_TIMEOUT_S)     # ~0.1 s: the last messages in, the pages told
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+            if rc != 0 and not any(exc):
+                self.log(f"warning: the live view's server failed (exit code {rc})")
         return False
+
+    def wait(self, timeout_s: float = 10.0) -> int | None:
+        """The hub's exit status once it ended (None: still running after ``timeout_s``)."""
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
