@@ -219,7 +219,8 @@ def _fields(setup: Setup) -> dict:
 
 
 def add_labels(report: dict, setup: LabelledSetup, results: dict) -> dict:
-    """The classification part of a run's report: ``task``, ``classes``, ``random_guess``, per role its
+    """The classification part of a run's report: ``task``, ``classes``, ``random_guess`` (as ``jscec eval``'s: a
+    uniform guess drawn per labelled image, ``accuracy``, and its ``chance``), per role its
     ``accuracy``, ``images_classified``/``images_labelled`` and SNR (``snr``: requested and measured), and
     ``labels``: per image index its true label and Bob's and Eve's, as class names (None: unknown or lost)."""
     classes = list(setup.classes or [])
@@ -234,7 +235,14 @@ def add_labels(report: dict, setup: LabelledSetup, results: dict) -> dict:
     indices = sorted(set(range(len(setup.images))) | set(truth) | {i for per in rows.values() for i in per})
     report["task"] = TASK
     report["classes"] = classes
-    report["random_guess"] = 1.0 / len(classes) if classes else None
+    if not classes:
+        report["random_guess"] = None
+    elif truth:       # as jscec eval reports it: a uniform guess drawn per labelled image, and the chance
+        from models.evaluate import random_guess
+
+        report["random_guess"] = random_guess(np.array(list(truth.values())), len(classes), report.get("seed", 0))
+    else:
+        report["random_guess"] = {"chance": 1.0 / len(classes)}
     requested = _requested_snr(report)
     report["snr"] = {}
     for role in ("bob", "eve"):
@@ -292,8 +300,10 @@ def table(report: dict) -> str:
         lines.append(f"{who.capitalize():6}{_fmt(snr['requested_db'], '8.1f')}{_fmt(snr['measured_db'], '9.2f')}"
                      f"{_fmt(r.get('mer_db'), '8.2f')}{_pct(r.get('accuracy')):>10}{r.get('images_classified') or 0:8d}"
                      f"{r.get('frames_sent') or 0:6d}{r.get('frames_ok', 0):6d}  {drops}")
-    if report.get("random_guess") is not None:
-        lines.append(f"random guess: {_pct(report['random_guess'])} ({len(report['classes'])} classes)")
+    guess = report.get("random_guess")
+    if guess is not None:
+        drawn = f"{_pct(guess['accuracy'])}, " if "accuracy" in guess else ""
+        lines.append(f"random guess: {drawn}chance {_pct(guess['chance'])} ({len(report['classes'])} classes)")
     return "\n".join(lines)
 
 
