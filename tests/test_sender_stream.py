@@ -15,7 +15,7 @@ import torch
 from crypto.cipher import CipherKeys
 from link.apps.alice import Alice, FrameSource
 from link.apps.eve_game import GameWriter, PairsFile, load_pairs, make_game, partners
-from link.sender import MESSAGE_SYMBOLS, SymbolStream, frame_stream, frames_as_stream, whole_buffers
+from link.sender import MESSAGE_SYMBOLS, SymbolStream, frame_stream, whole_buffers
 
 
 def _model(mode="lwe"):

@@ -1,7 +1,6 @@
 """Bob's and Eve's chains as separate processes (``python -m link.receiver``), driven by a runner."""
 from __future__ import annotations
 
-import json
 import os
 import select
 import subprocess
@@ -100,7 +99,10 @@ class ReceiverProcess:
             self._log.close()
         if rc != 0:
             raise ChainDied(self.role, rc, self.death())
-        summary = json.loads((self.out_dir / f"{self.role}.json").read_text())
+        from link.jsonstream import load_object
+
+        # Its per-frame records stay in the file, read when iterated: the runner holds no per-frame state.
+        summary = load_object(self.out_dir / f"{self.role}.json", lazy=("per_frame",))
         from link.receiver.chains import NpzImages
 
         images = NpzImages(self.out_dir / f"{self.role}-images.npz")    # index → image, read when used
