@@ -91,8 +91,8 @@ def test_tag_block_round_trip_and_its_crc_catches_noise():
 # ---------------------------------------------------------------------------------------------------- check symbols
 def test_check_symbols_are_keyed_stratified_and_follow_the_counter():
     auth = _keys().frame_auth()
-    assert [n_checks(n) for n in (0, 100, 255, 256, 511, 512, 2048, 4095)] == [0, 0, 0, 8, 15, 16, 16, 16]
-    for length in (256, 512, 700, 2048):
+    assert [n_checks(n) for n in (0, 100, 511, 512, 700, 1023, 1024, 2048, 4095)] == [0, 0, 0, 8, 10, 15, 16, 16, 16]
+    for length in (512, 700, 2048):
         pos, val = auth.checks(77, length)
         n = n_checks(length)
         edges = (np.arange(n + 1) * length) // n

@@ -47,7 +47,7 @@ def test_bob_recovers_the_plaintext_of_every_frame(mode):
         bob.handle(_received(f, 0, alice))
     values, erased, shape = bob.assemble(0)
     assert shape == sent.latent_shape
-    # lwe and mask frames are authenticated: their keyed check symbols (16 per 512 payload symbols) are erased.
+    # lwe and mask frames are authenticated: their keyed check symbols (16 per 1024 payload symbols) are erased.
     checks = [alice.auth.checks(1000 + 2 * j, 1024)[0] + 1024 * j for j in range(len(frames))] if mode != "lwe-pk" else []
     want = np.zeros(erased.size, bool)
     for c in checks:
@@ -101,11 +101,11 @@ def test_lost_frames_are_erased_not_guessed():
         bob.handle(_received(f, 0, None))
         eve.handle(_received(f, 0, None))
     _, erased, _ = bob.assemble(0)
-    # The lost frame's 512 symbols, and the 16 check symbols of each frame that came (mask: authenticated).
-    assert erased.sum() == 512 + 3 * 16 and erased[-512:].all()
+    # The lost frame's 512 symbols, and the 8 check symbols of each frame that came (mask: authenticated).
+    assert erased.sum() == 512 + 3 * 8 and erased[-512:].all()
     row = bob.decode_all({0: img})[0]
     assert row["frames_ok"] == 3 and row["frames_expected"] == 4
-    assert row["erased_fraction"] == pytest.approx((512 + 3 * 16) / 2048)
+    assert row["erased_fraction"] == pytest.approx((512 + 3 * 8) / 2048)
     assert eve.decode_all({0: img})[0]["image"].shape == img.shape
     assert model_id("m") == bob.model_id
 
@@ -185,7 +185,7 @@ def test_images_are_decoded_as_they_close_exactly_as_at_the_end():
     rows = streaming.decode_all()                    # the same rows again
     by_index = {r["index"]: r for r in rows}
     assert by_index[9]["frames_ok"] == 3 and by_index[9]["frames_expected"] == 4
-    assert by_index[9]["erased_fraction"] == pytest.approx((512 + 3 * 16) / 2048)   # a frame and 3 × 16 checks
+    assert by_index[9]["erased_fraction"] == pytest.approx((512 + 3 * 8) / 2048)   # a frame and 3 × 8 checks
     assert by_index[3]["image"] is None and by_index[3]["frames_expected"] is None and "psnr" in by_index[2]
     assert "ms_ssim" in by_index[9] and "ms_ssim" not in by_index[0] and by_index[24]["frames_ok"] == 3
     s, e = streaming.summary(rows, len(frames)), at_end.summary(expected, len(frames))

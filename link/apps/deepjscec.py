@@ -32,7 +32,8 @@ ROLES = ("bob", "eve")
 #: symbols (2 MiB) unless told otherwise; larger runs hold none of them (bounded memory).
 KEEP_FRAMES_SYMBOLS = 1 << 18
 #: ``jscec:frame_auth`` of a capture whose frames carry tags (crypto.frame_auth; the runner's replay requires them).
-AUTH_FIELD = {"tag": "HMAC-SHA256 truncated to 64 bits", "check_symbols": 16, "frame_version": 2}
+AUTH_FIELD = {"tag": "HMAC-SHA256 truncated to 64 bits", "check_symbols": "min(16, payload_len // 64)",
+              "frame_version": 2}
 
 
 @dataclass

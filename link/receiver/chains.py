@@ -67,7 +67,7 @@ DECODE_BATCH = 64
 #: Drop reason of a frame of an image that was already decoded (frames out of order or repeated).
 LATE = "late (image already decoded)"
 #: What Bob's summary names as the frames' authentication (crypto.frame_auth).
-AUTH_SCHEME = "HMAC-SHA256/64 tag over header and d block, 16 keyed check symbols, replay window"
+AUTH_SCHEME = "HMAC-SHA256/64 tag over header and d block, keyed check symbols (8 or 16 a frame), replay window"
 #: Drop reasons of frames that fail authentication (Bob, lwe and mask).
 NO_TAG, TAG_CRC, MAC, REPLAY, PAYLOAD_CHECK = "no tag", "tag block CRC", "mac", "replay", "payload check"
 #: Score keys in the order :func:`models.evaluate.quality` returns them.
