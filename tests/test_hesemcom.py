@@ -82,6 +82,24 @@ def test_model1_shows_the_cliff(fashion):
     assert np.array_equal(high, prep["recon"])      # everything decodes
 
 
+def test_model1_gray_jpeg2000_beats_three_equal_channels(fashion):
+    from baseline.source_codec import get_codec
+
+    gray, rgb = model1.GrayJpeg2000(), get_codec("jpeg2000")
+
+    def psnr(a, b):
+        return 10 * np.log10(255 ** 2 / np.mean((a.astype(float) - b) ** 2))
+
+    pg, pr = [], []
+    for im in fashion.x_test[:8]:
+        _, p = gray.best_fit(im, 48)
+        assert len(p) <= 48 and p.endswith(b"\xff\xd9")
+        pg.append(psnr(im, gray.decode(p, im.shape)))
+        _, p = rgb.best_fit(np.repeat(im[..., None], 3, 2), 48)
+        pr.append(psnr(im, rgb.decode(p, im.shape).astype(float).mean(2)))
+    assert np.mean(pg) > np.mean(pr) + 2.0
+
+
 def test_table3_on_a_tiny_subset(tmp_path, fashion):
     cfg = table3.Table3Config(datasets=("fashion",), snrs=(0, 25), model4_images=4, model1_images=4, max_test=24,
                               batch=4)
