@@ -1,15 +1,19 @@
 """Frames built from ``docs/interface.md`` alone, pushed into the project's RX side and decoded by Bob.
 
 Everything about the air interface below — sequences, preamble, header fields, CRC-32, Golay(24,12),
-whitening, pilots, the d block, the Z_p → 4096-QAM mapping, the idle lead and tail, the PDU wire format
-and the control message — is implemented here from that page, with numpy, zlib and pyzmq. None of the
-project's framing or modem code is imported (no ``radio.frame``, ``radio.zp_qam``, ``radio.sync``,
-``radio.transport``, ``flowgraphs.pdu``, ``link.apps.alice``). The project supplies only what the page
-says a sender needs from it: the cipher (``crypto.cipher``), the model (``models``), and the receiving
-side under test — the simulated loopback flowgraph and Bob's receive-chain process.
+whitening, pilots, the d block, the tag block, MAC tag and check symbols of §2.8, the Z_p → 4096-QAM
+mapping, the idle lead and tail, the PDU wire format and the control message — is implemented here from
+that page, with numpy, zlib, hmac/hashlib, binascii, pycryptodome's AES and pyzmq. None of the project's
+framing, modem or authentication code is imported (no ``radio.frame``, ``radio.zp_qam``, ``radio.sync``,
+``radio.transport``, ``flowgraphs.pdu``, ``link.apps.alice``, ``crypto.frame_auth``). The project supplies
+only what the page says a sender needs from it: the cipher (``crypto.cipher``), the model (``models``), and
+the receiving side under test — the simulated loopback flowgraph and Bob's receive-chain process.
 """
 from __future__ import annotations
 
+import binascii
+import hashlib
+import hmac
 import json
 import socket
 import struct
@@ -94,7 +98,7 @@ def golay_encode(bits: np.ndarray) -> np.ndarray:
 
 
 def header_info_bits(h: dict) -> np.ndarray:
-    vals = dict(h, version=1, reserved=0, mode=MODES[h["mode"]], constellation=CONSTELLATIONS[h["constellation"]],
+    vals = dict(h, version=h.get("version", 1), reserved=0, mode=MODES[h["mode"]], constellation=CONSTELLATIONS[h["constellation"]],
                 key_id=int(h["key_id"], 16))
     return np.array([b for name, n in FIELDS for b in uint_bits(int(vals[name]), n)], dtype=np.uint8)
 
@@ -120,6 +124,54 @@ def d_block_symbols(d: np.ndarray) -> np.ndarray:
     return qpsk(whiten(golay_encode(bits)))
 
 
+# ---------------------------------------------------------------------------------------------------
+# §2.8 frame authentication
+# ---------------------------------------------------------------------------------------------------
+
+def derive(secret: bytes, label: str, nonce: int | None = None) -> bytes:
+    msg = label.encode() + b"\x00" + (b"" if nonce is None else nonce.to_bytes(16, "big"))
+    return hmac.new(secret, msg, hashlib.sha256).digest()
+
+
+def keystream(secret: bytes, label: str, nonce: int, nbytes: int) -> bytes:
+    from Crypto.Cipher import AES
+
+    return AES.new(derive(secret, label, nonce), AES.MODE_CTR, nonce=b"", initial_value=0).encrypt(bytes(nbytes))
+
+
+def auth_keys(shared: bytes) -> tuple[bytes, bytes]:
+    k_auth = derive(shared, "jscec/v1/frame-auth")
+    return derive(k_auth, "jscec/v1/frame-auth/tag"), derive(k_auth, "jscec/v1/frame-auth/check")
+
+
+def frame_tag(k_tag: bytes, h: dict) -> bytes:
+    info = np.packbits(header_info_bits(h)).tobytes()
+    return hmac.new(k_tag, b"jscec/v1/frame-tag\x00" + info, hashlib.sha256).digest()[:8]
+
+
+def tag_block_symbols(tag: bytes) -> np.ndarray:
+    raw = tag + binascii.crc_hqx(tag, 0xFFFF).to_bytes(2, "big")
+    bits = np.concatenate([np.unpackbits(np.frombuffer(raw, np.uint8)), np.zeros(4, np.uint8)])
+    return (1.0 - 2.0 * whiten(golay_encode(bits))).astype(np.complex64)
+
+
+def check_symbols(k_check: bytes, counter: int, length: int) -> tuple[list[int], list[int]]:
+    n = min(16, length // 64)
+    if n < 8:
+        return [], []
+    words = iter(np.frombuffer(keystream(k_check, "jscec/v1/frame-auth/check-positions", counter, 4096), "<u4"))
+    positions = []
+    for i in range(n):
+        lo, hi = i * length // n, (i + 1) * length // n
+        width = hi - lo
+        u = int(next(words))
+        while u >= (2 ** 32 // width) * width:
+            u = int(next(words))
+        positions.append(lo + u % width)
+    w = np.frombuffer(keystream(k_check, "jscec/v1/frame-auth/check-values", counter, 4096), "<u2")
+    return positions, [int(v) % P for v in w[w < 65488][:n]]
+
+
 _IDX = np.arange(P)
 QAM_SCALE = 1.0 / np.sqrt(np.mean((2 * (_IDX % 64) - 63.0) ** 2 + (2 * (_IDX // 64) - 63.0) ** 2))
 
@@ -135,12 +187,15 @@ def zp_qam_hard(y) -> np.ndarray:
     return row * 64 + col
 
 
-def build_frame(h: dict, payload: np.ndarray, d: np.ndarray | None = None, corrupt_crc: bool = False) -> np.ndarray:
-    """One frame (guard included); ``h`` gets its payload_len and d_len set here."""
+def build_frame(h: dict, payload: np.ndarray, d: np.ndarray | None = None, corrupt_crc: bool = False,
+                tag: bytes | None = None) -> np.ndarray:
+    """One frame (guard included); ``h`` gets its payload_len and d_len set here; with ``tag``, version 2."""
     h.update(payload_len=payload.size, d_len=0 if d is None else d.size)
     data = [header_symbols(h, corrupt_crc), payload]
     if d is not None:
         data.append(d_block_symbols(d))
+    if tag is not None:
+        data.append(tag_block_symbols(tag))
     data = np.concatenate(data)
     n = data.size
     region = np.zeros(n + -(-n // 15), dtype=np.complex64)
@@ -215,6 +270,22 @@ def test_the_pages_examples_hold_for_this_implementation():
     assert "".join("+" if v.real > 0 else "-" for v in header_symbols(h)[:24]) == "---+---+-+-+---+++--++-+"
     assert [build_frame(dict(h), np.zeros(L, np.complex64), d).size for L, d in
             ((512, None), (2048, None), (512, np.zeros(192, np.int64)))] == [1198, 2837, 3694]
+    assert [build_frame(dict(h, version=2), np.zeros(L, np.complex64), tag=bytes(8)).size for L in (512, 2048)] == \
+        [1378, 3016]
+    # §2.8's test vector
+    assert binascii.crc_hqx(b"123456789", 0xFFFF) == 0x29B1
+    shared = bytes(range(32))
+    k_tag, k_check = auth_keys(shared)
+    assert derive(shared, "jscec/v1/frame-auth").hex() == "a8a464bbcf8e4988c746a5f57d99e4cd427bfaec6563a11f3f20b96eb834dc75"
+    assert (k_tag.hex(), k_check.hex()) == ("a51d6079eec8275b982ea03e96da152fa3dec8a0480d26b27fed105bc5cd9c17",
+                                            "1eb30bc99857be94c31372da860d48ab0c836cc398ff0ebdb972c420c14b8ba3")
+    h2 = dict(h, version=2)
+    assert np.packbits(header_info_bits(h2)).tobytes().hex() == "212345678a26af37bfe7140800000c0000040800800000"
+    tag = frame_tag(k_tag, h2)
+    assert tag.hex() == "46d778dc578b7477" and binascii.crc_hqx(tag, 0xFFFF) == 0xCE48
+    assert "".join("+" if v.real > 0 else "-" for v in tag_block_symbols(tag)[:24]) == "-+---++-+-+-+++-++++-+-+"
+    assert check_symbols(k_check, 0x12345678, 512) == ([13, 124, 169, 216, 304, 322, 397, 499],
+                                                       [292, 242, 736, 1890, 3122, 3248, 82, 1141])
     assert zlib.crc32(b"cifar10-mask") & 0xFFFF == 63941 and zlib.crc32(b"cifar10-lwe") & 0xFFFF == 42153
     example = bytes.fromhex("07 09 07 02 00 05 73 74 61 72 74 04 3f f8 00 00 00 00 00 00 06 0a 0a 00 00 00 00 01 00")
     meta, payload = parse_pdu(example)
@@ -269,24 +340,36 @@ def link_run(tmp_path_factory):
     common = dict(key_id=keys.key_id, model_id=zlib.crc32(model_path.stem.encode()) & 0xFFFF, constellation="zp4096",
                   chunk_index=0, chunk_count=1)
 
+    k_tag, k_check = auth_keys(keys.mask_key)      # §2.8: mask mode's shared secret is the mask key
+
     def image_frame(index: int, counter: int):
-        """§4: encode, cut into cipher frames of k = 512, encrypt under counter, counter + 1, …, map."""
+        """§4: encode, cut into cipher frames of k = 512, encrypt under counter, counter + 1, …, map;
+        §2.8: the check symbols put in, the header version 2 (its tag is made in build_frame's caller)."""
         img = images[index]
         x = torch.from_numpy(img[None]).permute(0, 3, 1, 2).float() / 255
         with torch.no_grad():
             _, plaintext, shape = model.encode(x)
             z = plaintext[0].numpy().astype(np.int64)
-            local = model.decode(torch.from_numpy(z[None]).double(), shape, out_size=img.shape[:2])
         n = -(-z.size // keys.k)
         padded = np.zeros(n * keys.k, np.int64)
         padded[:z.size] = z
         ct = encryptor.encrypt_batch(padded.reshape(n, keys.k), np.arange(counter, counter + n))
-        h = dict(common, counter=counter, mode="mask", image_index=index, height=img.shape[0], width=img.shape[1])
+        h = dict(common, counter=counter, mode="mask", image_index=index, height=img.shape[0], width=img.shape[1],
+                 version=2)
+        c = ct.c.reshape(-1).copy()
+        positions, values = check_symbols(k_check, counter, c.size)
+        c[positions] = values
+        # §4: Bob erases the latent values the check symbols replaced; decoded here the same way.
+        erased = np.zeros(z.size, bool)
+        erased[[q for q in positions if q < z.size]] = True
+        with torch.no_grad():
+            local = model.decode(torch.from_numpy(np.where(erased, 0, z)[None]).double(), shape,
+                                 out_size=img.shape[:2], erased=torch.from_numpy(erased[None]))
         local_u8 = (local.clamp(0, 1).permute(0, 2, 3, 1).numpy()[0] * 255 + 0.5).astype(np.uint8)
-        return h, ct.c.reshape(-1), local_u8, n
+        return h, c, local_u8, n, erased.mean()
 
     sent = []   # (header dict, payload values, d or None, corrupted)
-    h0, c0, local0, n0 = image_frame(0, 1000)
+    h0, c0, local0, n0, erased0 = image_frame(0, 1000)
     sent.append((h0, c0, None, False))
     # Image 1's frame: a valid frame whose header CRC is corrupted before Golay coding.
     h1 = dict(common, counter=1000 + n0, mode="mask", image_index=1, height=32, width=32)
@@ -295,11 +378,16 @@ def link_run(tmp_path_factory):
     d = rng.integers(0, P, 192)
     h3 = dict(common, counter=1000 + n0 + 1, mode="lwe-pk", image_index=3, height=32, width=32)
     sent.append((h3, rng.integers(0, P, 512), d, False))
-    h2, c2, local2, n2 = image_frame(2, 1000 + n0 + 2)
+    h2, c2, local2, n2, erased2 = image_frame(2, 1000 + n0 + 2)
     assert n0 == 1 and n2 == 4       # 32×32 → one cipher frame; 64×64 → four in one radio frame
     sent.append((h2, c2, None, False))
 
-    frames = [build_frame(h, zp_qam(c), dd, bad) for h, c, dd, bad in sent]
+    frames = []
+    for h, c, dd, bad in sent:
+        tag = None
+        if h.get("version") == 2:
+            tag = frame_tag(k_tag, dict(h, payload_len=c.size, d_len=0))
+        frames.append(build_frame(h, zp_qam(c), dd, bad, tag=tag))
     # §1.2: 256 idle symbols before the first frame, 2048 after the last.
     stream = np.concatenate([np.zeros(256, np.complex64), *frames, np.zeros(2048, np.complex64)])
     starts = 256 + np.concatenate([[0], np.cumsum([f.size for f in frames])[:-1]])
@@ -339,7 +427,7 @@ def link_run(tmp_path_factory):
         push.close()
         pull.close()
     return dict(sent=sent, starts=starts, stats=stats, drained=drained, pdus=pdus, result=result, images=images,
-                local={0: local0, 2: local2})
+                local={0: local0, 2: local2}, erased={0: erased0, 2: erased2})
 
 
 def test_every_frame_arrives_and_its_pdu_matches_what_was_sent(link_run):
@@ -357,8 +445,12 @@ def test_every_frame_arrives_and_its_pdu_matches_what_was_sent(link_run):
             assert set(meta) == {"dropped", "start", "metric", "snr_db"}
             continue
         keys = {"header", "noise_var", "mer_db", "snr_db", "cfo", "sro_ppm", "timing", "gain", "start", "metric"}
-        assert set(meta) == keys | ({"d_values", "d_ok"} if d is not None else set())
-        assert json.loads(meta["header"]) == {**h, "version": 1}
+        tagged = h.get("version") == 2
+        assert set(meta) == keys | ({"d_values", "d_ok"} if d is not None else set()) | \
+            ({"tag", "tag_ok"} if tagged else set())
+        assert json.loads(meta["header"]) == {**h, "version": 2 if tagged else 1}
+        if tagged:
+            assert meta["tag_ok"] is True and len(meta["tag"]) == 16
         assert payload.dtype == np.complex64 and payload.size == h["payload_len"]
         assert meta["mer_db"] > 30 and abs(meta["cfo"]) < 1e-3 and meta["metric"] > 0.5
         assert meta["timing"] == pytest.approx(meta["start"] % 1.0)
@@ -377,7 +469,8 @@ def test_bob_decodes_the_frames_as_the_projects_own_decoder_does(link_run):
     rows = {row["index"]: row for row in summary["images"]}
     for index in (0, 2):
         row, img, local = rows[index], r["images"][index], r["local"][index]
-        assert row["frames_ok"] == row["frames_expected"] == 1 and row["erased_fraction"] == 0
+        assert row["frames_ok"] == row["frames_expected"] == 1
+        assert row["erased_fraction"] == pytest.approx(r["erased"][index]) and 0 < r["erased"][index] < 0.02
         decoded = r["result"]["images"][index]
         assert decoded.shape == img.shape
         # Through the radio at 45 dB Bob's image is the model's noiseless decode, to within rounding.
