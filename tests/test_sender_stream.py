@@ -136,3 +136,28 @@ def test_a_partial_pair_record_waits_for_the_rest(tmp_path):
     with open(writer.path, "ab") as f:
         f.write(b"\0" * 10)
     assert 1 in eve and eve[1].shape == (2, 4)
+
+
+def test_a_loopback_sends_a_run_it_never_holds(tiny_model, tmp_path):
+    """Over GNU Radio: every image decoded, while the sender held at most a message and a frame of the stream."""
+    pytest.importorskip("gnuradio.gr")
+    from link.apps.deepjscec import DeepJscecApp, ImageOptions
+    from link.links.sim import SimLink, SimOptions
+    from link.runner import RunOptions, run
+    from radio.frame import DEFAULT_FORMAT
+
+    class Kept(DeepJscecApp):
+        def transmission(self, link, out_dir):
+            self.setup = super().transmission(link, out_dir)
+            return self.setup
+
+    n = 150
+    app = Kept(ImageOptions(model=str(tiny_model), image_arrays=_images(n), subframes=1, keep_frames=False),
+               log=lambda *a: None)
+    report = run(app, SimLink(SimOptions(snr_b_db=30.0, snr_e_db=30.0)), RunOptions(out_dir=str(tmp_path / "out")),
+                 log=lambda *a: None)
+    setup, stream = app.setup, app.setup.stream
+    assert report["bob"]["frames_ok"] == report["eve"]["frames_ok"] == setup.frames_sent == n
+    assert setup.frames is None and report["eve_distinguisher"]["frames"] == n
+    assert stream.produced == stream.size > 3 * MESSAGE_SYMBOLS
+    assert stream.peak_held <= MESSAGE_SYMBOLS + DEFAULT_FORMAT.frame_len(setup.k, 0, True)

@@ -184,9 +184,12 @@ class PairsFile(Mapping):
 
 
 def score(records, game: Game) -> dict:
-    """Eve's per-frame guesses (her chain's per-frame records with ``guess``) against the hidden order."""
+    """Eve's per-frame guesses (her chain's per-frame records with ``guess``, any iterable: read once) against
+    the hidden order. Frames with the same guesses share one ``guess`` dict (a long run's rows stay small)."""
+    shared: dict = {}
     rows = [{"counter": r["counter"], "image": r["image"], "chunk": r["chunk"], "sent": game.truth[r["image"]],
-             "guess": r["guess"]} for r in records if "guess" in r and r.get("image") in game.truth]
+             "guess": shared.setdefault(tuple(r["guess"].items()), r["guess"])}
+            for r in records if "guess" in r and r.get("image") in game.truth]
     out = {"game": PAIRING, "frames": len(rows), "images": len(game.truth),
            "mirrored": sum(1 for p in game.partner.values() if p == "mirror")}
     if not rows:

@@ -73,8 +73,9 @@ class Link:
         return {"link": self.kind}
 
     def carry(self, tb, tx, timeout_s: float, log=print) -> Carried:
-        """Run the flowgraph with the transmission ``tx`` (its ``stream`` of frame symbols and ``pulse``;
-        a replay sends nothing) until the receivers have it all."""
+        """Run the flowgraph with the transmission ``tx`` (its ``stream`` of frame symbols — an array, or a
+        :class:`link.sender.SymbolStream` whose symbols are made while they are sent, of known ``size`` — and
+        ``pulse``; a replay sends nothing) until the receivers have it all."""
         raise NotImplementedError
 
     def collect(self, tb, role: str):

@@ -8,6 +8,8 @@ No other impairment: this is the ideal channel against which ``sim`` and ``ota``
 fastest way to run an application's whole receive path (frames, headers, pilots, Bob's and Eve's
 chains) in a test or a campaign. Frames reach the receivers as the RX flowgraph's would: as frame
 PDUs on a bound ZMQ PUSH socket (``docs/interface.md``), or kept in this process for a collector.
+It works on whole signals: a streamed transmission (:class:`link.sender.SymbolStream`) is gathered first, so
+its memory grows with the run (the ``sim`` and ``ota`` links send as the symbols are made).
 """
 from __future__ import annotations
 

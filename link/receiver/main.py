@@ -42,8 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Bob: keep the replay window's floor beside the key (<key>.replay) across runs, or "
                         "only in this process ('none': replaying a recording)")
     p.add_argument("--game", default=None,
-                   help="Eve: npz of each image's two candidate latents (pair_<index>); she guesses per frame "
-                        "which one was sent")
+                   help="Eve: each image's two candidate latents (a run's eve-pairs.bin, read as its pairs are "
+                        "written, or an npz of pair_<index>); she guesses per frame which one was sent")
 
 
 def _exit_with_parent(pid: int, every_s: float = 1.0) -> None:
