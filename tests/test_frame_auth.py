@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from crypto.cipher import CipherKeys
-from crypto.frame_auth import (CHECK_FLOOR, TAG_BYTES, FrameAuth, ReplayWindow, mean_bound, n_checks, payload_check,
+from crypto.frame_auth import (CHECK_FLOOR, TAG_BYTES, ReplayWindow, mean_bound, n_checks, payload_check,
                                replay_state_path)
 from crypto.zp import P
 from jscec.errors import UserError
-from radio.frame import DEFAULT_FORMAT as F, VERSION, VERSION_AUTH, FrameHeader, HeaderError, build_frame
+from radio.frame import DEFAULT_FORMAT as F, VERSION, VERSION_AUTH, FrameHeader, HeaderError
 from radio.zp_qam import hard_demap, modulate
 
 
