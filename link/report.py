@@ -20,13 +20,20 @@ def _fmt(v, spec: str) -> str:
 
 
 def table(report: dict) -> str:
-    """A small fixed-width table of Bob's and Eve's results."""
+    """A small fixed-width table of Bob's and Eve's results, and the line of Eve's distinguisher when the run
+    played the game (``eve_distinguisher``, :mod:`link.apps.eve_game`)."""
     lines = [f"{'':6}{'SNR dB':>8}{'MER dB':>8}{'PSNR dB':>9}{'SSIM':>7}{'sent':>6}{'ok':>6}  dropped"]
     for who, snr in (("bob", report["snr_b_db"]), ("eve", report["snr_e_db"])):
         r = report[who]
         drops = ", ".join(f"{k}: {v}" for k, v in r.get("frames_dropped", {}).items()) or "0"
         lines.append(f"{who.capitalize():6}{_fmt(snr, '8.1f')}{_fmt(r.get('mer_db'), '8.2f')}{_fmt(r.get('psnr'), '9.2f')}"
                      f"{_fmt(r.get('ssim'), '7.3f')}{r.get('frames_sent') or 0:6d}{r.get('frames_ok', 0):6d}  {drops}")
+    if report.get("eve_distinguisher"):
+        from link.apps.eve_game import summary_line
+
+        line = summary_line(report["eve_distinguisher"])
+        if line:
+            lines.append(line)
     return "\n".join(lines)
 
 
