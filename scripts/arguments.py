@@ -25,6 +25,9 @@ def add_link_arguments(p, out: str, timeout: float | None = None):
     p.add_argument("--out", default=out, help="folder for panel.png, constellation.png, result.json")
     p.add_argument("--json", default=None, help="also write the result JSON here")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    p.add_argument("--no-eve-game", action="store_true",
+                   help="do not play the IND-CPA game on the run's frames (by default Eve also guesses per frame which "
+                        "of two candidate images was sent; the report scores her guesses: eve_distinguisher)")
     if timeout is not None:
         p.add_argument("--timeout", type=float, default=timeout, help="give up after this many seconds")
     add_live_arguments(p)
@@ -147,7 +150,8 @@ def image_options(args):
     chains = tuple(c.strip() for c in getattr(args, "chains", "bob,eve").split(",") if c.strip())
     return ImageOptions(model=model, mode=args.mode, data=data, images=args.images, inputs=args.input, key=args.key,
                         seed=args.seed, chains=chains,
-                        threads=args.threads, sps=args.sps, rolloff=args.rolloff)
+                        threads=args.threads, sps=args.sps, rolloff=args.rolloff,
+                        eve_game=not getattr(args, "no_eve_game", False))
 
 
 def radio_options(args, *, tx: str, bob: str, eve: str | None, freq: float, rate: float):
