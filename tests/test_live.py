@@ -100,6 +100,12 @@ def test_a_page_follows_the_log_from_its_snapshot_and_counts_each_message_once()
     st.apply({"kind": "frame", "src": "3", "t": 4.0, "role": "bob", "rec": _frame(2)})
     ids = list(st.runs)
     assert len(ids) == 2 and "bob" in st.runs[ids[1]].roles and "bob" not in st.runs[ids[0]].roles
+    # A campaign's progress (jscec campaign --live).
+    st.apply({"kind": "campaign", "src": "9", "t": 5.0, "event": "start", "plan": "p", "total": 4, "done": 1})
+    st.apply({"kind": "campaign", "src": "9", "t": 6.0, "event": "cell", "done": 2, "line": "[2/4] cell two"})
+    st.apply({"kind": "campaign", "src": "9", "t": 7.0, "event": "end", "status": "finished"})
+    c = st.snapshot()["campaign"]
+    assert (c["plan"], c["done"], c["total"], c["lines"], c["ended"]) == ("p", 2, 4, ["[2/4] cell two"], 7.0)
 
 
 def test_a_publisher_never_waits_for_a_hub_that_is_not_there():
@@ -258,8 +264,9 @@ def test_a_person_watches_a_live_loopback_in_headless_chromium(tmp_path):
     # Frames appeared and updated while the run went: several counts between none and all of them.
     counts = sorted({s["bob"] for s in seen})
     assert len([c for c in counts if 0 < c < last["bob"]]) >= 2, counts
-    frames_sent = json.loads((out / "result.json").read_text())["bob"]["frames_sent"]
-    assert last["bob"] == last["eve"] == frames_sent and last["updates"] > 5
+    result = json.loads((out / "result.json").read_text())
+    assert last["bob"] == result["bob"]["frames_ok"] == result["bob"]["frames_sent"]
+    assert last["eve"] == result["eve"]["frames_ok"] and last["updates"] > 5
     # The figures are drawn; images appear (sent, Bob's, Eve's) with the decoded counts; SNR requested is shown.
     for key in ("spectrum", "constBob", "constEve", "mer", "snr", "cfo", "sro"):
         assert last[key] > 0, (key, last)
