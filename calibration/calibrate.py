@@ -196,7 +196,7 @@ def run_calibration(opts: CalibrateOptions, log=print) -> dict:
     if len(set(opts.rx)) != len(opts.rx):
         raise UserError("the same --rx URI is given twice")
     settings = RadioSettings(center_freq_hz=opts.freq, sample_rate_hz=opts.rate, rf_bandwidth_hz=opts.bw,
-                             tx_gain_db=-10.0, rx_gain_db=opts.rx_gain, buffer_size=opts.buffer)
+                             tx_gain_db=None, rx_gain_db=opts.rx_gain, buffer_size=opts.buffer)
     comb = measure.comb()
     report = {"created": now_utc(), "tx": opts.tx, "rx": list(opts.rx), "center_freq_hz": opts.freq,
               "sample_rate_hz": opts.rate, "receivers": {}}
@@ -409,7 +409,7 @@ def verify_calibration(opts: CalibrateOptions, log=print, samples: int | None = 
     for i, u in enumerate(opts.rx):
         uris[f"rx{i}"] = u
     settings = RadioSettings(center_freq_hz=opts.freq, sample_rate_hz=opts.rate, rf_bandwidth_hz=opts.bw,
-                             tx_gain_db=-10.0, rx_gain_db=opts.rx_gain, buffer_size=opts.buffer)
+                             tx_gain_db=None, rx_gain_db=opts.rx_gain, buffer_size=opts.buffer)
     comb = measure.comb()
     out = {}
     with contextlib.ExitStack() as stack:

@@ -20,6 +20,10 @@ def settings(**kw):
     return RadioSettings(**base)
 
 
+#: Full output through the SoapySDR fake (UHD's B210 TX gain scale tops out at 89.75 dB).
+SOAPY_UNITY_TX = 89.75
+
+
 def signal(n, seed=1):
     rng = np.random.default_rng(seed)
     return (0.15 * (rng.standard_normal(n) + 1j * rng.standard_normal(n))).astype(np.complex64)
@@ -45,7 +49,8 @@ def receive(dev, n):
 
 def test_loop_through_fake_soapy_with_impairments_and_tags():
     fs, cfo, delay = 1e6, 800.0, 25
-    dev = open_device(f"fake-soapy:cfo_hz={cfo},delay={delay},overflow_at=3,lost_samples=120", settings())
+    dev = open_device(f"fake-soapy:bench=0,cfo_hz={cfo},delay={delay},overflow_at=3,lost_samples=120",
+                      settings(tx_gain_db=SOAPY_UNITY_TX))     # ideal: exact samples
     x = signal(5000)
     sink = transmit(dev, x)
     assert sink.items == 5000
@@ -63,7 +68,7 @@ def test_loop_through_fake_soapy_with_impairments_and_tags():
 
 
 def test_fake_pluto_overflow_is_tagged_with_unknown_count_and_underflows_counted():
-    dev = open_device("fake-pluto:overflow_at=2,underflow_at=0,lost_samples=300", settings())
+    dev = open_device("fake-pluto:bench=0,overflow_at=2,underflow_at=0,lost_samples=300", settings())
     x = signal(4000)
     sink = transmit(dev, x)
     assert sink.underflows == 1
@@ -110,7 +115,7 @@ def _tags(sink):
 
 
 def test_two_channel_source_has_one_aligned_output_per_channel():
-    dev = open_device("fake-pluto:rx1_delay=7,rx1_path_gain_db=-6,overflow_at=2,lost_samples=50", settings(),
+    dev = open_device("fake-pluto:bench=0,rx1_delay=7,rx1_path_gain_db=-6,overflow_at=2,lost_samples=50", settings(),
                       rx_channels=[0, 1])
     x = signal(4000)
     transmit(dev, x)

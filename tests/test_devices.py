@@ -21,6 +21,14 @@ def settings(**kw):
     return RadioSettings(**base)
 
 
+#: Full output through the SoapySDR fake: UHD's B210 TX gain scale tops out at 89.75 dB (unity in the fake).
+SOAPY_UNITY_TX = 89.75
+
+
+def unity_tx(kind: str) -> float:
+    return SOAPY_UNITY_TX if "soapy" in kind else 0.0
+
+
 def tone(n, amp=0.5, f=0.013):
     return (amp * np.exp(2j * np.pi * f * np.arange(n))).astype(np.complex64)
 
@@ -227,8 +235,8 @@ def test_pluto_missing_library_names_what_to_install(monkeypatch):
 # -- SoapySDR adapter -----------------------------------------------------------------------------
 
 def soapy(s=None, **imp):
-    mod = fake_soapy_module(FakeAir(AirConditions(**imp)))
-    dev = SoapyDevice(parse_uri("soapy:driver=uhd,serial=ABC"), s or settings(), soapy=mod)
+    mod = fake_soapy_module(FakeAir(AirConditions(**imp)))     # built in code: ideal (no hardware model)
+    dev = SoapyDevice(parse_uri("soapy:driver=uhd,serial=ABC"), s or settings(tx_gain_db=SOAPY_UNITY_TX), soapy=mod)
     dev.configure()
     dev.start()
     return dev, dev._dev
@@ -249,11 +257,11 @@ def test_soapy_configuration_reaches_the_library():
 
 def test_soapy_loop_applies_the_fake_impairments():
     fs, cfo, delay, gain_db = 1e6, 1234.0, 37, -6.0
-    dev, _ = soapy(settings(rx_gain_db=3.0, tx_gain_db=1.0), cfo_hz=cfo, delay=delay, path_gain_db=gain_db)
+    dev, _ = soapy(settings(rx_gain_db=3.0, tx_gain_db=88.75), cfo_hz=cfo, delay=delay, path_gain_db=gain_db)
     x = tone(3000, amp=0.3)
     dev.tx(x)
     y = dev.rx(4000).samples
-    g = 10 ** ((gain_db + 3.0 + 1.0) / 20)
+    g = 10 ** ((gain_db + 3.0 + (88.75 - 89.75)) / 20)     # UHD's B210 TX scale: full output at 89.75 dB
     n = np.arange(delay, delay + 3000)
     np.testing.assert_allclose(y[:delay], 0, atol=1e-7)
     np.testing.assert_allclose(y[delay:delay + 3000], g * x * np.exp(2j * np.pi * cfo * n / fs), atol=1e-5)
@@ -300,7 +308,7 @@ def test_soapy_missing_library(monkeypatch):
 
 
 def test_open_device_fakes_end_to_end():
-    with open_device("fake-soapy:delay=5", settings()) as dev:
+    with open_device("fake-soapy:delay=5,bench=0", settings(tx_gain_db=SOAPY_UNITY_TX)) as dev:
         dev.tx(tone(100))
         assert np.allclose(dev.rx(105).samples[5:], tone(100), atol=1e-6)
     with pytest.raises(UserError, match="closed"):
@@ -388,8 +396,8 @@ def two_channel(kind, **imp):
         dev = PlutoDevice(parse_uri("pluto:ip:192.168.2.1"), settings(), adi=fake_adi_module(FakeAir(imp)),
                           rx_channels=[0, 1])
     else:
-        dev = SoapyDevice(parse_uri("soapy:driver=uhd"), settings(), soapy=fake_soapy_module(FakeAir(imp)),
-                          rx_channels=[0, 1])
+        dev = SoapyDevice(parse_uri("soapy:driver=uhd"), settings(tx_gain_db=SOAPY_UNITY_TX),
+                          soapy=fake_soapy_module(FakeAir(imp)), rx_channels=[0, 1])
     dev.configure()
     dev.start()
     return dev
@@ -503,7 +511,7 @@ def test_soapy_serial_and_temperature_sensor():
 
 @pytest.mark.parametrize("kind", ["fake-pluto", "fake-soapy"])
 def test_digital_frequency_correction_is_phase_continuous_across_blocks(kind):
-    dev = open_device(f"{kind}:cfo_hz=1234.5", settings())
+    dev = open_device(f"{kind}:cfo_hz=1234.5,bench=0", settings(tx_gain_db=unity_tx(kind)))
     dev.set_rx_frequency_correction(1234.5)
     x = tone(6 * BUF, amp=0.5, f=0.01)
     for k in range(6):

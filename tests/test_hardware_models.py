@@ -74,16 +74,37 @@ def test_uri_keys_switch_each_impairment_off_or_set_it():
         unit_from_params("pluto", {"xo_ppm": "fast"}, 0, False, "fake-pluto:xo_ppm=fast")
 
 
-def test_bench_is_off_by_default_and_switched_by_uri_or_environment(monkeypatch):
+def test_bench_is_on_by_default_and_switched_off_by_uri_or_environment(monkeypatch):
+    """Every fake opened by URI meets bench conditions unless told otherwise; one built in code is ideal."""
     monkeypatch.delenv("JSCEC_FAKE_BENCH", raising=False)
-    assert not bench_default()
-    dev = open_device("fake-pluto:seed=4", settings())
-    assert dev._sdr.unit.xo_ppm == 0 and not dev._sdr.unit.thermal
-    assert open_device("fake-pluto:seed=4,bench=1", settings())._sdr.unit.xo_ppm != 0
-    monkeypatch.setenv("JSCEC_FAKE_BENCH", "1")
     assert bench_default()
-    assert open_device("fake-pluto:seed=4", settings())._sdr.unit.xo_ppm != 0
-    assert open_device("fake-soapy:seed=4,bench=0", settings())._dev.unit.xo_ppm == 0
+    unit = open_device("fake-pluto:seed=4", settings())._sdr.unit
+    assert unit.xo_ppm != 0 and unit.thermal and unit.lo_leak and unit.rx[0].dc and unit.bench
+    assert unit.xo_ppm == PLUTO.draw(4).xo_ppm                       # drawn from the URI's seed
+    assert open_device("fake-soapy:seed=4", settings())._dev.unit.xo_ppm == B210.draw(4).xo_ppm
+    for off in ("bench=0", "ideal=1"):
+        unit = open_device(f"fake-pluto:seed=4,{off}", settings())._sdr.unit
+        assert unit.xo_ppm == 0 and not unit.thermal and not unit.lo_leak and not unit.rx[0].dc
+    assert FakeAir(AirConditions()).attach("pluto").xo_ppm == 0       # built in code: ideal
+    monkeypatch.setenv("JSCEC_FAKE_BENCH", "0")
+    assert not bench_default()
+    assert open_device("fake-pluto:seed=4", settings())._sdr.unit.xo_ppm == 0
+    assert open_device("fake-soapy:seed=4,bench=1", settings())._dev.unit.xo_ppm != 0
+
+
+def test_default_tx_gain_is_10_db_below_full_output_on_either_fake():
+    """RadioSettings.tx_gain_db None: the device's default — a Pluto's −10 dB attenuation, the top of a B210's
+    UHD range less 10 dB — so either fake transmits at the same level (the B210 scale clips −10 dB to nothing)."""
+    got = {}
+    for kind in ("fake-pluto", "fake-soapy"):
+        dev = open_device(f"{kind}:bench=1,seed=5,xo_ppm=0,dc=0,iq=0,lo_leak=0,nf=0",
+                          RadioSettings(center_freq_hz=FC, sample_rate_hz=FS, rx_gain_db=0.0, buffer_size=4096))
+        got[kind] = dev.settings.tx_gain_db
+        scale = 2.0 if kind == "fake-pluto" else 1.0                   # the Pluto's nominal level: half scale
+        dev.tx(np.full(4096, 0.25 * scale, np.complex64))
+        level = np.mean(np.abs(dev.rx(4096).samples[100:]))
+        assert level == pytest.approx(0.25 * 10 ** (-10 / 20), rel=0.02), kind
+    assert got == {"fake-pluto": -10.0, "fake-soapy": 79.75}
 
 
 # -- the resampler ----------------------------------------------------------------------------------
@@ -188,7 +209,7 @@ def test_temperature_sensor_and_oscillator_drift():
     assert warm._sdr.unit.xo_error() * 1e6 == pytest.approx(2 + 0.1 * 25, abs=0.02)
     soapy = open_device("fake-soapy:bench=1,seed=3,temp_c=47", settings())
     assert soapy.temperature_c() == pytest.approx(47.0) and soapy.xo_correction_hz() is None
-    assert open_device("fake-pluto:seed=3", settings()).temperature_c() is None   # no sensor without the model
+    assert open_device("fake-pluto:seed=3,bench=0", settings()).temperature_c() is None   # no sensor without the model
 
 
 # -- front ends ----------------------------------------------------------------------------------------
@@ -238,7 +259,7 @@ def test_converters_quantise_and_clip():
     y = dev.rx(4096).samples.astype(complex)
     assert np.allclose(y.real * 2048, np.round(y.real * 2048)) and y.real.max() <= 2047 / 2048
     assert y.real.min() == -1.0                                   # clipped at full scale
-    plain = open_device("fake-soapy:seed=2,noise_std=0.01", settings(rx_gain_db=0)).rx(4096).samples
+    plain = open_device("fake-soapy:seed=2,noise_std=0.01,bench=0", settings(rx_gain_db=0)).rx(4096).samples
     assert not np.allclose(plain.real * 2048, np.round(plain.real * 2048))   # legacy fake: CF32 unquantised
 
 

@@ -68,7 +68,10 @@ def test_ota_reports_overflows_and_discontinuity_drops(tiny_model, tiny_data, tm
     assert 0 < dev["overflows_tagged"] <= dev["counters"]["overflows"] <= dev["overflows_tagged"] + 1
     dropped = report["bob"]["frames_dropped"].get("discontinuity", 0)
     assert dropped == report["discontinuity_drops"]["bob"]
-    assert report["bob"]["frames_ok"] + dropped == report["bob"]["frames_sent"] == 2
+    # A gap inside a frame drops it as a discontinuity once its header decoded; one inside the header region
+    # fails the header's CRC first (where the gaps fall depends on how the streams line up).
+    unreadable = report["bob"]["frames_dropped"].get("header CRC", 0)
+    assert report["bob"]["frames_ok"] + dropped + unreadable == report["bob"]["frames_sent"] == 2
     assert report["eve"]["frames_ok"] == 0   # no Eve radio given
 
 

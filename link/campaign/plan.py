@@ -289,6 +289,10 @@ def parse_plan(raw: dict, text: str = "", path: Path = Path("plan.toml")) -> Pla
     if kind in ("symbols", "awgn", "sim") and "snr_db" not in grid:
         grid["snr_db"] = [10.0]
     if kind == "ota" and "tx_gain_db" not in grid:
+        if "tx_gain" not in link and str(link.get("tx", "")).split(":")[0].lower() not in ("pluto", "fake-pluto"):
+            # −10 dB is a Pluto's default (an attenuation); other radios' TX gain scales are their own
+            check.fail("a TX radio other than a Pluto needs [link] tx_gain or a tx_gain_db grid (a USRP B210: "
+                       "0 ... 89.75 dB, full output at the top)", "link", None, "tx")
         grid["tx_gain_db"] = [float(link.get("tx_gain", -10.0))]
     if kind == "ota" and "tx_gain" in link and "tx_gain_db" in raw.get("grid", {}):
         check.fail("the grid sweeps tx_gain_db: drop [link] tx_gain", "link", None, "tx_gain")

@@ -63,7 +63,7 @@ class RadioOptions:
     freq: float = 2.4e9
     rate: float = 1e6
     bw: float | None = None
-    tx_gain: float = -10.0
+    tx_gain: float | None = None    # None: the TX radio's default, 10 dB below its full output
     rx_gain: float = 30.0
     agc: bool = False
     buffer: int = 32768

@@ -1,7 +1,7 @@
 """Radios, recordings and stand-ins behind one interface, chosen by URI.
 
     from radio.devices import RadioSettings, open_device
-    settings = RadioSettings(center_freq_hz=2.4e9, sample_rate_hz=1e6, tx_gain_db=-10, rx_gain_db=30)
+    settings = RadioSettings(center_freq_hz=2.4e9, sample_rate_hz=1e6, rx_gain_db=30)   # TX gain: the device's default
     with open_device("pluto:ip:192.168.2.1", settings) as dev:   # configured and started
         dev.tx(samples)                # complex64, nominal amplitude 1.0
         block = dev.rx(4096)           # RxBlock: samples, overflow, dropped, sample_index, ...

@@ -51,7 +51,10 @@ class RadioSettings:
     """What to ask of a radio. Gains are in dB and manual unless ``agc`` is set.
 
     ``tx_gain_db`` is passed to the device as its TX gain: on a Pluto it is the (non-positive)
-    ``tx_hardwaregain``, 0 dB being full output; on SoapySDR devices it is the overall TX gain.
+    ``tx_hardwaregain``, 0 dB being full output; on SoapySDR devices it is the overall TX gain (a USRP
+    B210 through UHD: 0 … 89.75 dB, full output at the top). None (the default) asks for the device's own
+    default, 10 dB below its full output (:meth:`Device.default_tx_gain_db`: a Pluto's −10 dB, a SoapySDR
+    device's TX gain range maximum − 10 dB, so 79.75 dB on a B210); the device resolves it in ``configure``.
     ``rf_bandwidth_hz`` defaults to the sample rate. ``buffer_size`` is samples per hardware
     buffer (Pluto ``rx_buffer_size`` and TX chunk; SoapySDR read/write size).
     """
@@ -59,7 +62,7 @@ class RadioSettings:
     center_freq_hz: float
     sample_rate_hz: float
     rf_bandwidth_hz: float | None = None
-    tx_gain_db: float = -10.0
+    tx_gain_db: float | None = None
     rx_gain_db: float = 30.0
     agc: bool = False
     buffer_size: int = 32768
@@ -178,6 +181,20 @@ class Device(abc.ABC):
     def describe(self) -> dict:
         """Device, hardware, gains, frequency and rate as a JSON-able dict (no secrets)."""
 
+    #: How far below its full output a device transmits unless told otherwise (``tx_gain_db=None``), dB.
+    DEFAULT_TX_BACKOFF_DB = 10.0
+
+    def default_tx_gain_db(self) -> float:
+        """The TX gain a device gets when ``settings.tx_gain_db`` is None: 10 dB below its full output
+        (adapters whose gain scale differs override it)."""
+        return -self.DEFAULT_TX_BACKOFF_DB
+
+    def _resolve_tx_gain(self) -> None:
+        """Settle ``settings.tx_gain_db`` (None: :meth:`default_tx_gain_db`); adapters call it first in
+        ``configure``."""
+        if self.settings.tx_gain_db is None:
+            self.settings = dataclasses.replace(self.settings, tx_gain_db=float(self.default_tx_gain_db()))
+
     # -- the interface -----------------------------------------------------------------------
     def tx(self, samples) -> None:
         """Transmit ``samples`` (1-D complex, nominal amplitude 1.0) as a continuous stream."""
@@ -224,7 +241,8 @@ class Device(abc.ABC):
 
     def gains(self) -> dict:
         """The RX (first streamed channel) and TX gains, read back where the device allows."""
-        return {"rx_gain_db": float(self.settings.rx_gain_db), "tx_gain_db": float(self.settings.tx_gain_db)}
+        tx = self.settings.tx_gain_db
+        return {"rx_gain_db": float(self.settings.rx_gain_db), "tx_gain_db": None if tx is None else float(tx)}
 
     def gain_range(self, direction: str) -> tuple[float, float, float] | None:
         """(minimum, maximum, step) of the ``"rx"`` or ``"tx"`` gain at the current frequency, or None."""
@@ -346,7 +364,7 @@ class Device(abc.ABC):
             "center_freq_hz": float(s.center_freq_hz),
             "sample_rate_hz": float(s.sample_rate_hz),
             "rf_bandwidth_hz": s.bandwidth_hz,
-            "tx_gain_db": float(s.tx_gain_db),
+            "tx_gain_db": None if s.tx_gain_db is None else float(s.tx_gain_db),
             "rx_gain_db": float(s.rx_gain_db),
             "gain_mode": "agc" if s.agc else "manual",
             "buffer_size": int(s.buffer_size),

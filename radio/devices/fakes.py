@@ -40,7 +40,9 @@ LO/frequency they are set to (``FakePluto.lo_history``, ``FakeSoapyDevice.freq_h
 
 Air units: 1.0 is converter full scale (DAC output, ADC input). Loop gain from TX samples to RX
 samples is ``tx gain · path gain · rx gain`` (dB add); the Pluto DAC sits 6 dB below full scale
-at the nominal 2^14 level.
+at the nominal 2^14 level, and its TX gain is pyadi-iio's (an attenuation, full output at 0 dB). The
+SoapySDR fake's TX gain is UHD's B210 scale: 0 … 89.75 dB, full output at the top, so its TX gain adds
+``gain − 89.75`` dB (89.75: unity; the device default, 10 dB below the top, −10 dB as on a Pluto).
 
 **Hardware model (bench conditions).** Each fake device is one unit of a hardware model
 (:mod:`radio.devices.hardware`: ``fake-pluto`` an ADALM-Pluto/AD9363, ``fake-soapy`` a USRP B210/AD9361;
@@ -54,13 +56,19 @@ back-end noise (a gain-dependent noise floor), and 12-bit conversion; the Pluto 
 ``temp`` sensor and a ``mboard_serial``; the B210 fake's TX gain takes UHD's scale (full output at
 89.75 dB).
 
-The model is **off by default for now** (:func:`bench_default`): two uncalibrated Plutos at 2.4 GHz
-sit up to 0.5 cycles per symbol apart, beyond the 0.12 the synchroniser acquires today, and the RX
-chain does not yet remove DC. Turn it on per device with the URI key ``bench=1`` or for every fake with
-``JSCEC_FAKE_BENCH=1``; then ``xo_ppm=0``, ``dc=0``, ``iq=0``, ``lo_leak=0``, ``nf=0`` turn single
-impairments off (or set them) and ``ideal=1`` all of them (keys: :func:`radio.devices.hardware.
-unit_from_params`). Without the model a fake behaves as before: exact oscillators, no front-end
-impairments, the Pluto's 12-bit ADC only; a serial number is still drawn from ``seed``.
+The model is **on by default** for every fake opened by URI (:func:`bench_default`), so every fake run
+meets bench conditions: the synchroniser acquires the ±0.5 cycles per symbol of two uncalibrated Plutos at
+2.4 GHz and removes DC, IQ imbalance and the transmitter's carrier leakage (:mod:`radio.sync`). The URI key
+``bench=0`` (or ``ideal=1``) turns it off for one device, ``JSCEC_FAKE_BENCH=0`` for every fake; ``xo_ppm=0``,
+``dc=0``, ``iq=0``, ``lo_leak=0``, ``nf=0`` turn single impairments off (or set them) (keys:
+:func:`radio.devices.hardware.unit_from_params`). Without the model a fake behaves as it did before there was
+one: exact oscillators, no front-end impairments, the Pluto's 12-bit ADC only, exact samples for tests; a
+serial number is still drawn from ``seed``. A :class:`FakeAir` built in code (``AirConditions()``, not from a
+URI) is ideal unless its ``hardware`` keys say ``bench=1``.
+
+Units drawn from the same ``seed`` are the same: two fakes of one kind both left at ``seed=0`` have the same
+oscillator (no carrier offset between them); give them different seeds (``fake-pluto:seed=1``,
+``fake-pluto:seed=2``) for two boards that disagree as real ones do.
 """
 from __future__ import annotations
 
@@ -128,6 +136,7 @@ class AirConditions:
     per_channel: dict = field(default_factory=dict)
     hardware: dict = field(default_factory=dict)   # hardware-model URI keys (radio.devices.hardware)
     uri: str = "fake"                               # the URI, for messages
+    bench_by_default: bool = False                  # hardware model on unless ``bench=0`` (URIs: bench_default())
 
     def __post_init__(self):
         for name in ("overflow_at", "drop_at", "timeout_at", "underflow_at"):
@@ -148,7 +157,7 @@ class AirConditions:
     @classmethod
     def from_params(cls, params: dict, uri: str = "fake") -> "AirConditions":
         """Build from URI ``key=value`` strings; unknown keys or bad values raise UserError."""
-        known = {f.name: f for f in fields(cls) if f.name not in ("per_channel", "hardware", "uri")}
+        known = {f.name: f for f in fields(cls) if f.name not in ("per_channel", "hardware", "uri", "bench_by_default")}
         kwargs, per_channel, hardware = {}, {}, {}
         for key, text in params.items():
             if key in HARDWARE_KEYS:
@@ -175,7 +184,7 @@ class AirConditions:
                 per_channel.setdefault(int(m.group(1)), {})[name] = value
             else:
                 kwargs[name] = value
-        imp = cls(**kwargs, per_channel=per_channel, hardware=hardware, uri=uri)
+        imp = cls(**kwargs, per_channel=per_channel, hardware=hardware, uri=uri, bench_by_default=bench_default())
         if imp.rx_channels < 1:
             raise UserError(f"bad device URI '{uri}': rx_channels must be at least 1")
         for ch in per_channel:
@@ -186,13 +195,9 @@ class AirConditions:
 
 
 def bench_default() -> bool:
-    """Whether fakes draw bench impairments (hardware model) unless their URI says ``bench=0``.
-
-    Off by default for now: an uncalibrated pair of ±25 ppm Plutos at 2.4 GHz sits up to 0.5 cycles
-    per symbol apart, beyond what the synchroniser acquires today (0.12). ``JSCEC_FAKE_BENCH=1`` in the
-    environment, or ``bench=1`` in a URI, turns them on.
-    """
-    return os.environ.get("JSCEC_FAKE_BENCH", "0").strip().lower() in ("1", "true", "yes", "on")
+    """Whether fakes opened by URI draw bench impairments (hardware model) unless the URI says ``bench=0``:
+    yes, unless ``JSCEC_FAKE_BENCH=0`` is in the environment."""
+    return os.environ.get("JSCEC_FAKE_BENCH", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class _Path:
@@ -260,7 +265,8 @@ class FakeAir:
     def attach(self, kind: str) -> HardwareUnit:
         """The hardware unit of the device this air belongs to, made from the URI's keys on first use."""
         if self.unit is None:
-            self.unit = unit_from_params(kind, self.imp.hardware, self.imp.seed, bench_default(), self.imp.uri)
+            self.unit = unit_from_params(kind, self.imp.hardware, self.imp.seed, self.imp.bench_by_default,
+                                         self.imp.uri)
         return self.unit
 
     @property
@@ -880,9 +886,6 @@ class FakeSoapyDevice:
         stream.closed = True
         self._streams.remove(stream)
 
-    def _lin(self, direction, channel=0):
-        return 10 ** (self.getGain(direction, channel) / 20)
-
     def readStream(self, stream, buffs, numElems, flags=0, timeoutUs=100000):
         if not stream.active or stream.direction != SOAPY_SDR_RX:
             return StreamResult(SOAPY_SDR_STREAM_ERROR)
@@ -923,11 +926,9 @@ class FakeSoapyDevice:
             stream.status.append(StreamResult(SOAPY_SDR_UNDERFLOW))
         n = int(min(numElems, self.MTU))
         x = np.asarray(buffs[0][:n], np.complex128)
-        if self.unit.bench:   # a B210's TX gain: full output (air 1.0 at DAC full scale) at the top of its range
-            top = self.unit.model.gain_range("tx", self._freq[SOAPY_SDR_TX]).maximum
-            y = x * 10 ** ((self.getGain(SOAPY_SDR_TX, 0) - top) / 20)
-        else:
-            y = x * self._lin(SOAPY_SDR_TX)
+        # UHD's B210 TX gain: full output (air 1.0 at DAC full scale) at the top of its range
+        top = self.unit.model.gain_range("tx", self._freq[SOAPY_SDR_TX]).maximum
+        y = x * 10 ** ((self.getGain(SOAPY_SDR_TX, 0) - top) / 20)
         y = np.clip(y.real, -1, 1) + 1j * np.clip(y.imag, -1, 1)  # DAC full scale
         y = self.unit.transmit(y, attenuation_db=0.0)   # TX imbalance, carrier leakage
         self.unit.advance(y.size, self._rate[SOAPY_SDR_TX], "tx")

@@ -260,7 +260,7 @@ class HardwareUnit:
     serial: str = ""
     xo_correction_hz: float | None = None
     nf_db: float | None = None          # overrides the model's noise figure
-    bench: bool = False                 # drawn with bench impairments (also: a B210's real TX gain scale)
+    bench: bool = False                 # drawn with bench impairments (else ideal)
     time_s: float = field(default=0.0)  # streaming time so far (drives the warm-up ramp)
 
     def __post_init__(self):

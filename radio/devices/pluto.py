@@ -107,7 +107,7 @@ class PlutoDevice(Device):
 
     def __init__(self, uri: DeviceUri, settings: RadioSettings, adi=None, rx_channels=None):
         super().__init__(uri, settings, rx_channels)
-        if settings.tx_gain_db > 0:
+        if settings.tx_gain_db is not None and settings.tx_gain_db > 0:
             raise UserError(f"{uri}: Pluto TX gain is an attenuation and must be <= 0 dB, "
                             f"got {settings.tx_gain_db}")
         if self.rx_channels[-1] > 1:
@@ -149,6 +149,7 @@ class PlutoDevice(Device):
             raise UserError(f"{self.uri}: cannot set {name} = {value}: {_one_line(exc)}") from None
 
     def configure(self) -> None:
+        self._resolve_tx_gain()    # None: −10 dB (an attenuation of 10 dB)
         s = self.settings
         self._set("sample_rate", int(s.sample_rate_hz))
         self._set("rx_rf_bandwidth", int(s.bandwidth_hz))

@@ -94,6 +94,15 @@ class SoapyDevice(Device):
         S = self._S
         return [(S.SOAPY_SDR_RX, c) for c in self.rx_channels] + [(S.SOAPY_SDR_TX, self.settings.channel)]
 
+    def default_tx_gain_db(self) -> float:
+        """10 dB below the top of the device's TX gain range (a B210 through UHD: 79.75 dB), where a
+        SoapySDR device's full output is; the library's own default gain varies by driver."""
+        r = self.gain_range("tx")
+        if r is None:
+            raise UserError(f"{self.uri}: the device reports no TX gain range; give a TX gain (--tx-gain)")
+        lo, hi, _ = r
+        return float(max(lo, hi - self.DEFAULT_TX_BACKOFF_DB))
+
     def configure(self) -> None:
         S, d, s = self._S, self._dev, self.settings
         for direction, ch in self._channels():
@@ -108,6 +117,8 @@ class SoapyDevice(Device):
             self._call("set RX gain mode", d.setGainMode, S.SOAPY_SDR_RX, ch, bool(s.agc))
             if not s.agc:
                 self._call(f"set RX gain {s.rx_gain_db}", d.setGain, S.SOAPY_SDR_RX, ch, float(s.rx_gain_db))
+        self._resolve_tx_gain()     # None: 10 dB below the top of the range, at the frequency just set
+        s = self.settings
         self._call(f"set TX gain {s.tx_gain_db}", d.setGain, S.SOAPY_SDR_TX, s.channel, float(s.tx_gain_db))
 
     def start(self) -> None:
