@@ -128,3 +128,34 @@ def test_two_ddp_processes_equal_one_process_with_the_same_global_batch(classed,
     fresh = DeepJscec(CodecConfig.from_dict(a["config"])).state_dict()
     assert max(float((a["state_dict"][k] - fresh[k]).abs().max()) for k in fresh) > 1e-3
     assert moved == 0.0     # one epoch: the best checkpoint is the last one
+
+
+def test_classify_report_writes_table_v_fig9_and_checks(trained, classed, tmp_path):
+    ev = tmp_path / "eval.json"
+    jscec("eval", "--model", trained, "--data", classed, "--snr", 0, 10, 20, "--json", ev)
+    real = json.loads(ev.read_text())
+    bob = {r["snr_db"]: r["bob"]["accuracy"] for r in real["results"]}
+    baseline = {"pairs": [{"mod": "qpsk", "rate": "1/2", "lambda": 0.01, "results": [
+        {"snr_db": 0.0, "accuracy": 0.0}, {"snr_db": 10.0, "accuracy": 0.0}, {"snr_db": 20.0, "accuracy": 0.4}]}]}
+    bl = tmp_path / "baseline.json"
+    bl.write_text(json.dumps(baseline))
+    # A second model that drops with SNR and falls below the baseline at 20 dB.
+    worse = dict(real, model="worse", results=[{"snr_db": s, "bob": {"accuracy": a}}
+                                                for s, a in ((0.0, 0.3), (10.0, 0.6), (20.0, 0.35))])
+    (tmp_path / "worse.json").write_text(json.dumps(worse))
+    out = tmp_path / "rep"
+    p = jscec("classify-report", "--eval", ev, tmp_path / "worse.json", "--baseline", bl, "--table-snr", 10,
+              "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    first, second = report["table_v"]
+    assert first["bob"] == bob[10.0] and first["snr_db"] == 10.0 and second["bob"] == 0.6
+    assert first["random"] == real["random_guess"]["accuracy"]
+    checks = list(report["checks"].values())
+    assert [c["against_best_baseline"][-1]["baseline"] for c in checks] == [0.4, 0.4]
+    assert checks[0]["at_least_baseline_everywhere"] is (bob[20.0] >= 0.4)
+    assert checks[1]["at_least_baseline_everywhere"] is False and checks[1]["monotonic"] is False
+    assert abs(checks[1]["largest_drop"] - 0.25) < 1e-9
+    assert "below the best baseline (worst -5.00 points at 20 dB)" in p.stdout
+    assert "| Bob |" in (out / "table_v.md").read_text() and (out / "fig9.png").stat().st_size > 0
+    bad = jscec("classify-report", "--eval", bl, "--out", out, check=False)
+    assert bad.returncode == 2 and "not the evaluation of a classification model" in bad.stderr
