@@ -33,7 +33,7 @@ ciphertext of the same grid: no slot shifts, no headroom, every decrypted slot i
 is E(G_{s+1})·E(G_s)⁻¹·E(offset). ``workers`` processes share the grid rows, then the grid columns.
 
 **Cost** (128×128, 6×10 tiles of 22×13 px): (22 + 36)·(13 + 36) = 2,842 encryptions, 25·286 = 7,150 DoG
-ciphertexts to decrypt (20·286 for octave −1's four phases, 5·286 for octave 0), ≈ 1.3 M multiplications mod n²
+ciphertexts to decrypt (20·286 for octave −1's four phases, 5·286 for octave 0), ≈ 1.1 M multiplications mod n²
 for the filters. The key holder encrypts through the factorisation (:meth:`PaillierSift.encrypt_int`: 2.4 ms
 instead of phe's 8.8 ms) and decrypts with CRT (2.4 ms); the decryptions dominate.
 """

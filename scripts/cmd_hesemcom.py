@@ -176,6 +176,10 @@ def _sift(args) -> int:
     from hesemcom.sift import load_image, run
     from scripts.output import write_json
 
+    from jscec.errors import UserError
+
+    if args.key_bits < 1024 or args.workers < 1:
+        raise UserError("--key-bits must be at least 1024 (2048 for ≈ 112-bit security) and --workers at least 1")
     img = load_image(args.image, args.size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
