@@ -62,15 +62,15 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return mid - half, mid + half
 
 
-def advantage(guess: np.ndarray, b: np.ndarray) -> dict:
+def advantage(guess: np.ndarray, b: np.ndarray, z: float = 1.959964) -> dict:
     """Advantage Pr[b' = 1 | b = 1] − Pr[b' = 1 | b = 0] ∈ [−1, 1] (2·Pr[b' = b] − 1 when b is balanced,
     and exactly 0 for a guess that ignores the ciphertext), with Newcombe's 95 % interval for a
-    difference of proportions (Wilson intervals of each, combined)."""
+    difference of proportions (Wilson intervals of each, combined; ``z`` another level)."""
     guess, b = np.asarray(guess).astype(bool), np.asarray(b).astype(bool)
     n1, n0 = int(b.sum()), int((~b).sum())
     k1, k0 = int(guess[b].sum()), int(guess[~b].sum())
     p1, p0 = k1 / max(n1, 1), k0 / max(n0, 1)
-    (l1, u1), (l0, u0) = wilson(k1, n1), wilson(k0, n0)
+    (l1, u1), (l0, u0) = wilson(k1, n1, z), wilson(k0, n0, z)
     d = p1 - p0
     lo = d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
     hi = d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)

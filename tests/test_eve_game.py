@@ -97,6 +97,7 @@ def test_eves_chain_records_a_guess_per_frame_and_the_score_reads_them():
             assert d["advantage"] == 1.0
     assert [r["sent"] for r in doc["per_frame"]] == [game.truth[i] for i in plain for _ in range(2)]
     assert "right on 100.0 % of 12 frames" in summary_line(doc)
+    assert all(d["advantage_ci95_family"][0] <= d["advantage_ci95"][0] for d in doc["distinguishers"].values())
     assert score([], game)["best"] is None and summary_line(score([], game)) is None
 
 
