@@ -269,14 +269,18 @@ class ReplayWindow:
         if self.path is None or self.key_id not in self._top:
             return
         lock = self.path.with_name(self.path.name + ".lock")
-        with open(lock, "a") as lf:
-            fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
-            try:
-                floor = max(self._read_floor(), self._top[self.key_id])
-                doc = {"format": REPLAY_FORMAT, "key_id": self.key_id, "floor": floor}
-                write_atomic(self.path, (json.dumps(doc) + "\n").encode(), 0o600)
-            finally:
-                fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
+        try:
+            with open(lock, "a") as lf:
+                fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
+                try:
+                    floor = max(self._read_floor(), self._top[self.key_id])
+                    doc = {"format": REPLAY_FORMAT, "key_id": self.key_id, "floor": floor}
+                    write_atomic(self.path, (json.dumps(doc) + "\n").encode(), 0o600)
+                finally:
+                    fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
+        except OSError as exc:
+            raise UserError(f"cannot write the replay state {self.path} ({exc.strerror or exc}): Bob keeps it beside "
+                            "his key; make that folder writable, or run his chain with --replay-state none") from None
         self._unsaved = 0
 
     def close(self) -> None:

@@ -189,6 +189,11 @@ def test_replay_state_floor_outlives_the_run(tmp_path):
     path.chmod(0o600)
     with pytest.raises(UserError, match="not a DeepJSCEC-HIL replay state"):
         ReplayWindow(state=path, key_id=keys.key_id)
+    path.unlink()
+    stuck = ReplayWindow(state=tmp_path / "no-such-folder" / "bob.key.replay", key_id=keys.key_id)
+    stuck.accept(keys.key_id, 1, 1)
+    with pytest.raises(UserError, match="cannot write the replay state .* --replay-state none"):
+        stuck.close()
 
 
 # ---------------------------------------------------------------------------------------------------- Bob's chain
