@@ -54,3 +54,13 @@ def test_train_loss_of_an_epoch_cut_short_is_a_mean_over_its_own_steps(resumed):
     history = resumed[3]["history"]
     for prev, cur in zip(history, history[1:]):
         assert 0.75 < cur["train_loss"] / prev["train_loss"] < 1.25, (prev, cur)
+
+
+def test_resume_with_lr_continues_at_the_new_learning_rate(resumed, tiny_data):
+    out = resumed[0]
+    before = load_checkpoint(out.with_suffix(".last.pt"), kind="bob-training")["optimizer"]["param_groups"][0]["lr"]
+    p = jscec("train", *FAST, "--max-steps", 14, "--out", out, "--data", tiny_data, "--resume", "--lr", 3e-5)
+    assert "learning rate set to 3.00e-05" in p.stdout
+    state = load_checkpoint(out.with_suffix(".last.pt"), kind="bob-training")
+    assert before == 1e-4 and state["optimizer"]["param_groups"][0]["lr"] == 3e-5
+    assert json.loads(state["state_json"])["step"] == 14

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# How the bundled CIFAR-10 classifiers (models/checkpoints/cifar10-classify-{lwe,mask}.pt) were made on this
+# project's 2-core CPU machine (issue 18): `small` width (encoder w 32, decoder d 16), ρ = 1/6, SNR_train 10 dB,
+# lwe (lp-192) and mask trained side by side, one thread each, then two hand-made steps of the learning rate
+# (--resume --lr), Eve's attack classifiers, fine-tunes of the lwe model to SNR_train 0 and 20 dB for Fig. 9,
+# the evaluations on the whole test split, and float16 storage for bundling. On a CUDA box drop --threads and
+# the time budgets and add --width paper (Table IV) — see README, Remote classification.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-runs/cls}"
+STAGE="${STAGE:-all}"   # train | steps | attack | finetune | eval | bundle | all
+J=.venv/bin/jscec
+mkdir -p "$OUT"
+both() { for mode in lwe mask; do "$@" "$mode" & done; wait; }
+train() { $J train --task classify --width small --mode "$1" --batch-size 64 --time-budget "${MINUTES:-75}" \
+  --threads 1 --out "$OUT/cifar10-classify-$1.pt" > "$OUT/train-$1.log" 2>&1; }
+step() { $J train --task classify --width small --mode "$3" --batch-size 64 --resume --lr "$1" --time-budget "$2" \
+  --threads 1 --out "$OUT/cifar10-classify-$3.pt" >> "$OUT/train-$3.log" 2>&1; }
+attack() { $J attack --model "$OUT/cifar10-classify-$1.pt" --epochs "${EVE_EPOCHS:-6}" --epoch-size 8000 \
+  --batch-size 64 --lr 1e-3 --threads 1 > "$OUT/attack-$1.log" 2>&1; }
+finetune() { $J train --task classify --width small --mode lwe --snr-train "$1" --batch-size 64 --lr 3e-4 \
+  --init "$OUT/cifar10-classify-lwe.pt" --time-budget "${FT_MINUTES:-12}" --threads 1 \
+  --out "$OUT/cifar10-classify-lwe-snr$1.pt" > "$OUT/train-lwe-snr$1.log" 2>&1; }
+evaluate() { $J eval --model "$1" --threads 1 --snr 0 2 4 6 8 10 12 14 16 18 20 --json "${1%.pt}.eval.json" \
+  --png "${1%.pt}.eval.png" > "${1%.pt}.eval.log" 2>&1; }
+case "$STAGE" in train|all) both train ;; esac
+case "$STAGE" in steps|all) both step 3e-4 "${STEP1_MINUTES:-14}"; both step 1e-4 "${STEP2_MINUTES:-10}" ;; esac
+case "$STAGE" in attack|all) both attack ;; esac
+case "$STAGE" in finetune|all) finetune 0 & finetune 20 & wait ;; esac
+case "$STAGE" in eval|all)
+  for m in lwe mask; do evaluate "$OUT/cifar10-classify-$m.pt" & done; wait
+  for s in 0 20; do evaluate "$OUT/cifar10-classify-lwe-snr$s.pt" & done; wait ;;
+esac
+case "$STAGE" in bundle|all)
+  for m in lwe mask; do
+    cp "$OUT/cifar10-classify-$m".{pt,json,eve.pt,eve.json,eval.json,eval.png} models/checkpoints/
+    .venv/bin/python -m models.bundle "models/checkpoints/cifar10-classify-$m.pt" "models/checkpoints/cifar10-classify-$m.eve.pt"
+  done ;;
+esac
