@@ -14,17 +14,18 @@ answer that, each verified by Bob before he decrypts:
 * **Check symbols** for the payload. The payload is analog — 4096-QAM ciphertext that Bob receives
   through noise and never recovers bit for bit — so no bit-exact MAC can cover it: Bob could verify such a
   tag only at SNRs where no symbol is ever wrong (~45 dB for a 2048-symbol frame). Instead, ``n_checks``
-  payload symbols per frame (8 in a 512-symbol payload, 16 from 1024 on; :func:`n_checks`) are *replaced* by keyed
-  values: one position drawn uniformly inside each of ``n_checks`` equal strata of the payload and a
-  value uniform in Z_p, both from AES-CTR keyed by K_check and the frame counter
+  payload symbols per frame (8 in a 512-symbol payload, 16 from 1024 on; :func:`n_checks`) are *replaced*
+  by keyed values: one position drawn uniformly inside each of ``n_checks`` equal strata of the payload and
+  a value uniform in Z_p, both from AES-CTR keyed by K_check and the frame counter
   (:func:`crypto.drbg.uniform_zp`). To Eve they look like ciphertext (uniform in Z_p, at positions she
   cannot know); Bob knows them, compares what he received with the expected 4096-QAM points against the
   frame's pilot-measured noise (:func:`payload_check`), and then erases those latent symbols (the decoder's
   erasure input) — the plaintext symbols they replaced are lost, which costs Bob a little PSNR (1.6 % of a
-  512-symbol frame, 0.8 % of a 2048-symbol one; ``benchmarks/bench_frame_auth.py``), not air time. What this can detect is bounded by the channel noise, as for any check on an analog signal: a
-  replaced or spliced payload, or δ added to many symbols, larger than ~2× the noise per symbol; a δ
-  smaller than the noise cannot be told from noise by anyone (and acts on Bob as noise of that size).
-  Strata make every run of 2·L/n_checks consecutive payload symbols hold a check symbol.
+  512-symbol frame, 0.8 % of a 2048-symbol one; ``benchmarks/bench_frame_auth.py``), not air time. What
+  this can detect is bounded by the channel noise, as for any check on an analog signal: a replaced or
+  spliced payload, or δ added to many symbols, larger than ~2× the noise per symbol; a δ smaller than the
+  noise cannot be told from noise by anyone (and acts on Bob as noise of that size). Strata make every run
+  of 2·L/n_checks consecutive payload symbols hold a check symbol.
 * **Replay window** (:class:`ReplayWindow`): Bob accepts each frame counter once per key id, and none at
   or below the highest he accepted minus :data:`WINDOW`; with a state file beside his key
   (``<key>.replay``), also none at or below the highest he accepted in earlier runs.
