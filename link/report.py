@@ -37,16 +37,23 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: dict, originals: list[np.ndarray], results: dict, out_dir: Path) -> None:
+def write_report(report: dict, originals: list[np.ndarray] | None, results: dict, out_dir: Path) -> None:
     """Panel (original | Bob | Eve), constellations and ``result.json`` into ``out_dir``.
 
     ``results[who]["images"]`` is any mapping index → image (the panel reads the first PANEL_ROWS only).
+    ``originals`` None (a replay without reference images): the panel shows the first images Bob or Eve
+    decoded, with no original beside them.
     """
     out_dir = Path(out_dir)
-    per = {who: {row["index"]: row for row in r["summary"]["images"] if row["index"] < PANEL_ROWS}
+    if originals is None:
+        seen = sorted({row["index"] for r in results.values() for row in r["summary"]["images"]})
+        shown = dict.fromkeys(seen[:PANEL_ROWS])
+    else:
+        shown = dict(enumerate(originals[:PANEL_ROWS]))
+    per = {who: {row["index"]: row for row in r["summary"]["images"] if row["index"] in shown}
            for who, r in results.items()}
     rows = []
-    for i, original in enumerate(originals[:PANEL_ROWS]):
+    for i, original in shown.items():
         row = {"original": original}
         for who in ("bob", "eve"):
             if who in results:
@@ -60,7 +67,9 @@ def write_report(report: dict, originals: list[np.ndarray], results: dict, out_d
     constellation_plot({f"{who.capitalize()} (MER {_fmt(report[who].get('mer_db'), '.1f')} dB)":
                         results[who]["constellation"] for who in results}, out_dir / "constellation.png",
                        title="synchronised 4096-QAM payload symbols")
-    report["files"] = {"panel": str(out_dir / "panel.png"), "constellation": str(out_dir / "constellation.png")}
+    report["files"] = {"panel": str(out_dir / "panel.png"), "constellation": str(out_dir / "constellation.png"),
+                       **{f"{who}_images": str(out_dir / f"{who}-images.npz") for who in results
+                          if (out_dir / f"{who}-images.npz").is_file()}}
     with open(out_dir / "result.json", "w") as f:     # json.dumps' text, written as it is made
         json.dump(report, f, indent=1)
         f.write("\n")

@@ -81,6 +81,35 @@ def test_replay_matches_live_run_and_is_deterministic(captured, tmp_path):
             assert first_images[who][n].tobytes() == second_images[who][n].tobytes()
 
 
+def test_replay_without_reference_images_saves_both_images_and_scores_nothing(captured, tmp_path):
+    """A recording with no <base>.reference.npz beside it (someone else's, or the reference lost): the same
+    images are decoded and saved, nothing is scored, and the run says so in one line — not an error."""
+    base = tmp_path / "bare"
+    for ext in (".sigmf-meta", ".sigmf-data"):
+        shutil.copyfile(captured["dir"] / f"rec{ext}", str(base) + ext)
+    with_ref, without = tmp_path / "with", tmp_path / "without"
+    _replay(captured, with_ref)
+    p = jscec("replay", str(base) + ".sigmf-meta", "--key", captured["key"], "--out", without)
+    assert "no reference images" in p.stdout and "not scored" in p.stdout and "Traceback" not in p.stderr
+    report, images = _snapshot(without)
+    scored, scored_images = _snapshot(with_ref)
+    assert report["references"] is None and report["image_sizes"] is None
+    assert scored["references"].endswith("rec.reference.npz")
+    for who in ("bob", "eve"):
+        assert report[who]["psnr"] is None and report[who]["ssim"] is None
+        assert report[who]["frames_ok"] == scored[who]["frames_ok"] > 0
+        assert all("psnr" not in row for row in report["per_image"][who])
+        assert images[who].keys() == scored_images[who].keys() and len(images[who]) > 1   # images + constellation
+        for n in images[who]:
+            assert images[who][n].tobytes() == scored_images[who][n].tobytes()
+        assert report["files"][f"{who}_images"].endswith(f"{who}-images.npz")
+    assert scored["bob"]["psnr"] is not None and (without / "panel.png").is_file()
+    p = jscec("replay", str(base) + ".sigmf-meta", "--key", captured["key"], "--out", tmp_path / "x",
+              "--reference", tmp_path / "missing.npz", check=False)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        f"jscec replay: error: no reference images {tmp_path / 'missing.npz'}"]
+
+
 def _recording(base, samples, reference):
     with RecordingWriter(base, 1e6, 2.4e9, {"device": "test"}) as w:
         w.write(samples)

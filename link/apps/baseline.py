@@ -303,6 +303,8 @@ def run_ota(images: np.ndarray, mean_u8: np.ndarray, codec, mod: str, rate: str,
     res["radio"] = {**about, **{k: got["link"][k] for k in ("seconds", "drained", "samples_transmitted")
                                 if k in got["link"]}}
     res["devices"] = got["link"]["devices"]
+    if res["radio"].get("tx_gain_db") is None:   # no --tx-gain: the TX radio's default, as it reports it
+        res["radio"]["tx_gain_db"] = ((res["devices"].get(radio.tx) or {}).get("description") or {}).get("tx_gain_db")
     if got["recording"] is not None:
         res["recording"] = {**got["recording"], "key_file": str(key_file or store_key(record, key))}
     return res

@@ -68,9 +68,9 @@ class Setup:
     k: int
     key_id: object
     key_path: Path | None     # Bob's secret key file (mode 0600); None: no Bob
-    images: list              # uint8 (H, W, 3): what was sent
+    images: list | None       # uint8 (H, W, 3): what was sent; None: a replay without reference images
     source: str               # where the images came from
-    ref_path: Path            # reference.npz of the images (image_<index>)
+    ref_path: Path | None     # reference.npz of the images (image_<index>); None: none (nothing scored)
     pulse: PulseShape
     frames_sent: int | None   # None: unknown (a recording that does not say)
     model: object = None      # models.codec.DeepJscec (Bob's), when sending
@@ -132,7 +132,8 @@ def prepare(*, model: str, mode: str | None, data: str | None, images: int | Non
 def from_recording(info, opts: ImageOptions, log=print) -> Setup:
     """What a recording (:class:`link.links.replay.RecordingInfo`) says was sent, checked before anything runs:
     its pulse, model, mode and frame count from ``jscec:`` metadata (``opts`` overrides), Bob's key
-    (``opts.key``, needed for his chain) and the reference images."""
+    (``opts.key``, needed for his chain) and the reference images — when there are none beside the recording
+    (and no ``opts.reference``), Bob's and Eve's images are decoded and saved but not scored."""
     from crypto.cipher import CipherKeys
     from link.capture import reference_path
     from models.checkpoint import resolve_model
@@ -162,12 +163,20 @@ def from_recording(info, opts: ImageOptions, log=print) -> Setup:
     if keys is not None and g.get("jscec:key_id") not in (None, keys.key_id):
         log(f"warning: the key's id {keys.key_id} differs from the recording's {g.get('jscec:key_id')}")
     ref = Path(opts.reference) if opts.reference else reference_path(info.meta_path)
-    if not ref.is_file():
-        raise UserError(f"no reference images {ref}" + ("" if opts.reference else "; pass --reference NPZ"))
-    originals = load_reference(ref)
+    originals = None
+    if ref.is_file():
+        originals = load_reference(ref)
+    elif opts.reference:
+        raise UserError(f"no reference images {ref}")
+    else:
+        log(f"no reference images ({ref.name} is not beside {name}): Bob's and Eve's images are decoded and saved "
+            "(<out>/bob-images.npz, eve-images.npz, panel.png) but not scored; pass --reference NPZ to score them")
+        ref = None
     key_id = g.get("jscec:key_id") or (keys.key_id if keys else None)
+    source = g.get("jscec:image_source") or (f"{len(originals)} reference images" if originals is not None
+                                             else "the recording's images (no reference)")
     return Setup(model_path, mode or "lwe", g.get("jscec:params"), k, key_id,
-                 key_path, originals, g.get("jscec:image_source", f"{len(originals)} reference images"), ref, pulse,
+                 key_path, originals, source, ref, pulse,
                  g.get("jscec:frames_sent"), keys=keys, frame_auth="jscec:frame_auth" in g)
 
 
@@ -379,7 +388,8 @@ class DeepJscecApp:
         report = link_report(results, snr_b_db=fields.pop("snr_b_db"), snr_e_db=fields.pop("snr_e_db"),
                              impairments=fields.pop("impairments", None), mode=setup.mode, params=setup.params,
                              model=setup.model_name, images=setup.source,
-                             image_sizes=[list(im.shape) for im in setup.images], key_id=setup.key_id,
+                             image_sizes=None if setup.images is None else [list(im.shape) for im in setup.images],
+                             key_id=setup.key_id, references=None if setup.ref_path is None else str(setup.ref_path),
                              pulse=setup.pulse, **extra, **fields)
         if recording is not None:
             report["recording"] = recording
