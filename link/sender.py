@@ -6,6 +6,7 @@
 * :func:`frame_stream` — a list of frames as one array with idle lead and tail (the tail lets the last
   frame complete);
 * :func:`whole_buffers` — padding so a radio's TX samples fill whole hardware buffers;
+* :func:`spooled` — a stream made in full into a temporary file first, for links fed in real time (radios);
 * :class:`SenderThread` — pushes a stream into the flowgraph's ``zeromq.pull_source``, in messages of
   :data:`MESSAGE_SYMBOLS` (the same messages whether the stream was an array or produced on the way).
 """
@@ -39,12 +40,15 @@ class SymbolStream:
         self.produced = 0      # symbols drawn from the source so far
         self.handed = 0        # symbols handed on by messages()
         self.peak_held = 0
+        self.in_memory = False  # an array already (SymbolStream.of): nothing is made as it is sent
 
     @classmethod
     def of(cls, symbols) -> "SymbolStream":
         """A stream of an array's symbols (the array is sent from where it lies, not copied)."""
         symbols = np.ascontiguousarray(symbols, dtype=np.complex64).ravel()
-        return cls(symbols.size, [symbols])
+        out = cls(symbols.size, [symbols])
+        out.in_memory = True
+        return out
 
     @property
     def held(self) -> int:
@@ -111,6 +115,36 @@ class _Derived(SymbolStream):
 def _chain(inner: SymbolStream, after: list):
     yield from inner.chunks()
     yield from after
+
+
+def spooled(stream, directory=None) -> SymbolStream:
+    """``stream`` made in full before the first symbol is sent, into an anonymous temporary file (gone with
+    the process), then read back a message at a time: for a link that must be fed in real time (radios, whose
+    DAC would underflow and cut a frame in two if Alice encoded slower than the air consumes), with the memory
+    of a message. An array is returned as a stream as it is (nothing to make)."""
+    import tempfile
+
+    stream = as_stream(stream)
+    if stream.in_memory:
+        return stream
+    f = tempfile.TemporaryFile(dir=directory)
+    try:
+        for part in stream.messages():
+            f.write(part.tobytes())
+        f.flush()
+        f.seek(0)
+    except BaseException:
+        f.close()
+        raise
+
+    def chunks():
+        with f:
+            while block := f.read(MESSAGE_SYMBOLS * 8):
+                yield np.frombuffer(block, np.complex64)
+
+    out = SymbolStream(stream.size, chunks())
+    out.inner = stream
+    return out
 
 
 def as_stream(stream) -> SymbolStream:

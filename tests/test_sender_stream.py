@@ -15,7 +15,7 @@ import torch
 from crypto.cipher import CipherKeys
 from link.apps.alice import Alice, FrameSource
 from link.apps.eve_game import GameWriter, PairsFile, load_pairs, make_game, partners
-from link.sender import MESSAGE_SYMBOLS, SymbolStream, frame_stream, whole_buffers
+from link.sender import MESSAGE_SYMBOLS, SymbolStream, frame_stream, spooled, whole_buffers
 
 
 def _model(mode="lwe"):
@@ -48,6 +48,21 @@ def test_a_source_of_another_length_than_announced_is_refused():
         list(SymbolStream(12, [np.zeros(10, np.complex64)]).messages())
     with pytest.raises(RuntimeError, match="more than the 8 symbols"):
         list(SymbolStream(8, [np.zeros(10, np.complex64)]).messages())
+
+
+def test_a_spooled_stream_is_made_in_full_first_and_sent_in_the_same_messages(tmp_path):
+    rng = np.random.default_rng(2)
+    parts = [(rng.standard_normal(int(n)) + 1j).astype(np.complex64) for n in rng.integers(1, 5000, 40)]
+    whole = np.concatenate(parts)
+    made = []
+    source = SymbolStream(whole.size, (made.append(p) or p for p in parts))
+    stream = spooled(source, tmp_path)
+    assert len(made) == len(parts) and source.peak_held <= MESSAGE_SYMBOLS + 5000   # all made, a message held
+    assert list(tmp_path.iterdir()) == []                                           # an anonymous file
+    got = list(stream.messages())
+    assert all(m.size == MESSAGE_SYMBOLS for m in got[:-1]) and np.array_equal(np.concatenate(got), whole)
+    arr = SymbolStream.of(whole)
+    assert spooled(arr) is arr
 
 
 def test_whole_buffers_pads_a_stream_as_it_pads_an_array():

@@ -43,7 +43,7 @@ import numpy as np
 from jscec.errors import UserError
 from link.links import Carried, Link, mean_snr
 from link.links.flowgraph import run_flowgraph
-from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, as_stream, whole_buffers
+from link.sender import IDLE_TAIL_SYMBOLS, SenderThread, spooled, whole_buffers
 
 #: What the fakes' air does unless a URI says otherwise (:data:`radio.devices.fakes.SHARED_AIR_DEFAULTS`).
 FAKE_AIR_DEFAULTS = {"path_gain_db": "-30", "noise_std": "2e-5"}
@@ -182,12 +182,13 @@ def send_and_listen(tb, tx_device, address: str, stream, sps: int, buffer_size: 
     """Transmit ``stream`` (an array, or a :class:`link.sender.SymbolStream` made as it is sent) through the
     radio flowgraph ``tb`` and keep its receivers listening.
 
-    The stream is padded to whole TX buffers and followed by an idle tail (see
-    :class:`link.sender.SenderThread`); once the TX device has been handed all of it, it is flushed
+    A stream made as it is sent is first made in full into a temporary file (:func:`link.sender.spooled`: a radio's
+    DAC must never wait for Alice's encoder). The stream is padded to whole TX buffers and followed by an idle tail
+    (see :class:`link.sender.SenderThread`); once the TX device has been handed all of it, it is flushed
     and the receivers listen ``RX_MARGIN`` of it (plus ``RX_EXTRA_BUFFERS`` buffers) longer. Returns
     (drained: the receivers heard it all, seconds, samples transmitted).
     """
-    stream = whole_buffers(as_stream(stream), sps, buffer_size)
+    stream = whole_buffers(spooled(stream), sps, buffer_size)
     tail = np.zeros(IDLE_TAIL_SYMBOLS, np.complex64)
     sender = SenderThread(address, stream, tail=tail)
     tx_len = int((stream.size + tail.size) * sps)
