@@ -170,8 +170,7 @@ class LiveState:
         self.seq = 0
         self.log: deque = deque(maxlen=LOG_KEEP)   # (seq, update)
         self.pending: list = []
-        self.messages = 0
-        self.latest_publish = 0.0
+        self.messages = 0                      # messages folded in
 
     # -- messages in -------------------------------------------------------------------------------
     def apply(self, head: dict, blob: bytes = b"") -> None:
@@ -229,7 +228,6 @@ class LiveState:
             pts = np.frombuffer(blob, np.complex64) if blob else np.zeros(0, np.complex64)
             points = np.round(pts.view(np.float32), 3).tolist()
             row = role.add_frame(t - run.t0, head.get("rec") or {}, points)
-            self.latest_publish = max(self.latest_publish, t)
             self.pending.append({"type": "frame", "run": run.id, "role": role_name, "row": row, "points": points,
                                  "sent": t})
         elif kind == "spectrum":
