@@ -44,7 +44,11 @@ cycles per symbol it would cut much of the signal (and the detector's metric fal
    leakage** (``tx_leak_correction``) — its LO's tone, received at the carrier offset, hence a constant d
    on the de-rotated symbols (s = h·(x + d)) — is fitted on every known symbol, removed and carried over
    the same way (:meth:`FrameFinisher._leak_removed`; reported as ``tx_leak_dbc``). Left in, a leak 30 dB
-   below the signal held two uncalibrated fake Plutos at ~27 dB MER; removed, 39 dB.
+   below the signal held two uncalibrated fake Plutos at ~27 dB MER; removed, 39 dB. And a DC offset near or
+   above a weak signal's level (a strongly attenuated transmitter: a Pluto's −50 dBFS residual DC over a
+   −58 dBFS signal) would stop detection before any of this runs: :meth:`StreamSync._remove_dc` subtracts
+   a smoothed block mean from both streams first, while the DC holds ≥ 10 % of the power of the rest
+   (``blind_dc``), and the finisher's fit takes what is left.
 7. **Optional equaliser**: a short T-spaced least-squares FIR trained on the known blocks.
 8. **MER/SNR** from the residuals at the known symbols, corrected for the smoother's degrees of
    freedom (``calibration.snr``), and the noise variance of the equalised payload for soft demapping.
@@ -87,6 +91,7 @@ class SyncConfig:
     iq_correction: bool = True       # estimate and remove the receiver's DC offset and IQ imbalance
     iq_update_share: float = 0.05    # ... when the fit explains this share of the known symbols' residual energy
     tx_leak_correction: bool = True  # estimate and remove the transmitter's carrier leakage (a constant per symbol)
+    blind_dc: bool = True            # remove a DC offset near or above the signal's level before detection
 
     def __post_init__(self):
         if self.equalizer_taps and (self.equalizer_taps < 0 or self.equalizer_taps % 2 == 0):
@@ -448,6 +453,7 @@ class FinishJob:
     rest_start: int          # absolute raw index of ``rest_raw[0]``
     rest_raw: np.ndarray     # raw samples from ``rest_start`` to the end of the frame (and margin)
     head_raw: np.ndarray | None = None   # raw samples from ``a`` to ``rest_start`` (DC/IQ correction on)
+    dc_removed: complex = 0j             # the blind DC estimate already subtracted from these raw samples
 
 
 @dataclass
@@ -556,9 +562,11 @@ class FrameFinisher:
             cfo=float(cfo), sro_ppm=float(sro * 1e6),
             timing=float((a + tau0) % 1.0), gain=float(np.sqrt(gain2)), start=float(a + tau0),
             metric=job.metric)
-        if corr is not None:
-            w, c = corr
-            frame.image_rejection_db = float(-10 * np.log10(max(abs(w) ** 2, 1e-30)))
+        if corr is not None or job.dc_removed:
+            w, c = corr if corr is not None else (0j, 0j)
+            c = c + job.dc_removed          # what the stream's blind DC removal took first, too
+            if corr is not None:
+                frame.image_rejection_db = float(-10 * np.log10(max(abs(w) ** 2, 1e-30)))
             frame.dc_dbc = float(10 * np.log10(max(abs(c) ** 2 * sps * sps / max(gain2, 1e-30), 1e-30)))
         if self._leak:
             frame.tx_leak_dbc = float(20 * np.log10(abs(self._leak)))
@@ -790,6 +798,11 @@ class StreamSync:
         self._pending: _Pending | None = None
         self._busy_until = -1   # absolute det index: no new frame starts before it
         self.stats = SyncStats()
+        # Blind DC removal (blind_dc): block sums of raw, the smoothed mean and power, whether it is applied.
+        self._dc_gain = np.complex64(np.sum(detection_taps(pulse)))
+        self._dc, self._dc_power, self._dc_blocks, self._dc_on = 0j, 0.0, 0, False
+        self._dc_sum, self._dc_sq, self._dc_n = 0j, 0.0, 0
+        self._dc_applied: dict[int, complex] = {}   # block index → the DC subtracted from it (applied blocks)
 
     # -- streaming ---------------------------------------------------------------------------------
     def push(self, det: np.ndarray, raw: np.ndarray) -> list:
@@ -799,6 +812,8 @@ class StreamSync:
         raw = np.asarray(raw, dtype=np.complex64)
         if det.shape != raw.shape:
             raise ValueError("det and raw chunks must have the same length")
+        if self.cfg.blind_dc and not self._flushing:
+            det, raw = self._remove_dc(det, raw)
         self._det = np.concatenate([self._det, det])
         self._raw = np.concatenate([self._raw, raw])
         self.stats.samples += det.size
@@ -816,9 +831,62 @@ class StreamSync:
         """End of stream: zero-pad so the last frame can complete, return what is left."""
         pad = np.zeros(self._needed_tail(), dtype=np.complex64)
         samples = self.stats.samples
-        out = self.push(pad, pad) if pad.size else []
+        self._flushing = True
+        try:
+            out = self.push(pad, pad) if pad.size else []
+        finally:
+            self._flushing = False
         self.stats.samples = samples
         return out
+
+    # -- blind DC removal ----------------------------------------------------------------------------
+    #: Samples per block of the DC estimate (counted from the stream's start: the same for any chunking).
+    DC_BLOCK = 4096
+    #: Smoothing of the block means (≈ 16 blocks, 65 ms at 1 MS/s; the first blocks are averaged evenly).
+    DC_ALPHA = 1 / 16
+    #: Applied once the DC holds this share of the power of what varies (−10 dB), until it falls below 0.03.
+    DC_ON, DC_OFF = 0.1, 0.03
+    _flushing = False
+
+    def _remove_dc(self, det: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Subtract the receiver's DC offset from both streams while it is near or above the signal's level.
+
+        A weak signal (a strongly attenuated transmitter, a low RX gain) can sit below the radio's residual DC;
+        the detector's differential correlation and the header decoding then fail before the finisher's DC fit
+        (:meth:`FrameFinisher._fit_iq`) ever runs. The DC is the smoothed mean of whole blocks of ``DC_BLOCK``
+        samples (from absolute sample 0, so every chunking gives the same result), subtracted from ``raw``
+        and, through the detection filter's DC gain, from ``det`` — only while it holds at least ``DC_ON`` of
+        the power of the rest (hysteresis down to ``DC_OFF``): a DC 10 dB or more below the signal is left to
+        the finisher's exact fit, so this never adds a block mean's noise to a clean signal. Frames
+        synchronised while it is applied carry it in :attr:`FinishJob.dc_removed`.
+        """
+        n = raw.size
+        if n == 0:
+            return det, raw
+        raw, det = raw.copy(), det.copy()
+        i = 0
+        first = self._base + self._raw.size         # absolute index of raw[0]
+        while i < n:
+            k = min(n - i, self.DC_BLOCK - self._dc_n)
+            seg = raw[i:i + k].astype(np.complex128)       # before the correction: the estimate sees the raw DC
+            self._dc_sum += complex(seg.sum())
+            self._dc_sq += float(np.vdot(seg, seg).real)
+            if self._dc_on:
+                raw[i:i + k] -= np.complex64(self._dc)
+                det[i:i + k] -= self._dc_gain * np.complex64(self._dc)
+                self._dc_applied[(first + i) // self.DC_BLOCK] = complex(np.complex64(self._dc))
+            self._dc_n += k
+            i += k
+            if self._dc_n == self.DC_BLOCK:
+                a = max(self.DC_ALPHA, 1.0 / (self._dc_blocks + 1))
+                self._dc += a * (self._dc_sum / self.DC_BLOCK - self._dc)
+                self._dc_power += a * (self._dc_sq / self.DC_BLOCK - self._dc_power)
+                self._dc_blocks += 1
+                ac = max(self._dc_power - abs(self._dc) ** 2, 1e-30)
+                share = abs(self._dc) ** 2 / ac
+                self._dc_on = share >= (self.DC_OFF if self._dc_on else self.DC_ON)
+                self._dc_sum, self._dc_sq, self._dc_n = 0j, 0.0, 0
+        return det, raw
 
     def _needed_tail(self) -> int:
         end = self._base + self._det.size
@@ -898,7 +966,8 @@ class StreamSync:
         m, base = self.delay, self._base
         head_raw = self._raw[p.a - base:p.b - 2 * m - base].copy() if self.cfg.iq_correction else None
         return FinishJob(p.header, p.cand.metric, p.cfo, p.res_cfo, p.t0, p.a, p.y[:p.b - m - p.a],
-                         p.b - 2 * m, self._raw[p.b - 2 * m - base:p.end - base].copy(), head_raw)
+                         p.b - 2 * m, self._raw[p.b - 2 * m - base:p.end - base].copy(), head_raw,
+                         dc_removed=self._dc_applied.get(int(p.a) // self.DC_BLOCK, 0j))
 
     def _window(self, a: int, b: int, cfo: float, ref: int) -> np.ndarray:
         """Raw samples [a, b) (absolute) through :func:`_filtered_window`."""
@@ -1000,6 +1069,8 @@ class StreamSync:
         for c in self._queue:
             keep = min(keep, c.peak - (self._npre - 1) * self.sps - self.delay - slack)
         cut = keep - self._base
+        if self._dc_applied:
+            self._dc_applied = {b: v for b, v in self._dc_applied.items() if (b + 1) * self.DC_BLOCK > keep}
         if cut > 65536 or (cut > 0 and cut > self._det.size // 2):
             self._det = self._det[cut:]
             self._raw = self._raw[cut:]
