@@ -12,6 +12,10 @@ frame) travel in the header-protected d block.
 Authentication (``lwe`` and ``mask``, where Alice and Bob share a secret; :mod:`crypto.frame_auth`): each
 radio frame's payload gets its keyed check symbols (replacing ciphertext symbols at keyed positions) and the
 frame a tag block with the MAC of its header (version 2). ``lwe-pk`` frames stay version 1: no shared secret.
+
+A run's frames (:class:`FrameSource`) are made one image at a time while the link sends them: planned from the
+image sizes before any is encoded, under counters reserved for the whole run up front, so the sender's memory
+does not grow with the run.
 """
 from __future__ import annotations
 
@@ -89,6 +93,7 @@ class Alice:
         self.fmt = fmt
         # Tests of a receiver's handling of unauthenticated (version-1) frames pass authenticate=False.
         self.auth = self.encryptor.frame_auth() if authenticate else None
+        self._sizes: dict[tuple[int, int], int] = {}      # image size -> plaintext symbols (plaintext_size)
 
     @torch.no_grad()
     def encode(self, image_u8: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -100,11 +105,10 @@ class Alice:
     def plaintext_size(self, height: int, width: int) -> int:
         """Plaintext symbols of an image of this size: the encoder's output for a blank image of it (once
         per size), so that a run knows its frames before it encodes any image."""
-        cache = self.__dict__.setdefault("_sizes", {})
-        if (height, width) not in cache:
+        if (height, width) not in self._sizes:
             z, _ = self.encode(np.zeros((height, width, self.model.config.image_channels), np.uint8))
-            cache[(height, width)] = int(z.size)
-        return cache[(height, width)]
+            self._sizes[(height, width)] = int(z.size)
+        return self._sizes[(height, width)]
 
     def plan(self, height: int, width: int) -> tuple[int, list[int]]:
         """(cipher frames, the length in symbols of each radio frame) of an image of this size."""
