@@ -5,7 +5,8 @@ Run A sends Alice's frames of four 64×64 images (4 radio frames each). Run B se
 a copy of the key — so the same counters and ciphertexts, and the same channel noise on every sample they
 share — except that image 3's first three frames are changed on their way (c + p/2 on every payload symbol,
 c + δ with δ uniform, another frame's payload under its header and tag), and after the last frame Mallory
-adds old frames again and frames whose counter, key id or image index she changed (header CRC recomputed).
+adds old frames again and frames whose counter, chunk, key id or image index she changed (header CRC
+recomputed).
 Bob must drop and count each of Mallory's frames, decode the others exactly as in run A (images 0–2 bit for
 bit), and in run C, which sends run A's frames again under run A's own key, drop them all as replays (the
 floor his replay window left beside the key). Eve has no key: she decodes as before.
@@ -66,8 +67,14 @@ def _mallory(frames, rng):
     random_delta[lay.payload] = modulate((hard_demap(frames[13][lay.payload]) + rng.integers(1, P, 512)) % P)
     sent = frames[:12] + [add_delta(frames[12], P // 2), random_delta, spliced, frames[15]]
     extra = [frames[0], frames[5],                                             # replays (images still open)
-             forge(frames[6], counter=1 << 20), forge(frames[6], image_index=0), forge(frames[9], chunk_index=0)]
-    return sent + extra, {"replay": 2, "mac": 3, "payload check": 3}
+             forge(frames[6], counter=1 << 20), forge(frames[6], image_index=0), forge(frames[9], chunk_index=0),
+             forge(frames[7], key_id="01234567"),                              # not for Bob: dropped before the MAC
+             forge(forge(frames[7], key_id="01234567"), key_id=frames_key_id(frames[7]), image_index=1)]
+    return sent + extra, {"replay": 2, "mac": 4, "payload check": 3, "other key": 1}
+
+
+def frames_key_id(frame):
+    return F.decode_header(frame[F.layout(0, 0).header].real).key_id_hex
 
 
 def _bob_images(out):
