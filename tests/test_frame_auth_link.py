@@ -69,7 +69,7 @@ def _mallory(frames, rng):
     extra = [frames[0], frames[5],                                             # replays (images still open)
              forge(frames[6], counter=1 << 20), forge(frames[6], image_index=0), forge(frames[9], chunk_index=0),
              forge(frames[7], key_id="01234567"),                              # not for Bob: dropped before the MAC
-             forge(forge(frames[7], key_id="01234567"), key_id=frames_key_id(frames[7]), image_index=1)]
+             forge(forge(frames[7], key_id="01234567"), key_id=frames_key_id(frames[7]), image_index=2)]
     return sent + extra, {"replay": 2, "mac": 4, "payload check": 3, "other key": 1}
 
 
