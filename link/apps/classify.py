@@ -170,20 +170,23 @@ class ClassifyApp(DeepJscecApp):
         return LabelledSetup(**{**_fields(setup), "source": source}, labels=labels, classes=classes)
 
     def _replayed(self, info, out_dir: Path) -> LabelledSetup:
-        """What a classification recording says was sent; without its reference file, the labels are given
-        and not scored."""
+        """What a classification recording says was sent; without its reference file (no truth), the labels are
+        given and not scored."""
         from link.capture import reference_path
 
         o, g = self.opts, info.global_info
-        opts = o
-        if not o.reference and not reference_path(info.meta_path).is_file():
+        missing = not o.reference and not reference_path(info.meta_path).is_file()
+        if missing:
             self.log(f"no reference labels beside {info.name}: Bob's and Eve's labels are given, not scored")
-            out_dir.mkdir(parents=True, exist_ok=True)
-            opts = dataclasses.replace(o, reference=str(save_labelled(out_dir / "reference.npz", [], None, None)))
-        setup = from_recording(info, opts, self.log)
+
+        def log(line: str) -> None:      # from_recording's own line on the missing images is said above
+            if not (missing and line.startswith("no reference images")):
+                self.log(line)
+
+        setup = from_recording(info, o, log)
         if task_of(str(setup.model_path)) != TASK:
             raise UserError(f"{setup.model_path} is an image model; the recording holds a classifier's frames")
-        labels, classes = load_labels(setup.ref_path)
+        labels, classes = load_labels(setup.ref_path) if setup.ref_path is not None else (None, None)
         return LabelledSetup(**_fields(setup), labels=labels, classes=classes or g.get("jscec:classes"))
 
     def recording_fields(self, setup: LabelledSetup, sample_rate: float) -> dict:
@@ -202,7 +205,7 @@ class ClassifyApp(DeepJscecApp):
         cells = []
         for row in report["labels"][:PANEL_CELLS]:
             i = row["index"]
-            cells.append({"image": setup.images[i] if i < len(setup.images) else None, "index": i,
+            cells.append({"image": setup.images[i] if i < len(setup.images or ()) else None, "index": i,
                           "true": row["true"], **{r: row[r] for r in results}})
         label_grid(cells, out_dir / "panel.png", title=_title(report))
         constellation_plot({f"{who.capitalize()} (MER {_fmt(report[who].get('mer_db'), '.1f')} dB)":
@@ -232,7 +235,7 @@ def add_labels(report: dict, setup: LabelledSetup, results: dict) -> dict:
         return classes[label] if 0 <= label < len(classes) else str(label)
 
     rows = {role: {r["index"]: r for r in results[role]["summary"].get("images", [])} for role in results}
-    indices = sorted(set(range(len(setup.images))) | set(truth) | {i for per in rows.values() for i in per})
+    indices = sorted(set(range(len(setup.images or ()))) | set(truth) | {i for per in rows.values() for i in per})
     report["task"] = TASK
     report["classes"] = classes
     if not classes:
