@@ -660,9 +660,12 @@ class NpzImages(Mapping):
         self._npz.close()
 
 
-def open_references(path) -> NpzImages:
-    """The reference images of ``path`` as a mapping index → uint8 HWC image, read as they are used."""
-    return NpzImages(path)
+def open_references(path):
+    """The reference images of ``path`` as a mapping index → uint8 HWC image, read as they are used (with an
+    index of 16 bytes per image: :class:`link.npzindex.NpzIndex`)."""
+    from link.npzindex import NpzIndex
+
+    return NpzIndex(path)
 
 
 def serve(chain: ReceiveChain, frames_address: str, control_address: str, *, idle_s: float = 1.0,

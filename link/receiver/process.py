@@ -103,9 +103,9 @@ class ReceiverProcess:
 
         # Its per-frame records stay in the file, read when iterated: the runner holds no per-frame state.
         summary = load_object(self.out_dir / f"{self.role}.json", lazy=("per_frame",))
-        from link.receiver.chains import NpzImages
+        from link.npzindex import NpzIndex
 
-        images = NpzImages(self.out_dir / f"{self.role}-images.npz")    # index → image, read when used
+        images = NpzIndex(self.out_dir / f"{self.role}-images.npz")     # index → image, read when used
         return {"summary": summary, "images": images, "constellation": images.array("constellation")}
 
     def kill(self) -> None:
