@@ -65,3 +65,36 @@ def fashion():
     if not data.FASHION_DIR.is_dir():
         pytest.skip("dataset-fashion-mnist not installed")
     return data.load("fashion")
+
+
+def write_classed_folder(root: Path, per_class=(48, 12), seed: int = 0) -> Path:
+    """Two classes a person tells apart at a glance: dark and bright 32×32 images with noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in zip(("train", "test"), per_class):
+        for name, level in (("dark", 70), ("bright", 185)):
+            d = root / split / name
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                im = level + rng.normal(0, 25, (32, 32, 3))
+                Image.fromarray(im.clip(0, 255).astype(np.uint8)).save(d / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def classed(tmp_path_factory) -> Path:
+    """Dark and bright 32×32 images in two classes (48 + 12 per class)."""
+    return write_classed_folder(tmp_path_factory.mktemp("classed") / "data")
+
+
+@pytest.fixture(scope="session")
+def classifier(tmp_path_factory, classed) -> Path:
+    """A tiny mask-mode classifier that tells dark from bright, with Eve's attack classifier beside it."""
+    out = tmp_path_factory.mktemp("cls") / "c.pt"
+    jscec("train", "--task", "classify", "--width", "tiny", "--mode", "mask", "--epoch-size", 96, "--batch-size", 16,
+          "--epochs", 8, "--val-size", 24, "--noise-ramp", 0, "--snr-train", 20, "--threads", 1,
+          "--out", out, "--data", classed)
+    jscec("attack", "--model", out, "--epochs", 1, "--epoch-size", 64, "--batch-size", 16, "--val-size", 24,
+          "--threads", 1, "--data", classed)
+    return out

@@ -15,26 +15,6 @@ from models.codec import CodecConfig, DeepJscec, EveDecoder
 from tests.conftest import ROOT, jscec
 
 
-def _classed_folder(root, per_class=(48, 12), seed=0):
-    """Two classes a person tells apart at a glance: dark and bright 32×32 images with noise."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for split, n in zip(("train", "test"), per_class):
-        for name, level in (("dark", 70), ("bright", 185)):
-            d = root / split / name
-            d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                im = level + rng.normal(0, 25, (32, 32, 3))
-                Image.fromarray(im.clip(0, 255).astype(np.uint8)).save(d / f"{i}.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def classed(tmp_path_factory):
-    return _classed_folder(tmp_path_factory.mktemp("classed") / "data")
-
-
 def test_table_iv_shapes_at_rho_one_sixth():
     cfg = CodecConfig(task="classify", width=8, decoder_width=4)
     model = DeepJscec(cfg)
@@ -58,27 +38,16 @@ def test_image_config_is_unchanged_by_the_task_field():
         DeepJscec(CodecConfig(task="classify", width=8, decoder_width=0))
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, classed):
-    out = tmp_path_factory.mktemp("cls") / "c.pt"
-    jscec("train", "--task", "classify", "--width", "tiny", "--mode", "mask", "--epoch-size", 96, "--batch-size", 16,
-          "--epochs", 8, "--val-size", 24, "--noise-ramp", 0, "--snr-train", 20, "--threads", 1,
-          "--out", out, "--data", classed)
-    jscec("attack", "--model", out, "--epochs", 1, "--epoch-size", 64, "--batch-size", 16, "--val-size", 24,
-          "--threads", 1, "--data", classed)
-    return out
-
-
-def test_classifier_trains_through_the_cipher_and_eval_reports_accuracy(trained, classed, tmp_path):
-    card = load_checkpoint(trained)["card"]
+def test_classifier_trains_through_the_cipher_and_eval_reports_accuracy(classifier, classed, tmp_path):
+    card = load_checkpoint(classifier)["card"]
     assert card["task"] == "classify" and card["loss"] == "cross-entropy"
     assert card["config"]["decoder_width"] == CLASSIFIER_WIDTHS["tiny"][1]
     assert 0.0 <= card["validation"]["accuracy"] <= 1.0
-    eve_card = load_checkpoint(trained.with_name("c.eve.pt"))["card"]
+    eve_card = load_checkpoint(classifier.with_name("c.eve.pt"))["card"]
     assert eve_card["task"] == "classify" and "accuracy" in eve_card["validation"]
 
     report_path = tmp_path / "eval.json"
-    p = jscec("eval", "--model", trained, "--data", classed, "--snr", 0, 30, "--json", report_path,
+    p = jscec("eval", "--model", classifier, "--data", classed, "--snr", 0, 30, "--json", report_path,
               "--png", tmp_path / "acc.png")
     report = json.loads(report_path.read_text())
     assert report["task"] == "classify" and report["images"] == 12
@@ -130,9 +99,9 @@ def test_two_ddp_processes_equal_one_process_with_the_same_global_batch(classed,
     assert moved == 0.0     # one epoch: the best checkpoint is the last one
 
 
-def test_classify_report_writes_table_v_fig9_and_checks(trained, classed, tmp_path):
+def test_classify_report_writes_table_v_fig9_and_checks(classifier, classed, tmp_path):
     ev = tmp_path / "eval.json"
-    jscec("eval", "--model", trained, "--data", classed, "--snr", 0, 10, 20, "--json", ev)
+    jscec("eval", "--model", classifier, "--data", classed, "--snr", 0, 10, 20, "--json", ev)
     real = json.loads(ev.read_text())
     bob = {r["snr_db"]: r["bob"]["accuracy"] for r in real["results"]}
     baseline = {"pairs": [{"mod": "qpsk", "rate": "1/2", "lambda": 0.01, "results": [

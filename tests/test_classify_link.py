@@ -9,25 +9,6 @@ import pytest
 pytest.importorskip("gnuradio.gr")
 
 from tests.conftest import jscec  # noqa: E402
-from tests.test_classifier import _classed_folder  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def classed(tmp_path_factory):
-    """Dark and bright 32×32 images in two classes (48 + 12 per class)."""
-    return _classed_folder(tmp_path_factory.mktemp("classed") / "data")
-
-
-@pytest.fixture(scope="module")
-def classifier(tmp_path_factory, classed):
-    """A tiny mask-mode classifier that tells dark from bright, with Eve's attack classifier beside it."""
-    out = tmp_path_factory.mktemp("cls") / "c.pt"
-    jscec("train", "--task", "classify", "--width", "tiny", "--mode", "mask", "--epoch-size", 96, "--batch-size", 16,
-          "--epochs", 8, "--val-size", 24, "--noise-ramp", 0, "--snr-train", 20, "--threads", 1,
-          "--out", out, "--data", classed)
-    jscec("attack", "--model", out, "--epochs", 1, "--epoch-size", 64, "--batch-size", 16, "--val-size", 24,
-          "--threads", 1, "--data", classed)
-    return out
 
 
 def _truth(classed):
