@@ -18,7 +18,7 @@ reference drawn uniformly within ±25 ppm (and its temperature, DC, IQ imbalance
 * **--snr-b** (the first ``--snr-pairs`` pairs): ``jscec ota --snr-b S`` with the profiles: the SNR measured from
   the pilots against the one requested; by default without DC, IQ imbalance and carrier leakage
   (``--snr-front-end``): at 10 dB the carrier leakage and DC of a strongly attenuated transmitter reach the
-  signal's level, and frames are found again only once the RX chain removes DC.
+  signal's level, which the synchroniser removes (blindly before detection, then fitted).
 
 Targets (issue 16): ppm within 0.05, residual CFO below 100 Hz, ``--snr-b 10`` within ±0.5 dB. Numbers from one
 shared 2-core machine; the ``jscec ota`` runs dominate the time (start-up of the receivers and the model).
@@ -67,8 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--snr-pairs", type=int, default=5, help="pairs that also run --snr-b")
     ap.add_argument("--snr-front-end", choices=["on", "off"], default="off",
                     help="DC, IQ imbalance and carrier leakage in the --snr-b runs (default off: the condition of the "
-                         "issue's target, oscillators, path loss and gain-dependent noise; with them on, a 10 dB link "
-                         "needs the RX chain's DC removal, which the synchroniser does not have yet)")
+                         "issue's target, oscillators, path loss and gain-dependent noise; on, the synchroniser removes "
+                         "them: benchmarks/bench_ota_psnr.py runs --snr-b with everything on)")
     ap.add_argument("--skip-ota", action="store_true", help="only calibrate and verify (no jscec ota runs)")
     ap.add_argument("--model", default=None, help="model (default: jscec ota's)")
     ap.add_argument("--data", default=None, help="dataset (default: the CIFAR-10 copy)")
