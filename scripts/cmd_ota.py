@@ -11,9 +11,9 @@ DESCRIPTION = ("Alice encodes, encrypts and frames images as 4096-QAM; a GNU Rad
                "#N names RX channel N of that radio: --bob pluto:ip:192.168.2.1 --eve pluto:ip:192.168.2.1#1 opens "
                "it once and streams channels 0 and 1 together (a Pluto must be an AD9361-based 2R2T variant; a "
                "single-channel radio is refused); the fakes offer two RX channels, each with its own path "
-               "(--bob fake-pluto:rx1_noise_std=2e-3 --eve fake-pluto:rx1_noise_std=2e-3#1), and with bench=1 (or "
-               "JSCEC_FAKE_BENCH=1) a hardware model: oscillator error, DC, IQ imbalance, gain-dependent noise "
-               "(radio.devices.hardware). Profiles from `jscec calibrate` put every receiver on the transmitter's "
+               "(--bob fake-pluto:rx1_noise_std=2e-3 --eve fake-pluto:rx1_noise_std=2e-3#1), and a hardware model drawn "
+               "from the URI's seed (bench=0, or JSCEC_FAKE_BENCH=0, turns it off): oscillator error, DC, IQ "
+               "imbalance, carrier leakage, gain-dependent noise, 12-bit converters (radio.devices.hardware). Profiles from `jscec calibrate` put every receiver on the transmitter's "
                "clock (--no-xo-correction: not) and --snr-b DB sets the TX gain from Bob's profile. Prints a table "
                "and writes panel.png, constellation.png and result.json (with device counters) into --out.")
 

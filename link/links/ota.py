@@ -26,7 +26,7 @@ says gives that SNR per symbol, and the report puts the SNRs measured from the p
 The CI fakes (``fake-pluto``, ``fake-soapy``) share a simulated air: whatever the TX fake sends
 reaches every fake receiver, each through its own impairments (``FAKE_AIR_DEFAULTS``, overridden by
 the URI's options, e.g. ``fake-pluto:noise_std=1e-4``), and each with its own hardware
-(:mod:`radio.devices.hardware`: with ``bench=1`` — or ``JSCEC_FAKE_BENCH=1`` — an oscillator error,
+(:mod:`radio.devices.hardware`, unless ``bench=0`` or ``JSCEC_FAKE_BENCH=0``: an oscillator error,
 DC, IQ imbalance, carrier leakage and a gain-dependent noise floor drawn from the URI's ``seed``). A fake offers two RX channels with their own
 paths (``rx1_noise_std=2e-3`` makes channel 1 noisier): ``--bob fake-pluto:rx1_noise_std=2e-3 --eve
 fake-pluto:rx1_noise_std=2e-3#1``. Fakes deliver samples as fast as they are asked, so the
