@@ -93,9 +93,13 @@ def test_alice_frames_are_bit_identical_to_the_old_cut(mode, k, subframes):
     model = DeepJscec(CodecConfig(width=8, cipher_mode="lwe" if mode == "lwe-pk" else mode)).eval()
     keys = CipherKeys.generate(params="lp-192", mode=mode, k=k, seed=b"f" * 32)
     image = np.random.default_rng(1).integers(0, 256, (40, 36, 3), dtype=np.uint8)
-    alice = Alice(model, keys, "m", first_counter=77, subframes=subframes)
+    # The cut is what is compared: frames without the authentication that lwe and mask frames now carry.
+    alice = Alice(model, keys, "m", first_counter=77, subframes=subframes, authenticate=False)
     frames, sent = alice.frames_for_image(image, 0)
     old, counter = _old_alice_frames(model, keys, image, 77, subframes)
+    if mode != "lwe-pk":
+        tagged, _ = Alice(model, keys, "m", first_counter=77, subframes=subframes).frames_for_image(image, 0)
+        assert len(tagged) == len(frames) and all(t.size > f.size for t, f in zip(tagged, frames))
     assert len(frames) == len(old) == sent.frames and alice.counter == counter
     if mode == "lwe-pk":
         # Alice now holds only the public key, with error randomness fresh per Alice (issue 15): the same cut
