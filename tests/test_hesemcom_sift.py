@@ -81,4 +81,8 @@ def test_sift_encrypted_dog_equals_the_plaintext_dog(sift_run):
 def test_sift_on_the_ciphertext_image_matches_nothing(sift_run):
     img, r = sift_run
     c = r["control"]
-    assert c["ciphertext_image_keypoints"] > 0 and c["matches_at_the_same_place"] == 0
+    # A 24×24 ciphertext image (fresh encryption randomness each run) may give SIFT no keypoint at all; whatever
+    # it finds matches nothing. The harness can see a match: the plaintext against itself matches everywhere.
+    assert c["plaintext_keypoints"] > 0 and c["matches_at_the_same_place"] == 0
+    same = sift.control(img, img)
+    assert same["matches_at_the_same_place"] == same["plaintext_keypoints"] == c["plaintext_keypoints"]
