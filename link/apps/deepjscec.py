@@ -320,6 +320,12 @@ def link_report(results: dict, *, snr_b_db, snr_e_db, mode: str, params: str, mo
     return report
 
 
+def _sizes(images) -> list:
+    """``[list(im.shape) …]``, one list object per distinct shape (a long run holds 8 bytes per image)."""
+    shared: dict = {}
+    return [shared.setdefault(im.shape, list(im.shape)) for im in images]
+
+
 class DeepJscecApp:
     """DeepJSCEC images over any link: Alice's frames out, Bob's and Eve's chains (processes) in."""
 
@@ -388,7 +394,7 @@ class DeepJscecApp:
         report = link_report(results, snr_b_db=fields.pop("snr_b_db"), snr_e_db=fields.pop("snr_e_db"),
                              impairments=fields.pop("impairments", None), mode=setup.mode, params=setup.params,
                              model=setup.model_name, images=setup.source,
-                             image_sizes=None if setup.images is None else [list(im.shape) for im in setup.images],
+                             image_sizes=None if setup.images is None else _sizes(setup.images),
                              key_id=setup.key_id, references=None if setup.ref_path is None else str(setup.ref_path),
                              pulse=setup.pulse, **extra, **fields)
         if recording is not None:

@@ -26,7 +26,8 @@ statistics over its payload (numpy, about a millisecond for 2048 symbols).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from array import array
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +114,56 @@ PAIRS_MAGIC = b"JSCEC-PAIRS-1\n"
 _RECORD = np.dtype([("index", "<i8"), ("n", "<i8")])
 
 
+class _Column(MutableMapping):
+    """image index → a small integer, kept in an array (a few bytes per image instead of a dict entry and its
+    int objects: a long run's game). ``encode``/``decode`` map the stored values (``"mirror"`` ↔ -1)."""
+
+    def __init__(self, typecode: str, encode=int, decode=int):
+        self._values = array(typecode)
+        self._present = bytearray()
+        self._count = 0
+        self._encode, self._decode = encode, decode
+
+    def _slot(self, index) -> int:
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)) \
+                or not 0 <= index < len(self._values) or not self._present[index]:
+            raise KeyError(index)
+        return int(index)
+
+    def __getitem__(self, index):
+        return self._decode(self._values[self._slot(index)])
+
+    def __setitem__(self, index, value) -> None:
+        index = int(index)
+        if index < 0:
+            raise KeyError(index)
+        grow = index + 1 - len(self._values)
+        if grow > 0:
+            self._values.extend([0] * grow)
+            self._present.extend(bytes(grow))
+        self._values[index] = self._encode(value)
+        self._count += not self._present[index]
+        self._present[index] = 1
+
+    def __delitem__(self, index) -> None:
+        self._present[self._slot(index)] = 0
+        self._count -= 1
+
+    def __iter__(self):
+        return (i for i, has in enumerate(self._present) if has)
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def _partner_in(p) -> int:
+    return -1 if p == "mirror" else int(p)
+
+
+def _partner_out(v: int):
+    return "mirror" if v < 0 else v
+
+
 class GameWriter:
     """The game made image by image while the frames are sent (:class:`link.apps.alice.FrameSource`): each
     image's pair is appended to Eve's file (:data:`PAIRS_MAGIC` records, flushed) before its frames leave, so her
@@ -123,7 +174,7 @@ class GameWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.k = int(k)
-        self.game = Game()
+        self.game = Game(truth=_Column("b"), partner=_Column("q", _partner_in, _partner_out))
         self._f = open(self.path, "wb")
         self._f.write(PAIRS_MAGIC)
         self._f.flush()
