@@ -29,10 +29,10 @@ class _Reader:
         self.pos = 0
         self.eof = False
 
-    def _fill(self) -> bool:
+    def _fill(self, size: int | None = None) -> bool:
         if self.eof:
             return False
-        chunk = self.f.read(self.CHUNK)
+        chunk = self.f.read(max(size or 0, self.CHUNK))
         if not chunk:
             self.eof = True
             return False
@@ -67,7 +67,9 @@ class _Reader:
             except json.JSONDecodeError as exc:
                 if self.eof:
                     raise ValueError(f"{self.name}: {exc}") from None
-            if not self._fill():
+            # A value longer than the buffer (a field decoded whole): read as much again, so that a long
+            # value is parsed a few times, not once per chunk.
+            if not self._fill(len(self.buf) - self.pos):
                 self.eof = True
 
 
