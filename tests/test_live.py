@@ -245,17 +245,21 @@ def test_a_person_watches_a_live_loopback_in_headless_chromium(tmp_path):
         })()"""
         with Browser(1400, 1250) as page:
             page.open(url)
-            seen = []
-            deadline = time.monotonic() + 240
+            seen, ended = [], None
+            deadline = time.monotonic() + 900      # a generous bound: a machine shared with other jobs is slow
             while time.monotonic() < deadline:
                 s = page.evaluate(probe)
                 seen.append(s)
                 if s["imgBob"] >= 3 and s["imgEve"] >= 3 and s["imgSent"] >= 3:
                     break
+                if proc.poll() is not None:        # the command ended: the page keeps what it shows
+                    ended = ended or time.monotonic()
+                    if time.monotonic() - ended > 5:
+                        break
                 time.sleep(0.1)
             shot = Path(os.environ.get("JSCEC_LIVE_SCREENSHOT") or tmp_path / "live.png")
             page.screenshot(shot)
-        assert proc.wait(240) == 0, "".join(output)
+        assert proc.wait(900) == 0, "".join(output)
     finally:
         if proc.poll() is None:
             proc.kill()
