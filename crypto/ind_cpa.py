@@ -396,34 +396,57 @@ def learned(name: str, seed: int = 0) -> LearnedDistinguisher:
     raise ValueError(f"unknown learned distinguisher {name!r}")
 
 
+class Scorer:
+    """The battery of distinguishers, scored over test games that may arrive in batches.
+
+    ``Scorer(train, names)`` fits the learned distinguishers on ``train`` (skipped without it);
+    ``add(test)`` scores a batch of fresh test games and keeps only each guess, so millions of games
+    fit in memory; ``results()`` gives each distinguisher's advantage over every game added so far.
+    Ties (equal scores up to rounding: e.g. shift-invariant statistics on a pair of constant
+    plaintexts) are broken by a fair coin, seeded per distinguisher and batch.
+    """
+
+    def __init__(self, train: Games | None = None, names=DISTINGUISHERS, seed: int = 0, p: int = P):
+        unknown = [n for n in names if n not in STATS and n not in LEARNED]
+        if unknown:
+            raise ValueError(f"unknown distinguisher(s) {', '.join(unknown)}")
+        self.stats, self.seed, self.p = [n for n in names if n in STATS], seed, p
+        self.models, self.train_games = {}, 0 if train is None else len(train)
+        if train is not None and any(n in LEARNED for n in names):
+            x_train = features(train, p)
+            self.models = {n: learned(n, seed).fit(x_train, train.b) for n in names if n in LEARNED}
+        self.names = [n for n in names if n in self.stats or n in self.models]
+        self._guesses = {n: [] for n in self.names}
+        self._b: list[np.ndarray] = []
+
+    def add(self, test: Games) -> "Scorer":
+        scores = {n: np.empty(len(test)) for n in self.names}
+        for s in range(0, len(test), _CHUNK):
+            sc, x = _chunk(test.subset(slice(s, s + _CHUNK)), self.stats, bool(self.models), self.p)
+            for n, v in sc.items():
+                scores[n][s:s + _CHUNK] = v
+            for n, model in self.models.items():
+                scores[n][s:s + _CHUNK] = model.decision(x)
+        batch = len(self._b)
+        for i, name in enumerate(self.names):
+            coin = np.random.default_rng([self.seed, i, batch]).integers(0, 2, len(test)).astype(bool)
+            tie = np.abs(scores[name]) <= 1e-6 * test.view.shape[1]
+            self._guesses[name].append(np.where(tie, coin, scores[name] > 0))
+        self._b.append(np.asarray(test.b))
+        return self
+
+    def results(self) -> dict:
+        b = np.concatenate(self._b) if self._b else np.zeros(0, np.int64)
+        out = {}
+        for name in self.names:
+            out[name] = advantage(np.concatenate(self._guesses[name]) if self._b else np.zeros(0, bool), b)
+            if name in self.models:
+                out[name].update(train_games=self.train_games, val_accuracy=round(self.models[name].val_accuracy, 4))
+        return out
+
+
 def evaluate(test: Games, train: Games | None = None, names=DISTINGUISHERS, seed: int = 0,
              p: int = P) -> dict:
     """Each distinguisher's advantage on ``test`` (learned ones trained on ``train`` first; skipped
     without it)."""
-    stats = [n for n in names if n in STATS]
-    unknown = [n for n in names if n not in STATS and n not in LEARNED]
-    if unknown:
-        raise ValueError(f"unknown distinguisher(s) {', '.join(unknown)}")
-    models = {}
-    if train is not None and any(n in LEARNED for n in names):
-        x_train = features(train, p)
-        models = {n: learned(n, seed).fit(x_train, train.b) for n in names if n in LEARNED}
-        del x_train
-    scores = {n: np.empty(len(test)) for n in [*stats, *models]}
-    for s in range(0, len(test), _CHUNK):
-        sc, x = _chunk(test.subset(slice(s, s + _CHUNK)), stats, bool(models), p)
-        for n, v in sc.items():
-            scores[n][s:s + _CHUNK] = v
-        for n, model in models.items():
-            scores[n][s:s + _CHUNK] = model.decision(x)
-    out = {}
-    for i, name in enumerate(n for n in names if n in scores):
-        score = scores[name]
-        # Ties (equal scores up to rounding: e.g. shift-invariant statistics on a pair of constant
-        # plaintexts) are broken by a fair coin.
-        coin = np.random.default_rng([seed, i]).integers(0, 2, len(score)).astype(bool)
-        tie = np.abs(score) <= 1e-6 * test.view.shape[1]
-        out[name] = advantage(np.where(tie, coin, score > 0), test.b)
-        if name in models:
-            out[name].update(train_games=len(train), val_accuracy=round(models[name].val_accuracy, 4))
-    return out
+    return Scorer(train, names, seed, p).add(test).results()

@@ -33,6 +33,11 @@ def add_arguments(p):
     g.add_argument("--train-games", type=int, default=10_000, help="labelled games for the learned distinguishers")
     g.add_argument("--test-games", type=int, default=20_000, help="games each distinguisher is scored on")
     g.add_argument("--control-games", type=int, default=5_000, help="games of each control")
+    g.add_argument("--test-batch", type=int, default=20_000,
+                   help="test games played and scored at a time (bounds memory: about 20 MB per 1000 games)")
+    g.add_argument("--store", default=None, metavar="PATH",
+                   help="JSON-lines file of finished cells (mode, pair, SNR): a run with the same settings "
+                        "keeps them and plays only the missing cells, so a long run can be stopped and resumed")
     g.add_argument("--model", default="cifar10-lwe",
                    help="Bob's model whose encoder makes the image pairs ('none': random centroid latents)")
     g.add_argument("--data", default=None, help="dataset of the image pairs (default: the CIFAR-10 copy)")
@@ -97,12 +102,18 @@ def _ind_cpa(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    from jscec.errors import UserError
+
+    for name in ("train_games", "test_games", "test_batch"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
     cfg = IndCpaConfig(modes=list(dict.fromkeys(args.mode)), params=args.params, snrs_db=_snrs(args.snr),
                        pairs=list(dict.fromkeys(args.pairs)), train_games=args.train_games,
                        test_games=args.test_games, control_games=args.control_games,
                        model=None if args.model.lower() == "none" else args.model, data=args.data,
-                       pool_images=args.pool_images, seed=args.seed)
-    doc = run_ind_cpa(cfg, log=lambda m: print(m, flush=True))
+                       pool_images=args.pool_images, seed=args.seed, test_batch=args.test_batch,
+                       store=args.store)
+    doc = run_ind_cpa(cfg, log=lambda m: print(m, flush=True), progress=True)
     s = doc["summary"]
     print(f"{s['estimates']} advantage estimates ({cfg.test_games} test games each): max |advantage| "
           f"{s['max_abs_advantage']:.4f} at {s['max_abs_advantage_at']}, max |95% CI bound| "

@@ -114,3 +114,24 @@ def test_run_ind_cpa_report_and_cli(tmp_path):
     row = json.loads(out.read_text())["results"][0]
     assert set(row["distinguishers"]) == set(G.DISTINGUISHERS) and row["snr_db"] is None
     assert row["controls"]["known-seed"]["best"] >= 0.95
+
+
+def test_cells_resume_from_the_store_and_equal_an_uninterrupted_run(tmp_path):
+    """Each cell has its own generator and nonces: a run stopped after one cell and resumed from the
+    store gives the rows of a run that never stopped; test games come in batches."""
+    base = dict(modes=["mask"], pairs=["zero-half"], train_games=300, test_games=700, test_batch=250,
+                control_games=100, model=None)
+    whole = run_ind_cpa(IndCpaConfig(snrs_db=[None, 30.0], **base), log=lambda m: None)
+    store = tmp_path / "cells.jsonl"
+    run_ind_cpa(IndCpaConfig(snrs_db=[30.0], store=str(store), **base), log=lambda m: None)
+    said = []
+    resumed = run_ind_cpa(IndCpaConfig(snrs_db=[None, 30.0], store=str(store), **base), log=said.append)
+    assert any("kept from" in m and "mask/zero-half/30" in m for m in said)
+    assert len(store.read_text().splitlines()) == 2
+    strip = [{k: v for k, v in r.items() if k not in ("seconds", "fingerprint")} for r in whole["results"]]
+    assert [{k: v for k, v in r.items() if k not in ("seconds", "fingerprint")} for r in resumed["results"]] == strip
+    assert all(d["games"] == 700 for r in resumed["results"] for d in r["distinguishers"].values())
+    # Other settings do not reuse the stored cells.
+    other = run_ind_cpa(IndCpaConfig(snrs_db=[30.0], store=str(store), **{**base, "test_games": 500}),
+                        log=said.append)
+    assert other["results"][0]["distinguishers"]["stat-cos"]["games"] == 500
