@@ -266,6 +266,13 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None)
     train_idx, val_idx = split["train"], split["val"][: cfg.val_size]
+    # Scores on another validation set are not comparable: a resumed run that validates on more (or
+    # fewer) images forgets its best score, so the next epoch's model becomes the best.
+    before = state.get("val_images", min(1000, len(split["val"])))
+    if state["step"] and cfg.resume and before != len(val_idx):
+        state["best_psnr"], state["epochs_without_improvement"] = -math.inf, 0
+        log(f"validation on {len(val_idx)} images instead of {before}: the best score so far is forgotten")
+    state["val_images"] = int(len(val_idx))
     channel = SecureChannel(model_cfg.cipher_mode, model_cfg.cipher_params, sigma_l=model_cfg.sigma_l,
                             seed=cfg.seed, first_nonce=state["nonce"])
     val_images = images[val_idx]
@@ -350,7 +357,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
             flag = torch.tensor([int(out_of_time)], device=device)
             torch.distributed.broadcast(flag, 0)
             out_of_time = bool(flag.item())
-        if state["epochs_without_improvement"] >= cfg.patience_stop:
+        if cfg.patience_stop and state["epochs_without_improvement"] >= cfg.patience_stop:
             stop_reason = "early stop"
             break
         if cfg.max_steps and state["step"] >= cfg.max_steps:

@@ -43,6 +43,8 @@ def add_arguments(p):
     p.add_argument("--epochs", type=int, default=1000, help="upper bound; early stopping usually ends first")
     p.add_argument("--epoch-size", type=int, default=0, help="training images per epoch (0 = whole training split)")
     p.add_argument("--val-size", type=int, default=1000, help="validation images used after each epoch")
+    p.add_argument("--patience-stop", type=int, default=10,
+                   help="stop after this many epochs without a better validation score (0 = never stop early)")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many updates (0 = no limit)")
     p.add_argument("--time-budget", type=float, default=0.0, help="stop after this many minutes (0 = no limit)")
     p.add_argument("--noise-ramp", type=int, default=1000, help="ramp the link noise up over this many steps")
@@ -106,7 +108,8 @@ def run(args) -> int:
         raise UserError(str(exc)) from None
     cfg = TrainConfig(data=args.data or data.source, out=args.out, split_seed=args.split_seed, seed=args.seed,
                       batch_size=args.batch_size, epochs=args.epochs, epoch_size=args.epoch_size,
-                      val_size=args.val_size, max_steps=args.max_steps, time_budget_min=args.time_budget,
+                      val_size=args.val_size, patience_stop=args.patience_stop, max_steps=args.max_steps,
+                      time_budget_min=args.time_budget,
                       lr=args.lr or (1e-3 if classify else 1e-4), loss=args.loss, noise_ramp_steps=args.noise_ramp,
                       device=args.device, resume=args.resume, resume_lr=(args.lr or 0.0) if args.resume else 0.0,
                       init=args.init, command="jscec " + shlex.join(sys.argv[1:]))

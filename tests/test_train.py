@@ -64,3 +64,15 @@ def test_resume_with_lr_continues_at_the_new_learning_rate(resumed, tiny_data):
     state = load_checkpoint(out.with_suffix(".last.pt"), kind="bob-training")
     assert before == 1e-4 and state["optimizer"]["param_groups"][0]["lr"] == 3e-5
     assert json.loads(state["state_json"])["step"] == 14
+
+
+def test_resume_on_another_validation_set_forgets_the_best_score(resumed, tiny_data):
+    out = resumed[0]
+    p = jscec("train", *FAST[:-4], "--val-size", 5, "--threads", 1, "--max-steps", 16, "--patience-stop", 0,
+              "--out", out, "--data", tiny_data, "--resume")
+    assert "validation on 5 images instead of 10: the best score so far is forgotten" in p.stdout
+    state = _state(out)
+    assert state["val_images"] == 5 and state["step"] == 16
+    # The first epoch on the new set is the best by definition: Bob's checkpoint is rewritten from it.
+    card = json.loads(card_path(out).read_text())
+    assert card["validation"]["images"] == 5 and card["steps"] >= 15
