@@ -57,7 +57,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from jscec.errors import UserError
-from models.checkpoint import load_checkpoint, load_state, save_checkpoint
+from models.checkpoint import load_checkpoint, load_state, restore_training, save_checkpoint
 from models.classifier import CLASSIFIER_WIDTHS, ClassificationDecoder, classification_encoder, pad_image
 from models.images import to_tensor
 
@@ -341,12 +341,7 @@ def train_feature_compression(config: FeatureConfig, cfg: FeatureTrainConfig, im
             raise UserError(f"{last} was trained with another network; drop --resume or change --out")
         if float(ck.get("lam", cfg.lam)) != cfg.lam:
             raise UserError(f"{last} was trained with --lam {ck['lam']}; resume it with that λ or change --out")
-        load_state(model, ck["state_dict"], last)
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        state.update(json.loads(ck["state_json"]))
-        torch.set_rng_state(ck["torch_rng"])
-        log(f"resumed from {last} at step {state['step']} (epoch {state['epoch']})")
+        restore_training(ck, last, model, opt, sched, state, log)
     elif cfg.resume:
         log(f"nothing to resume at {last}: starting afresh")
     if cfg.init and not (cfg.resume and state["step"]):

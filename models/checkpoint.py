@@ -97,6 +97,19 @@ def load_state(module: torch.nn.Module, state_dict: dict, path) -> None:
         raise UserError(f"checkpoint {path} does not match the model architecture in its card") from None
 
 
+def restore_training(ck: dict, path, model, optimizer, scheduler, state: dict, log=print) -> None:
+    """Continue a run from its training checkpoint ``ck`` (read from ``path``): the weights, the optimiser's
+    and the scheduler's state, the run's ``state`` (updated in place) and torch's random state."""
+    import torch
+
+    load_state(model, ck["state_dict"], path)
+    optimizer.load_state_dict(ck["optimizer"])
+    scheduler.load_state_dict(ck["scheduler"])
+    state.update(json.loads(ck["state_json"]))
+    torch.set_rng_state(ck["torch_rng"])
+    log(f"resumed from {path} at step {state['step']} (epoch {state['epoch']})")
+
+
 def resolve_model(name_or_path: str) -> Path:
     """A bundled model name (e.g. ``cifar10-lwe``) or a path → the checkpoint path."""
     p = Path(name_or_path)

@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from models.checkpoint import load_checkpoint, load_state, save_checkpoint
+from models.checkpoint import load_checkpoint, load_state, restore_training, save_checkpoint
 from models.codec import CodecConfig, DeepJscec
 from models.images import to_tensor
 from models.metrics import image_loss, psnr, ssim
@@ -237,12 +237,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         ck = load_checkpoint(last, kind="bob-training")
         if CodecConfig.from_dict(ck["config"]) != model_cfg:
             raise UserError(f"{last} was trained with another model configuration; drop --resume or change --out")
-        load_state(model, ck["state_dict"], last)
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        state.update(json.loads(ck["state_json"]))
-        torch.set_rng_state(ck["torch_rng"])
-        log(f"resumed from {last} at step {state['step']} (epoch {state['epoch']})")
+        restore_training(ck, last, model, opt, sched, state, log)
         if cfg.resume_lr:   # a step of the learning-rate schedule taken by hand
             for group in opt.param_groups:
                 group["lr"] = cfg.resume_lr
