@@ -2,6 +2,7 @@
 the GNU Radio sim link, Bob's and Eve's labels, capture and replay with the same labels, the label grid."""
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -99,9 +100,37 @@ def test_loopback_capture_and_replay_give_the_same_labels(classifier, classed, t
 
 
 def test_loopback_of_a_classifier_over_the_gnu_radio_sim_link_bob_alone(classifier, classed, tmp_path):
+    import threading
+
+    import zmq
+
+    # A stand-in for the live view's hub: Bob's chain (its own process) sends each label it gives.
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    address = f"ipc://{tmp_path}/live.sock"
+    pull.bind(address)
+    heard, done = [], threading.Event()
+
+    def listen():
+        while not done.is_set():
+            if pull.poll(100):
+                heard.append(json.loads(pull.recv_multipart()[0]))
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
     out = tmp_path / "lb"
-    p = jscec("loopback", "--model", classifier, "--mode", "mask", "--data", classed, "--images", 4, "--snr-b", 25,
-              "--chains", "bob", "--out", out, "--json", tmp_path / "r.json")
+    try:
+        p = jscec("loopback", "--model", classifier, "--mode", "mask", "--data", classed, "--images", 4,
+                  "--snr-b", 25, "--chains", "bob", "--out", out, "--json", tmp_path / "r.json",
+                  env={"JSCEC_LIVE": address})
+        deadline = time.time() + 5
+        while time.time() < deadline and sum(len(m["rows"]) for m in heard if m["kind"] == "scores") < 4:
+            time.sleep(0.1)
+    finally:
+        done.set()
+        listener.join()
+        pull.close()
+        ctx.term()
     report = json.loads((tmp_path / "r.json").read_text())
     truth = _truth(classed)[:4]
     assert [row["true"] for row in report["labels"]] == truth and all("eve" not in row for row in report["labels"])
@@ -109,6 +138,11 @@ def test_loopback_of_a_classifier_over_the_gnu_radio_sim_link_bob_alone(classifi
     assert report["bob"]["accuracy"] >= 3 / 4 and set(report["snr"]) == {"bob"}
     assert report["bob"]["frames_ok"] == 4 and "chance 50.0 %" in p.stdout
     assert not (out / "eve.json").exists() and (out / "panel.png").stat().st_size > 0
+    shown = {r["index"]: r for m in heard if m["kind"] == "scores" and m["role"] == "bob" for r in m["rows"]}
+    assert sorted(shown) == [0, 1, 2, 3]
+    assert [report["classes"][shown[i]["label"]] for i in range(4)] == [row["bob"] for row in report["labels"]]
+    assert [shown[i]["correct"] for i in range(4)] == [row["bob"] == t for row, t in zip(report["labels"], truth)]
+    assert all(0.5 <= shown[i]["confidence"] <= 1 for i in range(4))
 
 
 @pytest.mark.parametrize("args, words", [

@@ -71,7 +71,7 @@ def test_the_hub_folds_a_runs_messages_into_what_the_page_draws(tmp_path):
     assert len(bob["constellation"]) == CONSTELLATION_FRAMES and len(bob["constellation"][0]) == 128
     psd = np.array(bob["spectrum"]["psd"])
     assert np.argmax(psd) == psd.size // 2 + psd.size // 8 and bob["spectrum"]["unit"] == "cycles/sample"
-    assert bob["sync"] == {"frames": 20, "bad": None} and bob["images"] == [[0, 27.5, 0.81]]
+    assert bob["sync"] == {"frames": 20, "bad": None} and bob["images"] == [[0, 27.5, 0.81, None, None, None]]
     assert run["meta"]["requested_snr_db"] == {"bob": 20.0, "eve": 5.0}
     from PIL import Image
 
@@ -80,6 +80,34 @@ def test_the_hub_folds_a_runs_messages_into_what_the_page_draws(tmp_path):
     orig = np.asarray(Image.open(io.BytesIO(st.png(run["id"], "original", 0))))
     assert orig.shape == (40, 60, 3) and (orig == sent).all()
     assert st.png(run["id"], "eve", 0) is None and st.png("nope", "bob", 0) is None
+
+
+def test_a_classifiers_labels_reach_the_page_with_their_class_names(tmp_path):
+    """A classification run's chains decode no image: their labels (class names from the reference file),
+    confidences and right/wrong marks take the decoded image's place, and count as decoded."""
+    ref = tmp_path / "reference.npz"
+    np.savez(ref, image_3=np.zeros((32, 32, 3), np.uint8), labels=np.array([-1, -1, -1, 5]),
+             classes=np.array(["airplane", "automobile", "bird", "cat", "deer", "dog"]))
+    st = LiveState()
+    st.apply({"kind": "run", "src": "8", "t": 1.0, "app": "DeepJSCEC", "link": "sim", "roles": ["bob", "eve"],
+              "reference": str(ref)})
+    sink = []
+    pub = Publisher.__new__(Publisher)          # the real message format, handed to the hub directly
+    pub.send = lambda kind, fields=None, blob=b"": sink.append({"kind": kind, "src": "8", "t": 2.0, **fields})
+    pub.labels("bob", [{"index": 3, "label": 5, "confidence": 0.9312, "correct": True}])
+    pub.labels("eve", [{"index": 3, "label": 2, "confidence": 0.1, "correct": None}])
+    for head in sink:
+        st.apply(head)
+    st.flush()
+    (run,) = st.snapshot()["runs"]
+    assert run["roles"]["bob"]["images"] == [[3, None, None, "dog", 0.931, True]]
+    assert run["roles"]["eve"]["images"] == [[3, None, None, "bird", 0.1, None]]
+    assert run["roles"]["bob"]["counters"]["decoded"] == 1
+    # The truth arriving later updates the row, without counting the image twice.
+    st.apply({"kind": "scores", "src": "8", "t": 3.0, "role": "eve", "rows": [{"index": 3, "label": 2,
+                                                                               "confidence": 0.1, "correct": False}]})
+    eve = st.snapshot()["runs"][0]["roles"]["eve"]
+    assert eve["images"] == [[3, None, None, "bird", 0.1, False]] and eve["counters"]["decoded"] == 1
 
 
 def test_a_page_follows_the_log_from_its_snapshot_and_counts_each_message_once():

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from link.apps.alice import compatible_modes
 from crypto.cipher import CipherKeys
+from crypto.frame_auth import replay_state_path
+from crypto.nonce_state import state_path
 from models.secure_channel import FRAME_SYMBOLS
 from jscec.errors import UserError
 
@@ -12,7 +14,8 @@ from jscec.errors import UserError
 def prepare_keys(config, key_path: str | None, out_dir: Path, mode: str | None = None) -> tuple[CipherKeys, Path]:
     """(keys, path of the secret key file) for cipher ``mode`` (default: the model's).
 
-    A loaded key must fit the model's preset and a mode the model serves.
+    A loaded key must fit the model's preset and a mode the model serves. Fresh keys go to
+    ``<out_dir>/keys/bob.key``, replacing (with its counter and replay states) an earlier run's.
     """
     mode = mode or config.cipher_mode
     if not compatible_modes(config.cipher_mode, mode):
@@ -27,5 +30,10 @@ def prepare_keys(config, key_path: str | None, out_dir: Path, mode: str | None =
     path = Path(out_dir) / "keys" / "bob.key"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
+    # A new key replaces an earlier run's in this folder: the old key's counter and replay states go with it
+    # (they belong to a key that no longer exists, and Bob would refuse another key's replay state).
+    for stale in (state_path(path), replay_state_path(path)):
+        for p in (stale, stale.with_name(stale.name + ".lock")):
+            p.unlink(missing_ok=True)
     keys.save(path)
     return keys, path

@@ -82,6 +82,13 @@ class Publisher:
         rows = [{"index": int(i), **{k: _finite(v[n]) for k, v in scores.items()}} for n, i in enumerate(indices)]
         self.send("scores", {"role": role, "rows": rows})
 
+    def labels(self, role: str, rows: list[dict]) -> None:
+        """A classifier's predictions: per image ``index``, ``label``, ``confidence`` and, where the true
+        label is known, ``correct`` (sent as scores: the page shows them in place of a decoded image)."""
+        self.send("scores", {"role": role, "rows": [
+            {"index": int(r["index"]), "label": int(r["label"]), "confidence": _finite(r["confidence"]),
+             **({"correct": bool(r["correct"])} if r.get("correct") is not None else {})} for r in rows]})
+
     @property
     def closed(self) -> bool:
         return self._sock.closed

@@ -99,13 +99,25 @@ class RoleView:
     def counters(self) -> dict:
         return {"received": self.received, "ok": self.ok, "dropped": dict(self.drops), "decoded": len(self.decoded)}
 
-    def image_rows(self, indices) -> list:
-        return [[i, *(_r(self.scores.get(i, {}).get(k), 4) for k in ("psnr", "ssim"))] for i in indices]
+    def image_rows(self, indices, classes=None) -> list:
+        """[index, PSNR, SSIM, label, confidence, correct] per image: a classifier's chain gives the last
+        three (the label as its class name when the run's reference names the classes), an image chain
+        the first two."""
+        rows = []
+        for i in indices:
+            sc = self.scores.get(i, {})
+            label = sc.get("label")
+            if label is not None and classes is not None and 0 <= int(label) < len(classes):
+                label = classes[int(label)]
+            correct = sc.get("correct")
+            rows.append([i, _r(sc.get("psnr"), 4), _r(sc.get("ssim"), 4), label, _r(sc.get("confidence"), 3),
+                         None if correct is None else bool(correct)])
+        return rows
 
-    def full(self) -> dict:
+    def full(self, classes=None) -> dict:
         return {"counters": self.counters(), "series": self.series, "constellation": list(self.constellation),
                 "spectrum": self.spectrum, "sync": self.sync,
-                "images": self.image_rows(self.decoded[-IMAGES_IN_SNAPSHOT:])}
+                "images": self.image_rows(self.decoded[-IMAGES_IN_SNAPSHOT:], classes)}
 
 
 class RunView:
@@ -119,6 +131,7 @@ class RunView:
         self.report = None
         self.roles: dict[str, RoleView] = {}
         self._reference = None
+        self._classes = False             # not read yet
 
     def role(self, name: str) -> RoleView:
         if name not in self.roles:
@@ -130,7 +143,22 @@ class RunView:
                 "report": self.report}
 
     def full(self) -> dict:
-        return {**self.public(), "roles": {name: r.full() for name, r in self.roles.items()}}
+        classes = self.classes()
+        return {**self.public(), "roles": {name: r.full(classes) for name, r in self.roles.items()}}
+
+    def classes(self) -> list[str] | None:
+        """A classification run's class names (``classes`` of its reference file), else None."""
+        if self._classes is False:
+            self._classes = None
+            path = self.meta.get("reference")
+            if path:
+                try:
+                    with np.load(path) as z:
+                        if "classes" in z.files:
+                            self._classes = [str(c) for c in z["classes"]]
+                except (OSError, ValueError):
+                    pass
+        return self._classes
 
     def reference(self, index: int):
         """The transmitted image ``index`` from the run's reference file (read when first asked)."""
@@ -250,13 +278,17 @@ class LiveState:
                 role.pngs.pop(old, None)
             role.decoded.append(index)
             self.pending.append({"type": "images", "run": run.id, "role": role_name,
-                                 "rows": role.image_rows([index]), "decoded": len(role.decoded), "sent": t})
+                                 "rows": role.image_rows([index], run.classes()), "decoded": len(role.decoded),
+                                 "sent": t})
         elif kind == "scores":
             rows = head.get("rows") or []
             for r in rows:
-                role.scores[int(r["index"])] = {k: v for k, v in r.items() if k != "index"}
+                index = int(r["index"])
+                if "label" in r and index not in role.scores:   # a classifier's chain decodes no image
+                    role.decoded.append(index)
+                role.scores.setdefault(index, {}).update({k: v for k, v in r.items() if k != "index"})
             self.pending.append({"type": "images", "run": run.id, "role": role_name,
-                                 "rows": role.image_rows([int(r["index"]) for r in rows]),
+                                 "rows": role.image_rows([int(r["index"]) for r in rows], run.classes()),
                                  "decoded": len(role.decoded), "sent": t})
 
     # -- updates out -------------------------------------------------------------------------------

@@ -53,7 +53,17 @@ class _Labels:
         self._confidence.append(float(p[label] / p.sum()))
 
     def _show(self, indices, logits) -> None:
-        """The live view shows images; a classifier decodes none (its frames and counters still go there)."""
+        """To the live view: each image's label and confidence (the last ``len(indices)`` kept), and whether
+        it is right where the run's reference labels are known."""
+        first = len(self._labels) - len(indices)
+        truth = self._truth if self._truth is not None else self.references
+        rows = []
+        for n, index in enumerate(indices):
+            label = int(self._labels[first + n])
+            known = truth.get(index) if truth is not None else None
+            rows.append({"index": index, "label": label, "confidence": self._confidence[first + n],
+                         "correct": None if known is None else label == int(known)})
+        self.live.labels(self.role, rows)
 
     def _stored(self, first: int, count: int):
         return None      # the labels are scored from what _keep stored
