@@ -30,8 +30,8 @@ def add_arguments(p):
     g.add_argument("--snr", nargs="+", default=["none", "0", "10", "30"],
                    help="channel SNR(s) in dB; 'none' = no channel (the ciphertext itself)")
     g.add_argument("--pairs", nargs="+", choices=PAIRS, default=list(PAIRS), help="plaintext pairs")
-    g.add_argument("--train-games", type=int, default=10_000, help="labelled games for the learned distinguishers (a tenth of them held out for early "
-                        "stopping)")
+    g.add_argument("--train-games", type=int, default=10_000,
+                   help="labelled games for the learned distinguishers (a tenth of them held out for early stopping)")
     g.add_argument("--test-games", type=int, default=20_000, help="games each distinguisher is scored on")
     g.add_argument("--control-games", type=int, default=5_000, help="games of each control")
     g.add_argument("--test-batch", type=int, default=20_000,
