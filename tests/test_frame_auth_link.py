@@ -109,7 +109,9 @@ def _check(rep_a, rep_b, rep_c, want, tmp_path):
     for i in range(3):                                # Bob's other images: as without Mallory
         assert rows_b[i]["frames_ok"] == rows_b[i]["frames_expected"] == 4
         assert rows_b[i]["erased_fraction"] == rows_a[i]["erased_fraction"] < 0.04   # the check symbols only
-        assert rows_b[i]["psnr"] == rows_a[i]["psnr"]
+        # The float PSNR may move in the 6th digit: over the sim link, frame timing decides which images share a
+        # decode batch, and a batch's size changes the convolutions' rounding; the uint8 images below do not move.
+        assert rows_b[i]["psnr"] == pytest.approx(rows_a[i]["psnr"], rel=1e-5)
     img_a, img_b = _bob_images(tmp_path / "a"), _bob_images(tmp_path / "b")      # bit for bit
     assert all(np.array_equal(img_a[f"image_{i}"], img_b[f"image_{i}"]) for i in range(3))
     assert rows_b[3]["frames_ok"] == 1                # only its unchanged frame
