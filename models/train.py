@@ -66,6 +66,8 @@ class TrainConfig:
     resume: bool = False
     resume_lr: float = 0.0    # with resume: continue at this learning rate (0 = the saved one)
     init: str | None = None   # fine-tune: start from this Bob checkpoint's weights (another preset, mode or SNR_train)
+    cosine_steps: int = 0     # anneal the learning rate from lr to 0 along a half cosine over this many steps (0 = off)
+    ema: float = 0.0          # decay of an exponential moving average of the weights (0 = off); validated and saved
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -210,6 +212,35 @@ def _describe(val: dict) -> str:
     return f"val PSNR {val['psnr']:.2f} dB SSIM {val['ssim']:.3f}"
 
 
+def cosine_lr(cosine: dict, step: int) -> float:
+    """The learning rate at ``step`` of a half-cosine annealing ``{"start", "steps", "lr"}`` (0 after its end)."""
+    t = min(1.0, max(0.0, (step - cosine["start"]) / cosine["steps"]))
+    return 0.5 * cosine["lr"] * (1.0 + math.cos(math.pi * t))
+
+
+def _weight_average(model: nn.Module, cfg: TrainConfig, last: Path, log):
+    """The exponential moving average of the weights (``--ema``), continued from ``last`` on resume.
+
+    Validation and the saved best model use the average; training steps still update ``model``.
+    A resumed run whose checkpoint has no average (or one of another decay) starts it from the current weights.
+    """
+    if not cfg.ema:
+        return None
+    if not 0.0 < cfg.ema < 1.0:
+        raise UserError(f"--ema must lie between 0 and 1 (a decay such as 0.999), not {cfg.ema}")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    if cfg.resume and last.exists():
+        ck = load_checkpoint(last, kind="bob-training")
+        if ck.get("ema_decay") == cfg.ema and "ema_state_dict" in ck:
+            averaged.load_state_dict(ck["ema_state_dict"])
+            log(f"weight average (EMA {cfg.ema}) continued over {int(averaged.n_averaged)} steps")
+            return averaged
+    log(f"weight average (EMA {cfg.ema}) starts from the current weights")
+    return averaged
+
+
 def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: dict, dataset_name: str,
           log=print, labels: np.ndarray | None = None) -> dict:
     """Train (or resume) and return the card of the best model (``labels`` needed for ``classify``)."""
@@ -256,6 +287,12 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         log(f"initialised from {cfg.init} ({src.cipher_mode}/{src.cipher_params}, SNR_train {src.snr_train_db} dB) "
             f"at step {state['step']}")
 
+    if cfg.cosine_steps and (not cfg.resume or cfg.resume_lr or "cosine" not in state):
+        # A new annealing starts here: from --lr (or the rate the run stopped at) down to 0.
+        state["cosine"] = {"start": state["step"], "steps": cfg.cosine_steps, "lr": opt.param_groups[0]["lr"]}
+        log(f"learning rate annealed from {state['cosine']['lr']:.2e} to 0 over {cfg.cosine_steps} steps (cosine)")
+    cosine = state.get("cosine") if cfg.cosine_steps else None
+    averaged = _weight_average(model, cfg, last, log)
     step_module = ThroughLink(model)
     if world > 1:
         step_module = nn.parallel.DistributedDataParallel(
@@ -298,9 +335,14 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
                 loss = F.cross_entropy(out_t, torch.as_tensor(labels[batch_idx][mine], device=device))
             else:
                 loss = image_loss(out_t, x, cfg.loss)
+            if cosine:
+                for group in opt.param_groups:
+                    group["lr"] = cosine_lr(cosine, state["step"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             state["step"] += 1
             running += float(loss.detach())
             steps_run += 1
@@ -310,8 +352,10 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         state["epoch"] = epoch + 1
         state["nonce"] = channel.next_nonce
         # Every process validates on the same fixed link, so all take the same decisions.
-        val = _validate(model, model_cfg, cfg, val_images, val_labels, device)
-        sched.step(val["score"])
+        scored = averaged.module if averaged is not None else model
+        val = _validate(scored, model_cfg, cfg, val_images, val_labels, device)
+        if not cosine:
+            sched.step(val["score"])
         improved = val["score"] > state["best_psnr"]
         metrics = ({"val_accuracy": val["accuracy"], "val_loss": val["loss"]} if classify
                    else {"val_psnr": val["psnr"], "val_ssim": val["ssim"]})
@@ -335,10 +379,11 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
                 "validation": dict(validation, images=int(len(val_idx)), snr_db=model_cfg.snr_train_db),
                 "command": cfg.command, "versions": library_versions(), "device": str(device),
                 **({"init": str(cfg.init)} if cfg.init else {}),
+                **({"weight_average": {"ema_decay": cfg.ema}} if averaged is not None else {}),
                 "config": model_cfg.to_dict(),
             }
             if rank == 0:
-                save_checkpoint(out, {"kind": "bob", "config": model_cfg.to_dict(), "state_dict": model.state_dict()},
+                save_checkpoint(out, {"kind": "bob", "config": model_cfg.to_dict(), "state_dict": scored.state_dict()},
                                 card)
         else:
             state["epochs_without_improvement"] += 1
@@ -346,7 +391,9 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
             save_checkpoint(last, {"kind": "bob-training", "config": model_cfg.to_dict(),
                                    "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                                    "scheduler": sched.state_dict(), "state_json": json.dumps(state),
-                                   "torch_rng": torch.get_rng_state()})
+                                   "torch_rng": torch.get_rng_state(),
+                                   **({"ema_decay": cfg.ema, "ema_state_dict": averaged.state_dict()}
+                                      if averaged is not None else {})})
         out_of_time = bool(cfg.time_budget_min and (time.time() - t_start) / 60 >= cfg.time_budget_min)
         if world > 1:   # rank 0's clock decides, so no process waits for a collective the others skip
             flag = torch.tensor([int(out_of_time)], device=device)

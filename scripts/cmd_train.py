@@ -53,6 +53,13 @@ def add_arguments(p):
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     p.add_argument("--resume", action="store_true", help="continue from <out>.last.pt")
+    p.add_argument("--cosine", type=int, default=0, metavar="STEPS",
+                   help="anneal the learning rate from --lr (or the saved rate) to 0 along a half cosine over this "
+                        "many steps instead of lowering it on plateaus; --resume continues the annealing, "
+                        "--resume --lr starts a new one (0 = off)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and save an exponential moving average of the weights with this decay per step "
+                        "(e.g. 0.999; 0 = off); kept in <out>.last.pt so --resume continues it")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start from this Bob model's weights and step count (same architecture; "
                         "--mode/--params/--snr-train may differ), with a fresh optimiser")
@@ -112,7 +119,7 @@ def run(args) -> int:
                       time_budget_min=args.time_budget,
                       lr=args.lr or (1e-3 if classify else 1e-4), loss=args.loss, noise_ramp_steps=args.noise_ramp,
                       device=args.device, resume=args.resume, resume_lr=(args.lr or 0.0) if args.resume else 0.0,
-                      init=args.init, command="jscec " + shlex.join(sys.argv[1:]))
+                      init=args.init, ema=args.ema, cosine_steps=args.cosine, command="jscec " + shlex.join(sys.argv[1:]))
     split = split_indices(len(data.images), seed=args.split_seed)
     log = (lambda m: print(m, flush=True)) if int(os.environ.get("RANK", "0")) == 0 else (lambda m: None)
     log(f"training ({args.task}) on {data.name}: {len(split['train'])} train / {len(split['val'])} val images, "

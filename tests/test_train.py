@@ -76,3 +76,46 @@ def test_resume_on_another_validation_set_forgets_the_best_score(resumed, tiny_d
     # The first epoch on the new set is the best by definition: Bob's checkpoint is rewritten from it.
     card = json.loads(card_path(out).read_text())
     assert card["validation"]["images"] == 5 and card["steps"] >= 15
+
+
+def test_ema_is_validated_saved_and_continued_on_resume(tmp_path, tiny_data):
+    import torch
+
+    out = tmp_path / "m.pt"
+    decay = 0.5
+    jscec("train", *FAST, "--max-steps", 4, "--out", out, "--data", tiny_data, "--ema", decay)
+    last = load_checkpoint(out.with_suffix(".last.pt"), kind="bob-training")
+    ema = last["ema_state_dict"]
+    assert last["ema_decay"] == decay and int(ema["n_averaged"]) == 4
+    # The one epoch is the best: Bob's checkpoint holds the average, not the last training weights.
+    bob = load_checkpoint(out)["state_dict"]
+    name = next(k for k, v in bob.items() if v.is_floating_point() and v.numel() > 1)
+    assert torch.equal(bob[name], ema["module." + name])
+    assert not torch.equal(bob[name], last["state_dict"][name])
+    assert json.loads(card_path(out).read_text())["weight_average"] == {"ema_decay": decay}
+
+    p = jscec("train", *FAST, "--max-steps", 6, "--out", out, "--data", tiny_data, "--ema", decay, "--resume")
+    assert "weight average (EMA 0.5) continued over 4 steps" in p.stdout
+    assert int(load_checkpoint(out.with_suffix(".last.pt"), kind="bob-training")["ema_state_dict"]["n_averaged"]) == 6
+    bad = jscec("train", *FAST, "--max-steps", 7, "--out", out, "--data", tiny_data, "--ema", 2, "--resume", check=False)
+    assert bad.returncode != 0 and "--ema must lie between 0 and 1" in bad.stderr
+
+
+def test_cosine_annealing_continues_across_resume(tmp_path, tiny_data):
+    import math
+
+    from models.train import cosine_lr
+
+    assert cosine_lr({"start": 10, "steps": 4, "lr": 1.0}, 10) == 1.0
+    assert cosine_lr({"start": 10, "steps": 4, "lr": 1.0}, 12) == pytest.approx(0.5)
+    assert cosine_lr({"start": 10, "steps": 4, "lr": 1.0}, 99) == 0.0
+
+    out = tmp_path / "m.pt"
+    p = jscec("train", *FAST, "--max-steps", 4, "--out", out, "--data", tiny_data, "--lr", 1e-3, "--cosine", 8)
+    assert "learning rate annealed from 1.00e-03 to 0 over 8 steps" in p.stdout
+    # The rate of the last update is stored: step 3 of 8 (steps count from 0).
+    assert _state(out)["history"][-1]["lr"] == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 3 / 8)))
+    jscec("train", *FAST, "--max-steps", 8, "--out", out, "--data", tiny_data, "--resume", "--cosine", 8)
+    state = _state(out)
+    assert state["cosine"] == {"start": 0, "steps": 8, "lr": 1e-3}
+    assert state["history"][-1]["lr"] == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 7 / 8)))
