@@ -38,13 +38,20 @@ more() {
   done
 }
 case "$STAGE" in more|all) both more ;; esac
-# mask only (lwe had met its target): a warm restart at 3e-4, annealed to 0 along a half cosine over 88 epochs,
-# validating and keeping an exponential moving average of the weights; both threads (2 epochs at 3e-4 first,
-# then the same command restarted with a longer annealing).
+# mask only (lwe had met its target): a warm restart at 3e-4 annealed along a half cosine, validating and keeping
+# an exponential moving average of the weights, both threads: 42 epochs of a 66000-step annealing from 3e-4
+# (as run, its first 2 epochs followed a 52500-step annealing), then (to end within the session) a new 27000-step annealing from 1.7e-4 down to 0, 142 epochs in all.
 anneal() {
-  $J train --task classify --width small --mode mask --batch-size 64 --resume --lr 3e-4 --cosine "${COSINE_STEPS:-66000}" \
-    --ema 0.999 --val-size 6000 --patience-stop 0 --threads 2 --out "$OUT/cifar10-classify-mask.pt" >> "$OUT/train-mask.log" 2>&1
+  local s
+  for s in 3e-4:66000:42 1.7e-4:27000:36; do
+    IFS=: read -r lr steps epochs <<< "$s"
+    $J train --task classify --width small --mode mask --batch-size 64 --resume --lr "$lr" --cosine "$steps" \
+      --epochs "$(( $(last_epoch mask) + epochs ))" --ema 0.999 --val-size 6000 --patience-stop 0 --threads 2 \
+      --out "$OUT/cifar10-classify-mask.pt" >> "$OUT/train-mask.log" 2>&1
+  done
 }
+last_epoch() { .venv/bin/python -c "import json, sys; from models.checkpoint import load_checkpoint; \
+print(json.loads(load_checkpoint(sys.argv[1], kind='bob-training')['state_json'])['epoch'])" "$OUT/cifar10-classify-$1.last.pt"; }
 case "$STAGE" in anneal|all) anneal ;; esac
 case "$STAGE" in attack|all) both attack ;; esac
 case "$STAGE" in finetune|all) finetune 0 & finetune 20 & wait ;; esac
