@@ -287,6 +287,8 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         log(f"initialised from {cfg.init} ({src.cipher_mode}/{src.cipher_params}, SNR_train {src.snr_train_db} dB) "
             f"at step {state['step']}")
 
+    if cfg.cosine_steps < 0:
+        raise UserError(f"--cosine takes a number of steps (0 = off), not {cfg.cosine_steps}")
     if cfg.cosine_steps and (not cfg.resume or cfg.resume_lr or "cosine" not in state):
         # A new annealing starts here: from --lr (or the rate the run stopped at) down to 0.
         state["cosine"] = {"start": state["step"], "steps": cfg.cosine_steps, "lr": opt.param_groups[0]["lr"]}

@@ -119,3 +119,6 @@ def test_cosine_annealing_continues_across_resume(tmp_path, tiny_data):
     state = _state(out)
     assert state["cosine"] == {"start": 0, "steps": 8, "lr": 1e-3}
     assert state["history"][-1]["lr"] == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 7 / 8)))
+    bad = jscec("train", *FAST, "--max-steps", 9, "--out", out, "--data", tiny_data, "--resume", "--cosine", -1,
+                check=False)
+    assert bad.returncode != 0 and "--cosine takes a number of steps" in bad.stderr
