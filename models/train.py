@@ -218,8 +218,9 @@ def cosine_lr(cosine: dict, step: int) -> float:
     return 0.5 * cosine["lr"] * (1.0 + math.cos(math.pi * t))
 
 
-def _weight_average(model: nn.Module, cfg: TrainConfig, last: Path, log):
-    """The exponential moving average of the weights (``--ema``), continued from ``last`` on resume.
+def _weight_average(model: nn.Module, cfg: TrainConfig, resumed: dict | None, log):
+    """The exponential moving average of the weights (``--ema``), continued from the ``resumed`` training
+    checkpoint when there is one.
 
     Validation and the saved best model use the average; training steps still update ``model``.
     A resumed run whose checkpoint has no average (or one of another decay) starts it from the current weights.
@@ -231,12 +232,10 @@ def _weight_average(model: nn.Module, cfg: TrainConfig, last: Path, log):
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-    if cfg.resume and last.exists():
-        ck = load_checkpoint(last, kind="bob-training")
-        if ck.get("ema_decay") == cfg.ema and "ema_state_dict" in ck:
-            averaged.load_state_dict(ck["ema_state_dict"])
-            log(f"weight average (EMA {cfg.ema}) continued over {int(averaged.n_averaged)} steps")
-            return averaged
+    if resumed is not None and resumed.get("ema_decay") == cfg.ema and "ema_state_dict" in resumed:
+        averaged.load_state_dict(resumed["ema_state_dict"])
+        log(f"weight average (EMA {cfg.ema}) continued over {int(averaged.n_averaged)} steps")
+        return averaged
     log(f"weight average (EMA {cfg.ema}) starts from the current weights")
     return averaged
 
@@ -264,8 +263,9 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.8, patience=cfg.patience_lr)
     state = {"step": 0, "epoch": 0, "best_psnr": -math.inf, "epochs_without_improvement": 0,
              "nonce": 0, "history": []}
+    resumed = None
     if cfg.resume and last.exists():
-        ck = load_checkpoint(last, kind="bob-training")
+        ck = resumed = load_checkpoint(last, kind="bob-training")
         if CodecConfig.from_dict(ck["config"]) != model_cfg:
             raise UserError(f"{last} was trained with another model configuration; drop --resume or change --out")
         restore_training(ck, last, model, opt, sched, state, log)
@@ -294,7 +294,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         state["cosine"] = {"start": state["step"], "steps": cfg.cosine_steps, "lr": opt.param_groups[0]["lr"]}
         log(f"learning rate annealed from {state['cosine']['lr']:.2e} to 0 over {cfg.cosine_steps} steps (cosine)")
     cosine = state.get("cosine") if cfg.cosine_steps else None
-    averaged = _weight_average(model, cfg, last, log)
+    averaged = _weight_average(model, cfg, resumed, log)
     step_module = ThroughLink(model)
     if world > 1:
         step_module = nn.parallel.DistributedDataParallel(
