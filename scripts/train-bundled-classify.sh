@@ -2,9 +2,9 @@
 # How the bundled CIFAR-10 classifiers (models/checkpoints/cifar10-classify-{lwe,mask}.pt) were made on this
 # project's 2-core CPU machine (issue 18): `small` width (encoder w 32, decoder d 16), ρ = 1/6, SNR_train 10 dB,
 # lwe (lp-192) and mask trained side by side, one thread each, then two hand-made steps of the learning rate
-# (--resume --lr), more epochs validated on the whole validation split, Eve's attack classifiers, fine-tunes of
-# the lwe model to SNR_train 0 and 20 dB for Fig. 9, the evaluations on the whole test split, and float16 storage for bundling. On a CUDA box drop --threads and
-# the time budgets and add --width paper (Table IV) — see README, Remote classification.
+# (--resume --lr), more epochs validated on the whole validation split, a cosine annealing of the mask model,
+# Eve's attack classifiers, fine-tunes of the lwe model to SNR_train 0 and 20 dB for Fig. 9, the evaluations on
+# the whole test split, and float16 storage for bundling. On a CUDA box drop --threads and the time budgets and add --width paper (Table IV) — see README, Remote classification.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-runs/cls}"
@@ -40,7 +40,8 @@ more() {
 case "$STAGE" in more|all) both more ;; esac
 # mask only (lwe had met its target): a warm restart at 3e-4 annealed along a half cosine, validating and keeping
 # an exponential moving average of the weights, both threads: 42 epochs of a 66000-step annealing from 3e-4
-# (as run, its first 2 epochs followed a 52500-step annealing), then (to end within the session) a new 27000-step annealing from 1.7e-4 down to 0, 142 epochs in all.
+# (as run, its first 2 epochs followed a 52500-step annealing), then, to end within the session, a new
+# 27000-step annealing from 1.7e-4 down to 0: 142 epochs in all.
 anneal() {
   local s
   for s in 3e-4:66000:42 1.7e-4:27000:36; do
