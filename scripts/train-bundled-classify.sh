@@ -4,7 +4,8 @@
 # lwe (lp-192) and mask trained side by side, one thread each, then two hand-made steps of the learning rate
 # (--resume --lr), more epochs validated on the whole validation split, a cosine annealing of the mask model,
 # Eve's attack classifiers, fine-tunes of the lwe model to SNR_train 0 and 20 dB for Fig. 9, the evaluations on
-# the whole test split, and float16 storage for bundling. On a CUDA box drop --threads and the time budgets and add --width paper (Table IV) — see README, Remote classification.
+# the whole test split, and float16 storage for bundling. On a CUDA box drop --threads and the time budgets
+# and add --width paper (Table IV) — see README, Remote classification.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-runs/cls}"
