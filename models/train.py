@@ -68,6 +68,8 @@ class TrainConfig:
     init: str | None = None   # fine-tune: start from this Bob checkpoint's weights (another preset, mode or SNR_train)
     cosine_steps: int = 0     # anneal the learning rate from lr to 0 along a half cosine over this many steps (0 = off)
     ema: float = 0.0          # decay of an exponential moving average of the weights (0 = off); validated and saved
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW's), per unit of learning rate, on every parameter
+    cutout: int = 0           # classify: blank one random square of this side in each training image (0 = off)
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -154,15 +156,25 @@ def _init_distributed(device: torch.device) -> None:
         torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
 
-def augment(batch_u8: np.ndarray, rng: np.random.Generator, crop: bool) -> np.ndarray:
-    """Random horizontal flips (and, for classification, random 32×32 crops of a 4-pixel reflected pad)."""
+def augment(batch_u8: np.ndarray, rng: np.random.Generator, crop: bool, cutout: int = 0) -> np.ndarray:
+    """Random horizontal flips (and, for classification, random 32×32 crops of a 4-pixel reflected pad).
+
+    ``cutout`` > 0 then fills one square of that side per image with mid grey; its centre is uniform over
+    the image, so the square may stick out of it (Cutout, DeVries & Taylor 2017).
+    """
     flip = rng.random(len(batch_u8)) < 0.5
     out = np.where(flip[:, None, None, None], batch_u8[:, :, ::-1], batch_u8)
+    h, w = out.shape[1:3]
     if crop:
-        h, w = out.shape[1:3]
         padded = np.pad(out, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
         dy, dx = rng.integers(0, 9, len(out)), rng.integers(0, 9, len(out))
         out = np.stack([padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(len(out))])
+    if cutout:
+        out = out.copy()
+        cy, cx = rng.integers(0, h, len(out)), rng.integers(0, w, len(out))
+        for i in range(len(out)):
+            y0, x0 = max(0, cy[i] - cutout // 2), max(0, cx[i] - cutout // 2)
+            out[i, y0:cy[i] - cutout // 2 + cutout, x0:cx[i] - cutout // 2 + cutout] = 128
     return np.ascontiguousarray(out)
 
 
@@ -259,6 +271,10 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
     out = Path(cfg.out)
     last = out.with_suffix(".last.pt")
     model = DeepJscec(model_cfg).to(device)
+    if cfg.weight_decay < 0 or cfg.cutout < 0:
+        raise UserError("--weight-decay and --cutout must not be negative")
+    if cfg.cutout and not classify:
+        raise UserError("--cutout is for --task classify (the image task reconstructs what it is shown)")
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.8, patience=cfg.patience_lr)
     state = {"step": 0, "epoch": 0, "best_psnr": -math.inf, "epochs_without_improvement": 0,
@@ -287,6 +303,10 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         log(f"initialised from {cfg.init} ({src.cipher_mode}/{src.cipher_params}, SNR_train {src.snr_train_db} dB) "
             f"at step {state['step']}")
 
+    for group in opt.param_groups:   # after any resume: this run's flags, not the saved ones, set the decay
+        group["weight_decay"], group["decoupled_weight_decay"] = cfg.weight_decay, True
+    if cfg.weight_decay:
+        log(f"decoupled weight decay {cfg.weight_decay:g}")
     if cfg.cosine_steps < 0:
         raise UserError(f"--cosine takes a number of steps (0 = off), not {cfg.cosine_steps}")
     if cfg.cosine_steps and (not cfg.resume or cfg.resume_lr or "cosine" not in state):
@@ -327,7 +347,8 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         for b in bar:
             batch_idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             # The whole global batch is augmented identically in every process, then sliced.
-            batch = augment(images[batch_idx], np.random.default_rng([cfg.seed, 7, state["step"]]), crop=classify)
+            batch = augment(images[batch_idx], np.random.default_rng([cfg.seed, 7, state["step"]]), crop=classify,
+                            cutout=cfg.cutout)
             mine = slice(rank * local, (rank + 1) * local)
             x = to_tensor(batch[mine], device)
             frac = min(1.0, (state["step"] + 1) / cfg.noise_ramp_steps) if cfg.noise_ramp_steps else 1.0
@@ -382,6 +403,8 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
                 "command": cfg.command, "versions": library_versions(), "device": str(device),
                 **({"init": str(cfg.init)} if cfg.init else {}),
                 **({"weight_average": {"ema_decay": cfg.ema}} if averaged is not None else {}),
+                **({"regularisation": {"weight_decay": cfg.weight_decay, "cutout": cfg.cutout}}
+                   if cfg.weight_decay or cfg.cutout else {}),
                 "config": model_cfg.to_dict(),
             }
             if rank == 0:

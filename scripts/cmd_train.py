@@ -60,6 +60,10 @@ def add_arguments(p):
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="validate and save an exponential moving average of the weights with this decay per step "
                         "(e.g. 0.999; 0 = off); kept in <out>.last.pt so --resume continues it")
+    p.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
+                   help="decoupled weight decay (as AdamW's: each step shrinks the weights by lr × WD; 0 = off)")
+    p.add_argument("--cutout", type=int, default=0, metavar="PIXELS",
+                   help="classify: fill one random square of this side in each training image with grey (0 = off)")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start from this Bob model's weights and step count (same architecture; "
                         "--mode/--params/--snr-train may differ), with a fresh optimiser")
@@ -119,7 +123,8 @@ def run(args) -> int:
                       time_budget_min=args.time_budget,
                       lr=args.lr or (1e-3 if classify else 1e-4), loss=args.loss, noise_ramp_steps=args.noise_ramp,
                       device=args.device, resume=args.resume, resume_lr=(args.lr or 0.0) if args.resume else 0.0,
-                      init=args.init, ema=args.ema, cosine_steps=args.cosine, command="jscec " + shlex.join(sys.argv[1:]))
+                      init=args.init, ema=args.ema, cosine_steps=args.cosine,
+                      weight_decay=args.weight_decay, cutout=args.cutout, command="jscec " + shlex.join(sys.argv[1:]))
     split = split_indices(len(data.images), seed=args.split_seed)
     log = (lambda m: print(m, flush=True)) if int(os.environ.get("RANK", "0")) == 0 else (lambda m: None)
     log(f"training ({args.task}) on {data.name}: {len(split['train'])} train / {len(split['val'])} val images, "

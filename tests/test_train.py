@@ -122,3 +122,43 @@ def test_cosine_annealing_continues_across_resume(tmp_path, tiny_data):
     bad = jscec("train", *FAST, "--max-steps", 9, "--out", out, "--data", tiny_data, "--resume", "--cosine", -1,
                 check=False)
     assert bad.returncode != 0 and "--cosine takes a number of steps" in bad.stderr
+
+
+def test_cutout_fills_one_square_per_image_and_leaves_the_other_draws_alone():
+    import numpy as np
+
+    from models.train import augment
+
+    batch = np.random.default_rng(0).integers(0, 100, (64, 32, 32, 3), dtype=np.uint8)
+    plain = augment(batch, np.random.default_rng(5), crop=True)
+    cut = augment(batch, np.random.default_rng(5), crop=True, cutout=6)
+    grey = (cut != plain).any(-1)
+    assert (cut[grey] == 128).all()
+    full = 0
+    for g in grey:
+        ys, xs = np.nonzero(g)
+        assert len(ys) and len(ys) == (np.ptp(ys) + 1) * (np.ptp(xs) + 1)   # one filled rectangle
+        assert np.ptp(ys) < 6 and np.ptp(xs) < 6
+        full += len(ys) == 36
+    assert full > 32   # squares whose centre lies 3 pixels or more from every edge are whole
+
+
+def test_weight_decay_and_cutout_are_set_recorded_and_refused_when_wrong(tmp_path, tiny_data, classed):
+    out = tmp_path / "m.pt"
+    p = jscec("train", "--task", "classify", "--width", "tiny", "--epoch-size", 32, "--batch-size", 8,
+              "--val-size", 8, "--threads", 1, "--max-steps", 2, "--data", classed, "--out", out,
+              "--weight-decay", 0.05, "--cutout", 8)
+    assert "decoupled weight decay 0.05" in p.stdout
+    group = load_checkpoint(out.with_suffix(".last.pt"), kind="bob-training")["optimizer"]["param_groups"][0]
+    assert group["weight_decay"] == 0.05 and group["decoupled_weight_decay"]
+    assert json.loads(card_path(out).read_text())["regularisation"] == {"weight_decay": 0.05, "cutout": 8}
+    # A resumed run takes this run's flags: no --weight-decay, no decay.
+    jscec("train", "--task", "classify", "--width", "tiny", "--epoch-size", 32, "--batch-size", 8,
+          "--val-size", 8, "--threads", 1, "--max-steps", 3, "--data", classed, "--out", out, "--resume")
+    assert load_checkpoint(out.with_suffix(".last.pt"), kind="bob-training")["optimizer"]["param_groups"][0][
+        "weight_decay"] == 0.0
+    for extra, message in ((("--cutout", 4), "--cutout is for --task classify"),
+                           (("--weight-decay", -1), "must not be negative")):
+        bad = jscec("train", *FAST, "--max-steps", 1, "--out", tmp_path / "b.pt", "--data", tiny_data, *extra,
+                    check=False)
+        assert bad.returncode != 0 and message in bad.stderr and "Traceback" not in bad.stderr
