@@ -207,10 +207,11 @@ def evaluate_accuracy(model: DeepJscec, channel: SecureChannel, images_u8: np.nd
     return {"accuracy": correct / len(images_u8), "loss": loss / len(images_u8)}
 
 
-def _validate(model, model_cfg, cfg, images, labels, device) -> dict:
-    """Validation at SNR_train on a fixed link; ``score`` is what "best" maximises (PSNR or accuracy)."""
+def validate(model, model_cfg, images, labels, device, seed: int = 0) -> dict:
+    """Validation at SNR_train on a fixed link (that of a run with this ``seed``); ``score`` is what "best"
+    maximises (PSNR or accuracy)."""
     link = SecureChannel(model_cfg.cipher_mode, model_cfg.cipher_params, sigma_l=model_cfg.sigma_l,
-                         seed=10_000 + cfg.seed)
+                         seed=10_000 + seed)
     if model_cfg.task == "classify":
         val = evaluate_accuracy(model, link, images, labels, model_cfg.snr_train_db, device)
         return dict(val, score=val["accuracy"])
@@ -218,7 +219,7 @@ def _validate(model, model_cfg, cfg, images, labels, device) -> dict:
     return dict(val, score=val["psnr"])
 
 
-def _describe(val: dict) -> str:
+def describe_validation(val: dict) -> str:
     if "accuracy" in val:
         return f"val accuracy {100 * val['accuracy']:.2f} % (CE {val['loss']:.3f})"
     return f"val PSNR {val['psnr']:.2f} dB SSIM {val['ssim']:.3f}"
@@ -376,7 +377,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         state["nonce"] = channel.next_nonce
         # Every process validates on the same fixed link, so all take the same decisions.
         scored = averaged.module if averaged is not None else model
-        val = _validate(scored, model_cfg, cfg, val_images, val_labels, device)
+        val = validate(scored, model_cfg, val_images, val_labels, device, cfg.seed)
         if not cosine:
             sched.step(val["score"])
         improved = val["score"] > state["best_psnr"]
@@ -385,7 +386,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         state["history"].append({"epoch": epoch + 1, "step": state["step"], "train_loss": running / max(steps_run, 1),
                                  **metrics, "lr": opt.param_groups[0]["lr"],
                                  "sigma_q": sigma_q_schedule(state["step"]), "minutes": (time.time() - t_start) / 60})
-        log(f"epoch {epoch + 1} step {state['step']}: loss {running / max(steps_run, 1):.4f} {_describe(val)} "
+        log(f"epoch {epoch + 1} step {state['step']}: loss {running / max(steps_run, 1):.4f} {describe_validation(val)} "
             f"lr {opt.param_groups[0]['lr']:.2e}" + (" *" if improved else ""))
         if improved:
             state["best_psnr"] = val["score"]

@@ -1,0 +1,83 @@
+"""Model soups: one Bob model whose weights are the average of several runs' weights (Wortsman et al., 2022).
+
+Runs that continue from the same weights (warm restarts with other learning rates, weight decay or
+augmentation) tend to stay in one basin of the loss, where the average of their weights is a model of its
+own and is often better on held-out images than each of them. The greedy soup takes the ingredients best
+validation score first and keeps each one only if the average with it scores higher on the validation split
+(at SNR_train, on the link that ``jscec train`` validates on), so it never scores below its best ingredient.
+
+An ingredient is a Bob checkpoint or a training checkpoint (``<out>.last.pt``; its moving average of the
+weights when it keeps one, ``--ema``). All must share one configuration (architecture, cipher, SNR_train).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jscec.errors import UserError
+from models.checkpoint import load_checkpoint, load_state, save_checkpoint
+from models.codec import CodecConfig, DeepJscec
+from models.train import describe_validation, validate
+
+
+def ingredient(path) -> tuple[CodecConfig, dict, dict]:
+    """(configuration, weights, card) of a Bob or training checkpoint; a training checkpoint gives its EMA."""
+    ck = load_checkpoint(path)
+    if ck.get("kind") not in ("bob", "bob-training"):
+        raise UserError(f"{path} is not a Bob model or training checkpoint (kind {ck.get('kind')!r})")
+    state = ck["state_dict"]
+    if "ema_state_dict" in ck:
+        state = {k.removeprefix("module."): v for k, v in ck["ema_state_dict"].items() if k != "n_averaged"}
+    return CodecConfig.from_dict(ck["config"]), state, ck.get("card") or {}
+
+
+def average(states: list[dict]) -> dict:
+    """The mean of each floating-point tensor (in float32); other tensors are taken from the first."""
+    return {k: (torch.stack([s[k].float() for s in states]).mean(0) if v.is_floating_point() else v.clone())
+            for k, v in states[0].items()}
+
+
+def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, seed: int = 0, device="cpu",
+                log=print) -> dict:
+    """Build the greedy soup of ``paths`` on the validation ``images`` (and ``labels``), save it to ``out``
+    as a Bob checkpoint with its card, and return the card."""
+    if len(paths) < 2:
+        raise UserError("a soup needs at least two ingredients")
+    loaded = [ingredient(p) for p in paths]
+    cfg = loaded[0][0]
+    for p, (c, _, _) in zip(paths, loaded):
+        if c != cfg:
+            raise UserError(f"{p} has another configuration than {paths[0]}; a soup mixes runs of one model")
+    model = DeepJscec(cfg).to(device)
+
+    def score(state) -> dict:
+        load_state(model, state, out)
+        return validate(model, cfg, images, labels, device, seed)
+
+    scored = []
+    for p, (_, state, card) in zip(paths, loaded):
+        val = score(state)
+        scored.append((val["score"], str(p), state, card, val))
+        log(f"ingredient {p}: {describe_validation(val)}")
+    scored.sort(key=lambda t: -t[0])
+    best_score, _, first_state, base_card, best_val = scored[0]
+    kept, states = [scored[0][1]], [first_state]
+    for s, p, state, _, _ in scored[1:]:
+        val = score(average(states + [state]))
+        taken = val["score"] > best_score
+        log(f"with {p}: {describe_validation(val)} — {'kept' if taken else 'left out'}")
+        if taken:
+            kept.append(p)
+            states.append(state)
+            best_score, best_val = val["score"], val
+    soup_state = average(states)
+    validation = {k: v for k, v in best_val.items() if k != "score"}
+    card = dict(base_card, validation=dict(validation, images=int(len(images)), snr_db=cfg.snr_train_db),
+                soup={"method": "greedy (Wortsman et al. 2022)", "kept": kept,
+                      "ingredients": [{"path": p, "validation": s} for s, p, *_ in scored]})
+    card.pop("weights_dtype", None)
+    save_checkpoint(Path(out), {"kind": "bob", "config": cfg.to_dict(), "state_dict": soup_state}, card)
+    log(f"soup of {len(kept)} of {len(paths)}: {describe_validation(best_val)} → {out}")
+    return card
