@@ -11,26 +11,31 @@ weights when it keeps one, ``--ema``). All must share one configuration (archite
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from jscec.errors import UserError
-from models.checkpoint import load_checkpoint, load_state, save_checkpoint
+from models.checkpoint import card_path, load_checkpoint, load_state, save_checkpoint
 from models.codec import CodecConfig, DeepJscec
 from models.train import describe_validation, validate
 
 
 def ingredient(path) -> tuple[CodecConfig, dict, dict]:
-    """(configuration, weights, card) of a Bob or training checkpoint; a training checkpoint gives its EMA."""
+    """(configuration, weights, card) of a Bob or training checkpoint. A training checkpoint ``<out>.last.pt``
+    gives its moving average of the weights when it keeps one, and the card of its run's ``<out>.pt``."""
     ck = load_checkpoint(path)
     if ck.get("kind") not in ("bob", "bob-training"):
         raise UserError(f"{path} is not a Bob model or training checkpoint (kind {ck.get('kind')!r})")
-    state = ck["state_dict"]
+    state, card = ck["state_dict"], ck.get("card") or {}
     if "ema_state_dict" in ck:
         state = {k.removeprefix("module."): v for k, v in ck["ema_state_dict"].items() if k != "n_averaged"}
-    return CodecConfig.from_dict(ck["config"]), state, ck.get("card") or {}
+    run_card = card_path(Path(path).with_suffix("").with_suffix(".pt"))
+    if ck["kind"] == "bob-training" and Path(path).name.endswith(".last.pt") and run_card.is_file():
+        card = json.loads(run_card.read_text())
+    return CodecConfig.from_dict(ck["config"]), state, card
 
 
 def average(states: list[dict]) -> dict:
@@ -62,7 +67,8 @@ def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, se
         scored.append((val["score"], str(p), state, card, val))
         log(f"ingredient {p}: {describe_validation(val)}")
     scored.sort(key=lambda t: -t[0])
-    best_score, _, first_state, base_card, best_val = scored[0]
+    best_score, _, first_state, _, best_val = scored[0]
+    base_card = next((c for *_, c, _ in scored if c), {})   # the best ingredient's card that is known
     kept, states = [scored[0][1]], [first_state]
     for s, p, state, _, _ in scored[1:]:
         val = score(average(states + [state]))
