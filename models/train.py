@@ -172,9 +172,9 @@ def augment(batch_u8: np.ndarray, rng: np.random.Generator, crop: bool, cutout: 
     if cutout:
         out = out.copy()
         cy, cx = rng.integers(0, h, len(out)), rng.integers(0, w, len(out))
+        top, left = cy - cutout // 2, cx - cutout // 2
         for i in range(len(out)):
-            y0, x0 = max(0, cy[i] - cutout // 2), max(0, cx[i] - cutout // 2)
-            out[i, y0:cy[i] - cutout // 2 + cutout, x0:cx[i] - cutout // 2 + cutout] = 128
+            out[i, max(0, top[i]):top[i] + cutout, max(0, left[i]):left[i] + cutout] = 128
     return np.ascontiguousarray(out)
 
 
@@ -386,7 +386,8 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         state["history"].append({"epoch": epoch + 1, "step": state["step"], "train_loss": running / max(steps_run, 1),
                                  **metrics, "lr": opt.param_groups[0]["lr"],
                                  "sigma_q": sigma_q_schedule(state["step"]), "minutes": (time.time() - t_start) / 60})
-        log(f"epoch {epoch + 1} step {state['step']}: loss {running / max(steps_run, 1):.4f} {describe_validation(val)} "
+        log(f"epoch {epoch + 1} step {state['step']}: loss {running / max(steps_run, 1):.4f} "
+            f"{describe_validation(val)} "
             f"lr {opt.param_groups[0]['lr']:.2e}" + (" *" if improved else ""))
         if improved:
             state["best_psnr"] = val["score"]
