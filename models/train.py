@@ -70,6 +70,7 @@ class TrainConfig:
     ema: float = 0.0          # decay of an exponential moving average of the weights (0 = off); validated and saved
     weight_decay: float = 0.0  # decoupled weight decay (AdamW's), per unit of learning rate, on every parameter
     cutout: int = 0           # classify: blank one random square of this side in each training image (0 = off)
+    freeze_encoder: bool = False  # train the decoder only (needs --init or --resume): the sent features stay as they are
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -304,6 +305,13 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
         log(f"initialised from {cfg.init} ({src.cipher_mode}/{src.cipher_params}, SNR_train {src.snr_train_db} dB) "
             f"at step {state['step']}")
 
+    if cfg.freeze_encoder:
+        if not (resumed or cfg.init):
+            raise UserError("--freeze-encoder needs a trained encoder: add --init CHECKPOINT (or --resume)")
+        # Without gradients the encoder is neither updated nor decayed (Adam skips parameters whose grad is
+        # None), so every checkpoint of this run sends exactly the init model's features.
+        model.encoder.requires_grad_(False)
+        log("encoder frozen: only the decoder is trained")
     for group in opt.param_groups:   # after any resume: this run's flags, not the saved ones, set the decay
         group["weight_decay"], group["decoupled_weight_decay"] = cfg.weight_decay, True
     if cfg.weight_decay:
@@ -407,6 +415,7 @@ def train(model_cfg: CodecConfig, cfg: TrainConfig, images: np.ndarray, split: d
                 **({"weight_average": {"ema_decay": cfg.ema}} if averaged is not None else {}),
                 **({"regularisation": {"weight_decay": cfg.weight_decay, "cutout": cfg.cutout}}
                    if cfg.weight_decay or cfg.cutout else {}),
+                **({"trained": "decoder only (encoder frozen)"} if cfg.freeze_encoder else {}),
                 "config": model_cfg.to_dict(),
             }
             if rank == 0:

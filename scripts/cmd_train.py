@@ -67,6 +67,9 @@ def add_arguments(p):
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start from this Bob model's weights and step count (same architecture; "
                         "--mode/--params/--snr-train may differ), with a fresh optimiser")
+    p.add_argument("--freeze-encoder", action="store_true",
+                   help="train the decoder only, keeping the encoder of --init (or of the resumed run) as it is: "
+                        "the transmitted features, and any eavesdropper's attack trained on them, stay valid")
 
 
 def parse_rho(text: str) -> float:
@@ -124,7 +127,8 @@ def run(args) -> int:
                       lr=args.lr or (1e-3 if classify else 1e-4), loss=args.loss, noise_ramp_steps=args.noise_ramp,
                       device=args.device, resume=args.resume, resume_lr=(args.lr or 0.0) if args.resume else 0.0,
                       init=args.init, ema=args.ema, cosine_steps=args.cosine,
-                      weight_decay=args.weight_decay, cutout=args.cutout, command="jscec " + shlex.join(sys.argv[1:]))
+                      weight_decay=args.weight_decay, cutout=args.cutout,
+                      freeze_encoder=args.freeze_encoder, command="jscec " + shlex.join(sys.argv[1:]))
     split = split_indices(len(data.images), seed=args.split_seed)
     log = (lambda m: print(m, flush=True)) if int(os.environ.get("RANK", "0")) == 0 else (lambda m: None)
     log(f"training ({args.task}) on {data.name}: {len(split['train'])} train / {len(split['val'])} val images, "

@@ -162,3 +162,26 @@ def test_weight_decay_and_cutout_are_set_recorded_and_refused_when_wrong(tmp_pat
         bad = jscec("train", *FAST, "--max-steps", 1, "--out", tmp_path / "b.pt", "--data", tiny_data, *extra,
                     check=False)
         assert bad.returncode != 0 and message in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_freeze_encoder_trains_the_decoder_only_and_needs_a_trained_encoder(tmp_path, tiny_data, classed):
+    import torch
+
+    args = ("--task", "classify", "--width", "tiny", "--epoch-size", 32, "--batch-size", 8, "--val-size", 8,
+            "--threads", 1, "--data", classed, "--lr", 1e-2)
+    base, tuned = tmp_path / "base.pt", tmp_path / "tuned.pt"
+    jscec("train", *args, "--max-steps", 2, "--out", base)
+    p = jscec("train", *args, "--max-steps", 6, "--out", tuned, "--init", base, "--freeze-encoder",
+              "--weight-decay", 0.5)
+    assert "encoder frozen" in p.stdout
+    before = load_checkpoint(base)["state_dict"]
+    after = load_checkpoint(tuned.with_suffix(".last.pt"), kind="bob-training")["state_dict"]
+    encoder = [k for k in before if k.startswith("encoder.")]
+    decoder = [k for k in before if k.startswith("decoder.")]
+    assert encoder and decoder
+    assert all(torch.equal(before[k], after[k]) for k in encoder)          # neither stepped nor decayed
+    assert sum(not torch.equal(before[k], after[k]) for k in decoder) > len(decoder) // 2
+    assert json.loads(card_path(tuned).read_text())["trained"] == "decoder only (encoder frozen)"
+    bad = jscec("train", *args, "--max-steps", 1, "--out", tmp_path / "b.pt", "--freeze-encoder", check=False)
+    assert bad.returncode != 0 and "--freeze-encoder needs a trained encoder" in bad.stderr
+    assert "Traceback" not in bad.stderr
