@@ -39,9 +39,19 @@ def ingredient(path) -> tuple[CodecConfig, dict, dict]:
 
 
 def average(states: list[dict]) -> dict:
-    """The mean of each floating-point tensor (in float32); other tensors are taken from the first."""
-    return {k: (torch.stack([s[k].float() for s in states]).mean(0) if v.is_floating_point() else v.clone())
-            for k, v in states[0].items()}
+    """The mean of each floating-point tensor (in float32); other tensors are taken from the first.
+
+    A tensor every ingredient holds unchanged (an encoder that runs trained with ``--freeze-encoder``
+    share) is kept exactly: the float32 mean of three equal numbers can differ from them in the last bit.
+    """
+    def mean(k, v):
+        if not v.is_floating_point():
+            return v.clone()
+        if all(torch.equal(s[k], v) for s in states[1:]):
+            return v.float().clone()
+        return torch.stack([s[k].float() for s in states]).mean(0)
+
+    return {k: mean(k, v) for k, v in states[0].items()}
 
 
 def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, seed: int = 0, device="cpu",

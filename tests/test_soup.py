@@ -20,6 +20,14 @@ def test_average_is_the_mean_of_float_tensors_and_keeps_the_rest():
     assert torch.equal(soup["w"], torch.tensor([2.0, 4.0])) and int(soup["n"]) == 2
 
 
+def test_average_keeps_a_tensor_all_ingredients_share_bit_for_bit():
+    shared = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    # The float32 mean of three equal numbers is not always the number itself (here for about 15 % of them).
+    assert not torch.equal(torch.stack([shared] * 3).mean(0), shared)
+    soup = average([{"w": shared.clone()} for _ in range(3)])
+    assert torch.equal(soup["w"], shared)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, classed):
     """Two warm restarts of one tiny classifier: (first run's best, second's training checkpoint with its EMA)."""
