@@ -4,7 +4,8 @@ Runs that continue from the same weights (warm restarts with other learning rate
 augmentation) tend to stay in one basin of the loss, where the average of their weights is a model of its
 own and is often better on held-out images than each of them. The greedy soup takes the ingredients best
 validation score first and keeps each one only if the average with it scores higher on the validation split
-(at SNR_train, on the link that ``jscec train`` validates on), so it never scores below its best ingredient.
+(at SNR_train, on the link that ``jscec train`` validates on, or the mean over several such links), so it never
+scores below its best ingredient.
 
 An ingredient is a Bob checkpoint or a training checkpoint (``<out>.last.pt``; its moving average of the
 weights when it keeps one, ``--ema``). All must share one configuration (architecture, cipher, SNR_train).
@@ -54,10 +55,22 @@ def average(states: list[dict]) -> dict:
     return {k: mean(k, v) for k, v in states[0].items()}
 
 
-def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, seed: int = 0, device="cpu",
-                log=print) -> dict:
-    """Build the greedy soup of ``paths`` on the validation ``images`` (and ``labels``), save it to ``out``
-    as a Bob checkpoint with its card, and return the card."""
+def validate_on_links(model, cfg: CodecConfig, images, labels, device, seed: int = 0, links: int = 1) -> dict:
+    """:func:`models.train.validate` averaged over ``links`` validation links (seeds ``seed`` … ``seed + links − 1``).
+
+    Each link has its own keys and channel noise; on 6000 CIFAR-10 images at 10 dB one model's accuracy moves
+    by up to a point from one link to another, more than the differences a soup decides on.
+    """
+    if links < 1:
+        raise UserError(f"--links must be at least 1, not {links}")
+    vals = [validate(model, cfg, images, labels, device, seed + i) for i in range(links)]
+    return {k: float(np.mean([v[k] for v in vals])) for k in vals[0]}
+
+
+def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, seed: int = 0, links: int = 1,
+                device="cpu", log=print) -> dict:
+    """Build the greedy soup of ``paths`` on the validation ``images`` (and ``labels``), scored as the mean over
+    ``links`` validation links, save it to ``out`` as a Bob checkpoint with its card, and return the card."""
     if len(paths) < 2:
         raise UserError("a soup needs at least two ingredients")
     loaded = [ingredient(p) for p in paths]
@@ -69,7 +82,7 @@ def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, se
 
     def score(state) -> dict:
         load_state(model, state, out)
-        return validate(model, cfg, images, labels, device, seed)
+        return validate_on_links(model, cfg, images, labels, device, seed, links)
 
     scored = []
     for p, (_, state, card) in zip(paths, loaded):
@@ -90,7 +103,7 @@ def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, se
             best_score, best_val = val["score"], val
     soup_state = average(states)
     validation = {k: v for k, v in best_val.items() if k != "score"}
-    card = dict(base_card, validation=dict(validation, images=int(len(images)), snr_db=cfg.snr_train_db),
+    card = dict(base_card, validation=dict(validation, images=int(len(images)), links=links, snr_db=cfg.snr_train_db),
                 soup={"method": "greedy (Wortsman et al. 2022)", "kept": kept,
                       "ingredients": [{"path": p, "validation": s} for s, p, *_ in scored]})
     card.pop("weights_dtype", None)

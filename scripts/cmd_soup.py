@@ -18,6 +18,9 @@ def add_arguments(p):
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the 0.8/0.1/0.1 split (default: the one in the first ingredient's card, else 0)")
     p.add_argument("--seed", type=int, default=0, help="the training run's --seed (it fixes the validation link)")
+    p.add_argument("--links", type=int, default=1,
+                   help="score each candidate as the mean over this many validation links (seeds --seed, "
+                        "--seed + 1, …: their own keys and channel noise), steadier than one link's score")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
 
@@ -42,6 +45,6 @@ def run(args) -> int:
         if len(data.classes) < 2:
             raise UserError(f"{data.name} has no class labels; a classifier's soup is validated on labelled images")
         labels = data.labels[val]
-    greedy_soup(args.ingredients, data.images[val], labels, args.out, seed=args.seed,
+    greedy_soup(args.ingredients, data.images[val], labels, args.out, seed=args.seed, links=args.links,
                 device=pick_device(args.device), log=lambda m: print(m, flush=True))
     return 0

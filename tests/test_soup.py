@@ -74,3 +74,29 @@ def test_a_soup_of_other_models_or_of_one_is_refused(runs, classed, tmp_path, ti
     with pytest.raises(UserError, match="at least two"):
         from models.soup import greedy_soup
         greedy_soup([a], None, None, tmp_path / "s.pt")
+
+
+def test_links_scores_each_candidate_as_the_mean_over_validation_links(runs, classed, tmp_path):
+    from models.codec import DeepJscec
+    from models.datasets import load_dataset, split_indices
+    from models.soup import validate_on_links
+    from models.train import validate
+
+    a, b = runs
+    out = tmp_path / "s.pt"
+    jscec("soup", a, b, "--out", out, "--data", classed, "--val-size", 0, "--threads", 1, "--links", 3,
+          "--seed", 2)
+    card = json.loads(card_path(out).read_text())
+    data = load_dataset(classed)
+    val = split_indices(len(data.images), seed=card["split_seed"])["val"]
+    cfg = ingredient(a)[0]
+    model = DeepJscec(cfg)
+    model.load_state_dict(load_checkpoint(out, kind="bob")["state_dict"])
+    per_link = [validate(model, cfg, data.images[val], data.labels[val], "cpu", s) for s in (2, 3, 4)]
+    losses = [v["loss"] for v in per_link]
+    assert len(set(losses)) == 3                       # each link has its own keys and noise
+    assert card["validation"]["loss"] == pytest.approx(sum(losses) / 3)
+    assert card["validation"]["accuracy"] == pytest.approx(sum(v["accuracy"] for v in per_link) / 3)
+    assert card["validation"]["links"] == 3
+    with pytest.raises(UserError, match="--links must be at least 1"):
+        validate_on_links(model, cfg, data.images[val], data.labels[val], "cpu", links=0)
