@@ -26,7 +26,8 @@ from models.train import describe_validation, validate
 
 def ingredient(path) -> tuple[CodecConfig, dict, dict]:
     """(configuration, weights, card) of a Bob or training checkpoint. A training checkpoint ``<out>.last.pt``
-    gives its moving average of the weights when it keeps one, and the card of its run's ``<out>.pt``."""
+    gives its moving average of the weights when it keeps one, and the card of its run's ``<out>.pt`` with the
+    epoch and step counts of its last epoch."""
     ck = load_checkpoint(path)
     if ck.get("kind") not in ("bob", "bob-training"):
         raise UserError(f"{path} is not a Bob model or training checkpoint (kind {ck.get('kind')!r})")
@@ -36,6 +37,9 @@ def ingredient(path) -> tuple[CodecConfig, dict, dict]:
     run_card = card_path(Path(path).with_suffix("").with_suffix(".pt"))
     if ck["kind"] == "bob-training" and Path(path).name.endswith(".last.pt") and run_card.is_file():
         card = json.loads(run_card.read_text())
+        if "state_json" in ck:   # the run card describes its best epoch; these weights are from its last
+            last = json.loads(ck["state_json"])
+            card = dict(card, epochs=last["epoch"], steps=last["step"])
     return CodecConfig.from_dict(ck["config"]), state, card
 
 

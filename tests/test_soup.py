@@ -49,7 +49,10 @@ def test_greedy_soup_scores_at_least_its_best_ingredient_and_lists_them(runs, cl
     assert set(scores) == {str(a), str(b)}
     assert card["task"] == "classify" and card["cipher_mode"] == "mask"   # the best ingredient's card, completed
     # A training checkpoint's card is its run's.
-    assert ingredient(b)[2] == json.loads(card_path(b.with_name("b.pt")).read_text()) != {}
+    run_card = json.loads(card_path(b.with_name("b.pt")).read_text())
+    last_state = json.loads(load_checkpoint(b, kind="bob-training")["state_json"])
+    assert ingredient(b)[2] == dict(run_card, epochs=last_state["epoch"], steps=last_state["step"])
+    assert (last_state["epoch"], run_card["task"]) == (4, "classify")
     assert card["validation"]["accuracy"] >= max(scores.values())
     assert card["soup"]["kept"][0] == max(scores, key=scores.get)
     weights = load_checkpoint(out, kind="bob")["state_dict"]
