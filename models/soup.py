@@ -46,8 +46,9 @@ def ingredient(path) -> tuple[CodecConfig, dict, dict]:
 def average(states: list[dict]) -> dict:
     """The mean of each floating-point tensor (in float32); other tensors are taken from the first.
 
-    A tensor every ingredient holds unchanged (an encoder that runs trained with ``--freeze-encoder``
-    share) is kept exactly: the float32 mean of three equal numbers can differ from them in the last bit.
+    A tensor that every ingredient holds unchanged (the encoder, when the runs were trained with
+    ``--freeze-encoder``) is kept exactly: the float32 mean of three equal numbers can differ from them in the
+    last bit.
     """
     def mean(k, v):
         if not v.is_floating_point():
@@ -60,10 +61,10 @@ def average(states: list[dict]) -> dict:
 
 
 def validate_on_links(model, cfg: CodecConfig, images, labels, device, seed: int = 0, links: int = 1) -> dict:
-    """:func:`models.train.validate` averaged over ``links`` validation links (seeds ``seed`` … ``seed + links − 1``).
+    """:func:`models.train.validate` averaged over ``links`` validation links, seeds ``seed`` to ``seed + links − 1``.
 
     Each link has its own keys and channel noise; on 6000 CIFAR-10 images at 10 dB one model's accuracy moves
-    by up to a point from one link to another, more than the differences a soup decides on.
+    by as much as a point from one link to another, more than the differences a soup decides on.
     """
     if links < 1:
         raise UserError(f"--links must be at least 1, not {links}")
@@ -107,7 +108,8 @@ def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, se
             best_score, best_val = val["score"], val
     soup_state = average(states)
     validation = {k: v for k, v in best_val.items() if k != "score"}
-    card = dict(base_card, validation=dict(validation, images=int(len(images)), links=links, snr_db=cfg.snr_train_db),
+    validation = dict(validation, images=int(len(images)), links=links, snr_db=cfg.snr_train_db)
+    card = dict(base_card, validation=validation,
                 soup={"method": "greedy (Wortsman et al. 2022)", "kept": kept,
                       "ingredients": [{"path": p, "validation": s} for s, p, *_ in scored]})
     card.pop("weights_dtype", None)

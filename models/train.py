@@ -70,7 +70,7 @@ class TrainConfig:
     ema: float = 0.0          # decay of an exponential moving average of the weights (0 = off); validated and saved
     weight_decay: float = 0.0  # decoupled weight decay (AdamW's), per unit of learning rate, on every parameter
     cutout: int = 0           # classify: blank one random square of this side in each training image (0 = off)
-    freeze_encoder: bool = False  # train the decoder only (needs --init or --resume): the sent features stay as they are
+    freeze_encoder: bool = False  # train the decoder only (needs --init or --resume); the sent features stay
     command: str = ""
     extra: dict = field(default_factory=dict)
 
