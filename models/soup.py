@@ -72,13 +72,19 @@ def validate_on_links(model, cfg: CodecConfig, images, labels, device, seed: int
     return {k: float(np.mean([v[k] for v in vals])) for k in vals[0]}
 
 
-def greedy_soup(paths, images: np.ndarray, labels: np.ndarray | None, out, *, seed: int = 0, links: int = 1,
-                device="cpu", log=print) -> dict:
-    """Build the greedy soup of ``paths`` on the validation ``images`` (and ``labels``), scored as the mean over
-    ``links`` validation links, save it to ``out`` as a Bob checkpoint with its card, and return the card."""
-    if len(paths) < 2:
+def load_ingredients(paths) -> dict:
+    """``{path: (configuration, weights, card)}`` of every ingredient (:func:`ingredient`), in order."""
+    return {str(p): ingredient(p) for p in paths}
+
+
+def greedy_soup(ingredients: dict, images: np.ndarray, labels: np.ndarray | None, out, *, seed: int = 0,
+                links: int = 1, device="cpu", log=print) -> dict:
+    """Build the greedy soup of the loaded ``ingredients`` (:func:`load_ingredients`) on the validation ``images``
+    (and ``labels``), scored as the mean over ``links`` validation links, save it to ``out`` as a Bob checkpoint
+    with its card, and return the card."""
+    if len(ingredients) < 2:
         raise UserError("a soup needs at least two ingredients")
-    loaded = [ingredient(p) for p in paths]
+    paths, loaded = list(ingredients), list(ingredients.values())
     cfg = loaded[0][0]
     for p, (c, _, _) in zip(paths, loaded):
         if c != cfg:

@@ -29,13 +29,14 @@ def run(args) -> int:
     import torch
 
     from models.datasets import load_dataset, split_indices
-    from models.soup import ingredient, greedy_soup
+    from models.soup import greedy_soup, load_ingredients
     from models.train import pick_device
     from jscec.errors import UserError
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg, _, card = ingredient(args.ingredients[0])
+    ingredients = load_ingredients(args.ingredients)
+    cfg, _, card = next(iter(ingredients.values()))
     data = load_dataset(args.data)
     split_seed = args.split_seed if args.split_seed is not None else card.get("split_seed", 0)
     val = split_indices(len(data.images), seed=split_seed)["val"]
@@ -45,6 +46,6 @@ def run(args) -> int:
         if len(data.classes) < 2:
             raise UserError(f"{data.name} has no class labels; a classifier's soup is validated on labelled images")
         labels = data.labels[val]
-    greedy_soup(args.ingredients, data.images[val], labels, args.out, seed=args.seed, links=args.links,
+    greedy_soup(ingredients, data.images[val], labels, args.out, seed=args.seed, links=args.links,
                 device=pick_device(args.device), log=lambda m: print(m, flush=True))
     return 0

@@ -75,8 +75,8 @@ def test_a_soup_of_other_models_or_of_one_is_refused(runs, classed, tmp_path, ti
     bad = jscec("soup", a, other, "--out", tmp_path / "s.pt", "--data", classed, check=False)
     assert bad.returncode == 2 and "another configuration" in bad.stderr and "Traceback" not in bad.stderr
     with pytest.raises(UserError, match="at least two"):
-        from models.soup import greedy_soup
-        greedy_soup([a], None, None, tmp_path / "s.pt")
+        from models.soup import greedy_soup, load_ingredients
+        greedy_soup(load_ingredients([a]), None, None, tmp_path / "s.pt")
 
 
 def test_links_scores_each_candidate_as_the_mean_over_validation_links(runs, classed, tmp_path):
